@@ -1,0 +1,17 @@
+"""What is computed: attention and friends as cascades of extended Einsums (plain data + pure functions)."""
+from .analysis import (compulsory_bytes, execution_order, flops, footprint, loop_ranks, op_counts, passes, points,
+                       point_cost, total_ops)
+from .attention import VARIANTS, attention, register_variant
+from .build import DTYPE_BYTES, cascade, gemm
+from .errors import CascadeError
+from .execute import execute
+from .ir import (Blocks, Call, Cascade, Causal, Const, Einsum, Index, Init, Neighborhood, Ref, Split, Tensor,
+                 Window)
+from .ops import OPS, register_op
+
+__all__ = [
+    "Blocks", "Call", "Cascade", "CascadeError", "Causal", "Const", "DTYPE_BYTES", "Einsum", "Index", "Init",
+    "Neighborhood", "OPS", "Ref", "Split", "Tensor", "VARIANTS", "Window", "attention", "cascade",
+    "compulsory_bytes", "execute", "execution_order", "flops", "footprint", "gemm", "loop_ranks", "op_counts",
+    "passes", "point_cost", "points", "register_op", "register_variant", "total_ops",
+]

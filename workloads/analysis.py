@@ -1,0 +1,281 @@
+"""Pure functions over a cascade: execution order, iteration spaces, op counts, bytes, footprint and passes."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import masks as mask_rules
+from .build import DTYPE_BYTES, refs
+from .errors import CascadeError
+from .ir import EACH, LAST, NEXT, Call, Cascade, Einsum
+from .ops import OPS, REDUCE_OPS
+
+
+def producers(c: Cascade) -> dict[str, Einsum]:
+    return {e.name: e for e in c.einsums}
+
+
+def iterative_rank(c: Cascade) -> str | None:
+    ranks = {t.iterative for t in c.tensors.values() if t.iterative}
+    return ranks.pop() if ranks else None
+
+
+def loop_ranks(e: Einsum) -> tuple[str, ...]:
+    """The ranks an Einsum iterates over: its output ranks, then its reduced ranks."""
+    return tuple(i.rank for i in e.output.indices) + tuple(e.reduce_ranks)
+
+
+def _is_carried(c: Cascade, ref) -> bool:
+    """A read of the previous iteration's value of an iterative tensor (`RM[..., p1]`)."""
+    tensor = c.tensors[ref.tensor]
+    return tensor.iterative is not None and any(i.rank == tensor.iterative and i.step == EACH
+                                                for i in ref.indices)
+
+
+def dependencies(c: Cascade, e: Einsum) -> list[str]:
+    """Einsums that must run before `e` within one iteration (loop-carried reads excluded)."""
+    made = producers(c)
+    return list(dict.fromkeys(r.tensor for r in refs(e.expr) if r.tensor in made and not _is_carried(c, r)))
+
+
+def execution_order(c: Cascade) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(before the loop, the loop body, after the loop) as Einsum names in dependency order.
+
+    Without an iterative rank everything is in the first group. Raises CascadeError on a cycle.
+    """
+    names = [e.name for e in c.einsums]
+    deps = {e.name: dependencies(c, e) for e in c.einsums}
+    order, state = [], {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "active":
+            cycle = path[path.index(name):] + [name]
+            raise CascadeError(f"Einsum {name}: cycle between Einsums {' -> '.join(cycle)}")
+        state[name] = "active"
+        for d in deps[name]:
+            visit(d, path + [name])
+        state[name] = "done"
+        order.append(name)
+
+    for name in names:
+        visit(name, [])
+    loop = iterative_rank(c)
+    if loop is None:
+        return tuple(order), (), ()
+    made = producers(c)
+    body = {n for n in names if loop in loop_ranks(made[n])}
+    after: set[str] = set()
+    for n in order:
+        e = made[n]
+        reads_final = any(i.step == LAST for r in refs(e.expr) for i in r.indices)
+        if n in body:
+            if reads_final:
+                raise CascadeError(f"Einsum {n} `{e.text}`: reads a final value inside the {loop.lower()} loop")
+            bad = [d for d in deps[n] if d in after]
+            if bad:
+                raise CascadeError(f"Einsum {n} `{e.text}`: inside the {loop.lower()} loop it needs {bad[0]}, "
+                                   f"which needs the loop's final values")
+        elif reads_final or any(d in body or d in after for d in deps[n]):
+            after.add(n)
+    return (tuple(n for n in order if n not in body and n not in after),
+            tuple(n for n in order if n in body), tuple(n for n in order if n in after))
+
+
+def _split_parts(c: Cascade) -> dict[str, tuple[str, str]]:
+    return {s.rank: (s.outer, s.inner) for s in c.splits}
+
+
+def points(c: Cascade) -> dict[str, int]:
+    """Iteration-space size of each Einsum, with masked and padded points excluded exactly."""
+    return {e.name: _points(c, e) for e in c.einsums}
+
+
+def _points(c: Cascade, e: Einsum) -> int:
+    ranks = set(loop_ranks(e))
+    parts = _split_parts(c)
+    counted: set[str] = set()
+    total = 1
+    for mask in c.masks:
+        q_side = _side(mask.query, ranks, parts)
+        k_side = _side(mask.key, ranks, parts)
+        if not q_side or not k_side:
+            continue
+        counted.update(q_side[1])
+        counted.update(k_side[1])
+        total *= _mask_points(c, mask, q_side[0], k_side[0])
+    for rank, (outer, inner) in parts.items():
+        if outer in ranks and inner in ranks and outer not in counted:
+            counted.update((outer, inner))
+            total *= c.sizes[rank]
+    for r in ranks - counted:
+        total *= c.sizes[r]
+    return int(total)
+
+
+def _side(rank: str, ranks: set[str], parts: dict[str, tuple[str, str]]):
+    """How an Einsum covers one side of a mask: ("full" | "outer", ranks involved), or None if it does not."""
+    if rank in ranks:
+        return "full", (rank,)
+    if rank in parts:
+        outer, inner = parts[rank]
+        if outer in ranks and inner in ranks:
+            return "full", (outer, inner)
+        if outer in ranks:
+            return "outer", (outer,)
+    return None
+
+
+def _mask_points(c: Cascade, mask, q_mode: str, k_mode: str) -> int:
+    m, p = c.sizes[mask.query], c.sizes[mask.key]
+    if q_mode == "full" and k_mode == "full":
+        return mask_rules.pair_count(mask, m, p)
+    parts = _split_parts(c)
+    if q_mode == "full":
+        return mask_rules.tile_count(mask, m, p, c.sizes[parts[mask.key][1]])
+    if m * p > 1 << 26:
+        raise CascadeError(f"counting mask {type(mask).__name__} over query tiles needs M·P ≤ 2^26, got {m}·{p}")
+    d = mask_rules.dense(mask, m, p)
+    qt = c.sizes[parts[mask.query][1]]
+    d = np.pad(d, ((0, -m % qt), (0, 0))).reshape(-1, qt, p).any(axis=1)
+    if k_mode == "outer":
+        kt = c.sizes[parts[mask.key][1]]
+        d = np.pad(d, ((0, 0), (0, -p % kt))).reshape(d.shape[0], -1, kt).any(axis=2)
+    return int(d.sum())
+
+
+def point_cost(e: Einsum) -> dict[str, int]:
+    """Ops per iteration-space point by type: the map ops, plus one add/max for a reduction
+    (a sum-reduction of a product is one `mac`)."""
+    cost: dict[str, int] = {}
+
+    def walk(expr) -> None:
+        if isinstance(expr, Call):
+            for k, v in OPS[expr.op].cost.items():
+                cost[k] = cost.get(k, 0) + v
+            for a in expr.args:
+                walk(a)
+
+    walk(e.expr)
+    if e.reduce == "sum" and isinstance(e.expr, Call) and e.expr.op == "mul":
+        cost["mul"] -= 1
+        if cost["mul"] == 0:
+            del cost["mul"]
+        cost["mac"] = cost.get("mac", 0) + 1
+    elif e.reduce is not None:
+        op = REDUCE_OPS[e.reduce][0]
+        cost[op] = cost.get(op, 0) + 1
+    return cost
+
+
+def op_counts(c: Cascade) -> dict[str, dict[str, int]]:
+    """Ops by type for each Einsum: iteration points × per-point cost."""
+    sizes = points(c)
+    return {e.name: {op: n * sizes[e.name] for op, n in point_cost(e).items()} for e in c.einsums}
+
+
+def total_ops(c: Cascade) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for ops in op_counts(c).values():
+        for op, n in ops.items():
+            total[op] = total.get(op, 0) + n
+    return total
+
+
+def flops(c: Cascade) -> int:
+    """MAC FLOPs (2 per multiply-accumulate), the convention of attention-einsums.md §0.4."""
+    return 2 * total_ops(c).get("mac", 0)
+
+
+def elements(c: Cascade, tensor: str) -> int:
+    t = c.tensors[tensor]
+    return math.prod(c.sizes[r] + (1 if r == t.iterative else 0) for r in t.ranks)
+
+
+def dtype_bytes(c: Cascade, dtype: str | None = None) -> int:
+    dtype = dtype or c.dtype
+    if dtype not in DTYPE_BYTES:
+        raise CascadeError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPE_BYTES)})")
+    return DTYPE_BYTES[dtype]
+
+
+def compulsory_bytes(c: Cascade, dtype: str | None = None) -> int:
+    """DRAM bytes under perfect fusion: every input read once, the output written once."""
+    return dtype_bytes(c, dtype) * (sum(elements(c, t) for t in c.inputs) + elements(c, c.output))
+
+
+def footprint(c: Cascade, per: tuple[str, ...] = (), dtype: str | None = None) -> int:
+    """Peak bytes of live intermediate tensors when Einsums run one at a time in execution order.
+
+    Ranks in `per` are held at one point (e.g. per=("B", "H", "M") gives the footprint of one query row).
+    Inside the loop of an iterative rank only the current iteration is live (two points of iterative state);
+    no in-place reuse is assumed. Inputs are not counted.
+    """
+    before, body, after = execution_order(c)
+    loop = iterative_rank(c)
+    steps = list(before) + list(body) + list(after)
+    position = {n: k for k, n in enumerate(steps)}
+    made = producers(c)
+    last_use = {n: position[n] for n in steps}
+    for n in steps:
+        for r in refs(made[n].expr):
+            if r.tensor in made:
+                last_use[r.tensor] = max(last_use[r.tensor], position[n])
+    last_use[c.output] = len(steps) - 1
+    live_size = {}
+    for n in steps:
+        t = c.tensors[n]
+        users = [u for u in steps if any(r.tensor == n for r in refs(made[u].expr))]
+        in_loop_only = loop in t.ranks and all(u in body for u in users + [n])
+        size = 1
+        for r in t.ranks:
+            if r in per:
+                continue
+            if r == loop and in_loop_only:
+                size *= 2 if t.iterative else 1
+            else:
+                size *= c.sizes[r] + (1 if r == t.iterative else 0)
+        live_size[n] = size
+    peak = 0
+    for k in range(len(steps)):
+        peak = max(peak, sum(live_size[n] for n in steps if position[n] <= k <= last_use[n]))
+    return peak * dtype_bytes(c, dtype)
+
+
+def passes(c: Cascade, rank: str) -> int:
+    """How many passes the cascade must make over the elements of `rank` (FuseMax §III).
+
+    An Einsum *traverses* the rank if it iterates the rank itself or the inner part of its split. A tensor is
+    available either streaming, element by element during pass n, or whole after pass n. A traverser runs in
+    the first pass in which all its inputs are available; one that needs a value only known after pass n
+    (a full reduction, or a final point) must run in pass n + 1 — that forced re-read is a pass.
+    """
+    if rank not in c.sizes:
+        raise CascadeError(f"passes: unknown rank {rank!r} (ranks: {', '.join(sorted(c.sizes))})")
+    parts = _split_parts(c).get(rank, ())
+    fine = {rank, parts[1]} if parts else {rank}
+    coarse = {rank, *parts}
+    avail: dict[str, int] = {t: 1 for t in c.inputs}  # 2n: streaming in pass n; 2n+1: whole after pass n
+    before, body, after = execution_order(c)
+    made = producers(c)
+    most = 0
+    for n in before + body + after:
+        e = made[n]
+        needed = 1
+        for r in refs(e.expr):
+            if r.tensor in made and _is_carried(c, r):
+                continue  # the previous iteration's state rides along in the same pass
+            a = avail[r.tensor]
+            if any(i.step == LAST for i in r.indices) and a % 2 == 0:
+                a += 1
+            needed = max(needed, a)
+        keeps = any(i.rank in coarse for i in e.output.indices)
+        if fine & set(loop_ranks(e)):
+            run = max(1, -(-needed // 2))
+            most = max(most, run)
+            avail[n] = 2 * run if keeps else 2 * run + 1
+        else:
+            avail[n] = needed if needed % 2 or keeps else needed + 1
+    return most

@@ -1,0 +1,335 @@
+"""The extended-Einsum language: text → `Cascade`.
+
+One statement per line (`#` starts a comment):
+
+    input Q[b,h,m,e], K[b,h,p,e], V[b,h,p,f]     # cascade inputs and their ranks
+    split p -> p1, p0                            # view rank P as P1 × P0 (padded)
+    mask m, p: causal                            # filter every Einsum that iterates both ranks
+    RM[b,h,m,0] = -inf                           # initial value of an iterative tensor
+    QK[b,h,m,p] = Q[b,h,m,e] * K[b,h,p,e]        # ranks only on the right are sum-reduced
+    GM[b,h,m] = max(p: QK[b,h,m,p])              # ... unless a reduce op is named
+    RM[b,h,m,p1+1] = max(RM[b,h,m,p1], LM[b,h,m,p1])   # iterative rank p1
+    AV[b,h,m,f] = RNV[b,h,m,P1,f] / RD[b,h,m,P1]       # P1 = the final point
+    output AV                                    # optional: default is the last Einsum
+
+Masks: `causal`, `window(left=, right=)`, `gna(spatial=(..), window=(..), stride=(..), dilation=(..), causal=(..))`,
+`blocks(q_block=, kv_block=, keep=((1,0),(1,1)))`.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import re
+from dataclasses import dataclass
+
+from .errors import CascadeError
+from .ir import (EACH, FIRST, LAST, NEXT, Blocks, Call, Causal, Const, Einsum, Expr, Index, Init, Neighborhood,
+                 Ref, Split, Window)
+from .ops import OPS, REDUCE_OPS
+
+_TOKEN = re.compile(r"\s*(?:(\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+|\d+(?:[eE][-+]?\d+)?)|([A-Za-z_]\w*)|(->|[-+*/()\[\],:=]))")
+_BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One parsed line before name resolution: `kind` is input | split | mask | output | init | einsum."""
+    kind: str
+    text: str
+    payload: object
+
+
+def tokenize(text: str, where: str) -> list[str]:
+    tokens, pos = [], 0
+    text = text.rstrip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None or match.end() == pos:
+            bad = text[pos:].strip()[:1] or text[pos:pos + 1]
+            raise CascadeError(f"{where}: unexpected character {bad!r}")
+        tokens.append(match.group(match.lastindex))
+        pos = match.end()
+    return tokens
+
+
+class _Tokens:
+    def __init__(self, tokens: list[str], where: str):
+        self.tokens, self.pos, self.where = tokens, 0, where
+
+    def peek(self, ahead: int = 0) -> str | None:
+        i = self.pos + ahead
+        return self.tokens[i] if i < len(self.tokens) else None
+
+    def next(self) -> str:
+        token = self.peek()
+        if token is None:
+            raise CascadeError(f"{self.where}: statement ends too early")
+        self.pos += 1
+        return token
+
+    def expect(self, token: str) -> None:
+        got = self.next()
+        if got != token:
+            raise CascadeError(f"{self.where}: expected {token!r} but found token {got!r}")
+
+    def name(self) -> str:
+        token = self.next()
+        if not re.fullmatch(r"[A-Za-z_]\w*", token):
+            raise CascadeError(f"{self.where}: expected a name but found token {token!r}")
+        return token
+
+    def done(self) -> None:
+        if self.peek() is not None:
+            raise CascadeError(f"{self.where}: unexpected token {self.peek()!r} after the end of the statement")
+
+
+def _index(tokens: _Tokens) -> Index:
+    token = tokens.next()
+    if token == "0":
+        return Index("", FIRST)
+    if not re.fullmatch(r"[A-Za-z_]\w*", token):
+        raise CascadeError(f"{tokens.where}: bad index token {token!r} (use a rank variable, var+1, 0 or the rank name)")
+    if token.isupper() or (token[0].isupper() and token.upper() == token):
+        return Index(token, LAST)
+    if token != token.lower():
+        raise CascadeError(f"{tokens.where}: index token {token!r} mixes cases (variables are lower case, "
+                           f"the final point is the upper-case rank name)")
+    if tokens.peek() == "+":
+        tokens.next()
+        one = tokens.next()
+        if one != "1":
+            raise CascadeError(f"{tokens.where}: only `{token}+1` is allowed, found token {one!r}")
+        return Index(token.upper(), NEXT)
+    return Index(token.upper(), EACH)
+
+
+def _ref(tokens: _Tokens, name: str) -> Ref:
+    tokens.expect("[")
+    indices = [_index(tokens)]
+    while tokens.peek() == ",":
+        tokens.next()
+        indices.append(_index(tokens))
+    tokens.expect("]")
+    return Ref(name, tuple(indices))
+
+
+def _atom(tokens: _Tokens) -> tuple[Expr, tuple[str, str | None] | None]:
+    token = tokens.next()
+    if token == "(":
+        expr = _sum(tokens)
+        tokens.expect(")")
+        return expr, None
+    if re.fullmatch(r"[\d.]+(?:[eE][-+]?\d+)?", token):
+        return Const(float(token)), None
+    if token == "inf":
+        return Const(math.inf), None
+    if not re.fullmatch(r"[A-Za-z_]\w*", token):
+        raise CascadeError(f"{tokens.where}: unexpected token {token!r}")
+    if tokens.peek() == "[":
+        return _ref(tokens, token), None
+    if tokens.peek() != "(":
+        raise CascadeError(f"{tokens.where}: {token!r} is neither a tensor reference (name[...]) nor an op call (name(...))")
+    tokens.next()
+    # A reduction names its ranks before a colon: max(p: X[...]).
+    if tokens.peek(1) in (":", ",") and token in REDUCE_OPS and _looks_like_rank_list(tokens):
+        ranks = [tokens.name()]
+        while tokens.peek() == ",":
+            tokens.next()
+            ranks.append(tokens.name())
+        tokens.expect(":")
+        expr = _sum(tokens)
+        tokens.expect(")")
+        return expr, (token, tuple(r.upper() for r in ranks))
+    args = [_sum(tokens)]
+    while tokens.peek() == ",":
+        tokens.next()
+        args.append(_sum(tokens))
+    tokens.expect(")")
+    if token not in OPS:
+        raise CascadeError(f"{tokens.where}: unknown op {token!r} (known: {', '.join(sorted(OPS))}; "
+                           f"reductions: {', '.join(f'{r}(ranks: ...)' for r in REDUCE_OPS)})")
+    if len(args) != OPS[token].arity:
+        raise CascadeError(f"{tokens.where}: op {token!r} takes {OPS[token].arity} argument(s), got {len(args)}")
+    return Call(token, tuple(args)), None
+
+
+def _looks_like_rank_list(tokens: _Tokens) -> bool:
+    """After `max(`: true for `p:` or `p1, p0:` (names separated by commas, then a colon)."""
+    i = 0
+    while True:
+        name, sep = tokens.peek(i), tokens.peek(i + 1)
+        if name is None or not re.fullmatch(r"[a-z_]\w*", name):
+            return False
+        if sep == ":":
+            return True
+        if sep != ",":
+            return False
+        i += 2
+
+
+def _unary(tokens: _Tokens) -> Expr:
+    if tokens.peek() == "-":
+        tokens.next()
+        inner = _unary(tokens)
+        return Const(-inner.value) if isinstance(inner, Const) else Call("neg", (inner,))
+    expr, reduction = _atom(tokens)
+    if reduction is not None:
+        # Only legal as the whole right-hand side; the caller checks that it is.
+        return _Reduction(reduction[0], reduction[1], expr)
+    return expr
+
+
+@dataclass(frozen=True)
+class _Reduction:
+    op: str
+    ranks: tuple[str, ...]
+    expr: Expr
+
+
+def _product(tokens: _Tokens) -> Expr:
+    expr = _unary(tokens)
+    while tokens.peek() in ("*", "/"):
+        op = _BINARY[tokens.next()]
+        expr = Call(op, (_no_reduction(expr, tokens), _no_reduction(_unary(tokens), tokens)))
+    return expr
+
+
+def _sum(tokens: _Tokens) -> Expr:
+    expr = _product(tokens)
+    while tokens.peek() in ("+", "-"):
+        op = _BINARY[tokens.next()]
+        expr = Call(op, (_no_reduction(expr, tokens), _no_reduction(_product(tokens), tokens)))
+    return expr
+
+
+def _no_reduction(expr, tokens: _Tokens) -> Expr:
+    if isinstance(expr, _Reduction):
+        raise CascadeError(f"{tokens.where}: a reduction ({expr.op}({', '.join(r.lower() for r in expr.ranks)}: ...)) "
+                           f"must be the whole right-hand side of an Einsum")
+    return expr
+
+
+def _check_nested(expr, where: str) -> None:
+    if isinstance(expr, _Reduction):
+        raise CascadeError(f"{where}: a reduction ({expr.op}(...)) must be the whole right-hand side of an Einsum")
+    if isinstance(expr, Call):
+        for arg in expr.args:
+            _check_nested(arg, where)
+
+
+def _literal(node: ast.AST, where: str):
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise CascadeError(f"{where}: mask argument {ast.unparse(node)!r} is not a literal") from None
+
+
+def _mask(query: str, key: str, spec: str, where: str):
+    try:
+        node = ast.parse(spec.strip(), mode="eval").body
+    except SyntaxError:
+        raise CascadeError(f"{where}: cannot parse mask {spec.strip()!r}") from None
+    if isinstance(node, ast.Name):
+        kind, kwargs = node.id, {}
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args:
+        kind = node.func.id
+        kwargs = {kw.arg: _literal(kw.value, where) for kw in node.keywords}
+    else:
+        raise CascadeError(f"{where}: mask must be `name` or `name(key=value, ...)`, got {spec.strip()!r}")
+    expected = {"causal": set(), "window": {"left", "right"},
+                "gna": {"spatial", "window", "stride", "dilation", "causal"},
+                "blocks": {"q_block", "kv_block", "keep"}}
+    if kind not in expected:
+        raise CascadeError(f"{where}: unknown mask kind {kind!r} (known: {', '.join(expected)})")
+    missing = expected[kind] - set(kwargs) - ({"stride", "dilation", "causal"} if kind == "gna" else set())
+    unknown = set(kwargs) - expected[kind]
+    if unknown or missing:
+        raise CascadeError(f"{where}: mask {kind}: unknown argument(s) {sorted(unknown)} / missing {sorted(missing)}")
+    q, k = query.upper(), key.upper()
+    if kind == "causal":
+        return Causal(q, k)
+    if kind == "window":
+        return Window(q, k, int(kwargs["left"]), int(kwargs["right"]))
+    if kind == "blocks":
+        keep = tuple(tuple(bool(x) for x in row) for row in kwargs["keep"])
+        return Blocks(q, k, int(kwargs["q_block"]), int(kwargs["kv_block"]), keep)
+    spatial = tuple(int(x) for x in _tuple(kwargs["spatial"]))
+    n = len(spatial)
+    per_dim = lambda key_, default: tuple(_tuple(kwargs.get(key_, (default,) * n)))
+    return Neighborhood(q, k, spatial, tuple(int(x) for x in per_dim("window", 1)),
+                        tuple(int(x) for x in per_dim("stride", 1)), tuple(int(x) for x in per_dim("dilation", 1)),
+                        tuple(bool(x) for x in per_dim("causal", False)))
+
+
+def _tuple(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def parse_statement(line: str, number: int) -> Statement | None:
+    text = line.split("#", 1)[0].strip()
+    if not text:
+        return None
+    where = f"line {number} `{text}`"
+    head = text.split(None, 1)[0]
+    if head == "mask":
+        if ":" not in text:
+            raise CascadeError(f"{where}: a mask reads `mask q, k: kind(...)`")
+        ranks_text, spec = text[len("mask"):].split(":", 1)
+        ranks = [r.strip() for r in ranks_text.split(",")]
+        if len(ranks) != 2 or not all(re.fullmatch(r"[a-z_]\w*", r) for r in ranks):
+            raise CascadeError(f"{where}: a mask names two rank variables (query, key), got {ranks_text.strip()!r}")
+        return Statement("mask", text, _mask(ranks[0], ranks[1], spec, where))
+    tokens = _Tokens(tokenize(text, where), where)
+    first = tokens.peek()
+    if first == "input" and tokens.peek(1) != "[":
+        tokens.next()
+        refs = [_ref(tokens, tokens.name())]
+        while tokens.peek() == ",":
+            tokens.next()
+            refs.append(_ref(tokens, tokens.name()))
+        tokens.done()
+        return Statement("input", text, tuple(refs))
+    if first == "split" and tokens.peek(1) != "[":
+        tokens.next()
+        rank = tokens.name()
+        tokens.expect("->")
+        outer = tokens.name()
+        tokens.expect(",")
+        inner = tokens.name()
+        tokens.done()
+        for r in (rank, outer, inner):
+            if r != r.lower():
+                raise CascadeError(f"{where}: split ranks are written as lower-case variables, got token {r!r}")
+        return Statement("split", text, Split(rank.upper(), outer.upper(), inner.upper()))
+    if first == "output" and tokens.peek(1) != "[":
+        tokens.next()
+        name = tokens.name()
+        tokens.done()
+        return Statement("output", text, name)
+    name = tokens.name()
+    if tokens.peek() != "[":
+        raise CascadeError(f"{where}: expected `{name}[...] = ...`, found token {tokens.peek()!r}")
+    lhs = _ref(tokens, name)
+    tokens.expect("=")
+    where = f"Einsum {name} `{text}`"
+    tokens.where = where
+    rhs = _sum(tokens)
+    tokens.done()
+    if any(i.step == FIRST for i in lhs.indices):
+        if not isinstance(rhs, Const):
+            raise CascadeError(f"{where}: an initial value (index 0 on the left) must be a constant")
+        return Statement("init", text, (lhs, Init(name, rhs.value)))
+    if isinstance(rhs, _Reduction):
+        _check_nested(rhs.expr, where)
+        return Statement("einsum", text, Einsum(name, lhs, rhs.expr, rhs.op, rhs.ranks, text))
+    _check_nested(rhs, where)
+    return Statement("einsum", text, Einsum(name, lhs, rhs, None, (), text))
+
+
+def parse(text: str) -> list[Statement]:
+    statements = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        statement = parse_statement(line, number)
+        if statement is not None:
+            statements.append(statement)
+    return statements
