@@ -1,0 +1,225 @@
+"""A measured case (what to run, on which shapes, counted how) and the runner that turns one into a CSV row."""
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import re
+import time
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, ContextManager
+
+from validation.devinfo import ClockReader, free_memory_bytes, utc_now
+from validation.timing import Budget, time_fn
+
+PARAM_COLUMNS = ["batch", "heads", "kv_heads", "seq_q", "seq_kv", "head_dim", "head_dim_v", "causal", "spatial",
+                 "window", "stride", "dilation", "splits", "m", "n", "k", "copy_bytes", "extra"]
+RESULT_COLUMNS = ["flops", "bytes", "time_ms", "min_ms", "p20_ms", "p80_ms", "max_ms", "reps", "timing_mode",
+                  "buffer_sets", "first_call_s", "tflops", "gbps", "status", "reason", "note", "sm_clock_mhz",
+                  "mem_clock_mhz", "timestamp_utc"]
+CASE_COLUMNS = ["suite", "case", "form", "dtype", "backend_requested", "backend_ran"]
+STATUSES = ("ok", "unsupported", "oom", "error", "skipped")
+
+
+@dataclass(frozen=True)
+class Env:
+    """Where cases run: the torch device and what the runner knows of it."""
+
+    device_type: str  # "cuda" or "cpu"
+    quick: bool  # tiny shapes
+    sm_count: int
+    l2_bytes: int
+    compute_capability: tuple[int, int] | None
+    reps: int | None = None
+    graphs: bool = True
+    target_s: float = 0.25
+
+    @property
+    def device(self) -> Any:
+        import torch
+
+        return torch.device("cuda", 0) if self.device_type == "cuda" else torch.device("cpu")
+
+
+def _no_reason(env: Env) -> str | None:  # noqa: ARG001
+    return None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row to measure. `build(env)` returns the callable (compiling or preparing masks once); `make_inputs(env, gen)`
+    returns one fresh random input set for it. `input_bytes` is one set's size (for L2 rotation), `work_bytes` the
+    extra peak memory (outputs, temporaries) used to skip what cannot fit."""
+
+    suite: str
+    name: str
+    form: str
+    dtype: str
+    backend: str
+    params: dict
+    flops: float
+    bytes: float
+    build: Callable[[Env], Callable[..., Any]]
+    make_inputs: Callable[[Env, Any], tuple]
+    input_bytes: int
+    work_bytes: int = 0
+    context: Callable[[], ContextManager] = contextlib.nullcontext
+    supports: Callable[[Env], str | None] = _no_reason
+    backend_ran: str = ""  # when the backend that runs is known to differ from the requested name
+    skip_reason: str = ""  # set by suites for shapes they decide not to run (e.g. too large for this device)
+    extra_meta: dict = field(default_factory=dict)
+
+
+def torch_dtype(name: str) -> Any:
+    import torch
+
+    return getattr(torch, name)
+
+
+def randn(env: Env, gen: Any, shape: tuple[int, ...], dtype: str) -> Any:
+    """Fresh standard-normal data (never zeros), generated in float32 then cast (fp8 cannot be sampled directly)."""
+    import torch
+
+    x = torch.randn(shape, generator=gen, device=env.device, dtype=torch.float32)
+    return x.to(torch_dtype(dtype))
+
+
+def rotation_sets(input_bytes: int, env: Env, free: int | None, work_bytes: int) -> int:
+    """Input sets to rotate through: total at least 3× L2 on GPUs (so timed calls miss in L2), few on the CPU."""
+    if env.device_type != "cuda":
+        return 2
+    target = 3 * env.l2_bytes
+    n = max(1, min(256, math.ceil(target / max(1, input_bytes))))
+    if free is not None:  # keep inputs + work under half the free memory
+        n = max(1, min(n, int((free * 0.5 - work_bytes) // max(1, input_bytes))))
+    return n
+
+
+_UNSUPPORTED = re.compile(r"no available kernel|not supported|unsupported|not implemented|only supports|"
+                          r"requires|is not available|no kernel", re.IGNORECASE)
+
+
+def classify(exc: BaseException) -> str:
+    """Status for an exception from a case: oom, unsupported (a backend refused) or error."""
+    import torch
+
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in text.lower():
+        return "oom"
+    if isinstance(exc, NotImplementedError) or _UNSUPPORTED.search(text):
+        return "unsupported"
+    return "error"
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    text = " | ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _warnings_text(caught: list) -> str:
+    seen: list[str] = []
+    for w in caught:
+        msg = _one_line(str(w.message), 200)
+        if msg not in seen:
+            seen.append(msg)
+    return _one_line("; ".join(seen), 400)
+
+
+def _first_tensor(out: Any) -> Any:
+    if isinstance(out, (tuple, list)):
+        return _first_tensor(out[0])
+    return out
+
+
+def _fmt_param(v: Any) -> Any:
+    if isinstance(v, (tuple, list)):
+        return "x".join(str(x) for x in v)
+    if isinstance(v, bool):
+        return int(v)
+    return v
+
+
+def base_row(case: Case) -> dict:
+    row = {c: "" for c in CASE_COLUMNS + PARAM_COLUMNS + RESULT_COLUMNS}
+    row.update(suite=case.suite, case=case.name, form=case.form, dtype=case.dtype, backend_requested=case.backend,
+               flops=f"{case.flops:.6g}", bytes=f"{case.bytes:.6g}")
+    unknown = set(case.params) - set(PARAM_COLUMNS)
+    if unknown:
+        raise ValueError(f"case {case.name}: unknown parameter columns {sorted(unknown)}; known: {PARAM_COLUMNS}")
+    row.update({k: _fmt_param(v) for k, v in case.params.items()})
+    return row
+
+
+def _sync(env: Env) -> None:
+    if env.device_type == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def run_case(case: Case, env: Env, budget: Budget, clocks: ClockReader) -> dict:
+    """Measure one case and return its row; never raises for a case's own failure (it becomes the row's status)."""
+    import torch
+
+    row = base_row(case)
+    row["timestamp_utc"] = utc_now()
+
+    def finish(status: str, reason: str = "") -> dict:
+        row.update(status=status, reason=_one_line(reason))
+        return row
+
+    if budget.exhausted():
+        return finish("skipped", f"time budget: {budget.seconds:g} s used up")
+    if case.skip_reason:
+        return finish("skipped", case.skip_reason)
+    reason = case.supports(env)
+    if reason:
+        return finish("unsupported", reason)
+    free = free_memory_bytes(env.device_type)
+    need = case.input_bytes + case.work_bytes
+    if free is not None and need > 0.9 * free:
+        return finish("skipped", f"does not fit memory: needs ~{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free")
+    n_sets = rotation_sets(case.input_bytes, env, free, case.work_bytes)
+    gen = torch.Generator(device=env.device)
+    gen.manual_seed(zlib.crc32(f"{case.suite}/{case.name}/{case.form}/{case.backend}".encode()))
+    arg_sets: list = []
+    out = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with case.context():
+                fn = case.build(env)
+                arg_sets = [case.make_inputs(env, gen) for _ in range(n_sets)]
+                _sync(env)
+                t0 = time.perf_counter()
+                out = _first_tensor(fn(*arg_sets[0]))
+                _sync(env)
+                row["first_call_s"] = f"{time.perf_counter() - t0:.4g}"
+                if not bool(torch.isfinite(out.float()).all()):
+                    return finish("error", "non-finite output")
+                out = None
+                fn(*arg_sets[-1])  # second warm-up, on another buffer set
+                timing = time_fn(fn, arg_sets, env.device_type, reps=env.reps, target_s=env.target_s,
+                                 min_reps=5 if env.device_type == "cpu" else 10, graphs=env.graphs)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded as the row's status, with its reason
+            status = classify(exc)
+            detail = _warnings_text(caught)
+            return finish(status, f"{type(exc).__name__}: {_one_line(str(exc), 300)}" + (f" [{detail}]" if detail else ""))
+        finally:
+            out = None
+            arg_sets = []
+            if env.device_type == "cuda":
+                gc.collect()
+                torch.cuda.empty_cache()
+        wtext = _warnings_text(caught)
+    sm, mem = clocks.read()
+    row.update(time_ms=f"{timing.median_ms:.6g}", min_ms=f"{timing.min_ms:.6g}", p20_ms=f"{timing.p20_ms:.6g}",
+               p80_ms=f"{timing.p80_ms:.6g}", max_ms=f"{timing.max_ms:.6g}", reps=timing.reps,
+               timing_mode=timing.mode, buffer_sets=n_sets, sm_clock_mhz=sm, mem_clock_mhz=mem,
+               backend_ran=case.backend_ran or case.backend,
+               tflops=f"{case.flops / (timing.median_ms * 1e-3) / 1e12:.6g}" if case.flops else "",
+               gbps=f"{case.bytes / (timing.median_ms * 1e-3) / 1e9:.6g}" if case.bytes else "",
+               note=_one_line("; ".join(x for x in (timing.note, wtext) if x)))
+    return finish("ok")
