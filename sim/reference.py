@@ -66,11 +66,11 @@ class _Buffer:
     turn: int = 0  # index into `acquirers` of the op whose acquire is next
     held: int = 0  # bytes granted or reserved, minus releases counted so far
     uncounted: list[tuple[int, int]] = field(default_factory=list)  # (op, bytes) released by ops not yet < turn
-    request: tuple[int, int, simpy.Event] | None = None
+    requests: dict[int, tuple[int, simpy.Event]] = field(default_factory=dict)  # op -> (bytes, event), unserved
 
     def acquire(self, op: int, amount: int) -> simpy.Event:
-        self.request = (op, amount, self.env.event())
-        event = self.request[2]
+        event = self.env.event()
+        self.requests[op] = (amount, event)
         self._check()
         return event
 
@@ -85,11 +85,10 @@ class _Buffer:
         self._check()
 
     def _check(self) -> None:
-        if self.request is None:
-            return
-        op, amount, event = self.request
-        if self.acquirers[self.turn] != op:
-            return  # an earlier op in program order has not been granted yet
+        if self.turn == len(self.acquirers) or self.acquirers[self.turn] not in self.requests:
+            return  # the op whose turn it is (in program order) has not asked yet; later ones wait behind it
+        op = self.acquirers[self.turn]
+        amount, event = self.requests[op]
         still = []
         for releaser, released in self.uncounted:
             if releaser < op:  # the requester only sees releases of earlier ops; `op` only grows
@@ -99,7 +98,7 @@ class _Buffer:
         self.uncounted = still
         if self.held + amount <= self.capacity:
             self.held += amount  # reserved from now; the turn passes at the op's start (`granted`)
-            self.request = None
+            del self.requests[op]
             event.succeed()
 
 
