@@ -1,5 +1,6 @@
 """What is computed: attention and friends as cascades of extended Einsums (plain data + pure functions)."""
-from .analysis import (compulsory_bytes, execution_order, flops, footprint, loop_ranks, op_counts, passes, points,
+from .analysis import (compulsory_bytes, elements, execution_order, first_touch, flops, footprint, loop_ranks, op_counts,
+                       operand_bytes, passes, points,
                        point_cost, total_ops)
 from .attention import VARIANTS, attention, register_variant
 from .build import DTYPE_BYTES, cascade, gemm
@@ -12,6 +13,7 @@ from .ops import OPS, register_op
 __all__ = [
     "Blocks", "Call", "Cascade", "CascadeError", "Causal", "Const", "DTYPE_BYTES", "Einsum", "Index", "Init",
     "Neighborhood", "OPS", "Ref", "Split", "Tensor", "VARIANTS", "Window", "attention", "cascade",
-    "compulsory_bytes", "execute", "execution_order", "flops", "footprint", "gemm", "loop_ranks", "op_counts",
+    "compulsory_bytes", "elements", "execute", "execution_order", "first_touch", "flops", "footprint", "gemm",
+    "loop_ranks", "op_counts", "operand_bytes",
     "passes", "point_cost", "points", "register_op", "register_variant", "total_ops",
 ]

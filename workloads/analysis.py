@@ -279,3 +279,27 @@ def passes(c: Cascade, rank: str) -> int:
         else:
             avail[n] = needed if needed % 2 or keeps else needed + 1
     return most
+
+
+def operand_bytes(c: Cascade, dtype: str | None = None) -> dict[str, int]:
+    """Bytes each Einsum moves if it runs alone (unfused): each tensor it reads once, its result written once."""
+    size = dtype_bytes(c, dtype)
+    return {e.name: size * (sum(elements(c, t) for t in dict.fromkeys(r.tensor for r in refs(e.expr)))
+                            + elements(c, e.name)) for e in c.einsums}
+
+
+def first_touch(c: Cascade) -> dict[str, list[str]]:
+    """Compulsory traffic by Einsum: the cascade inputs it reads first (in execution order) and the output it writes."""
+    before, body, after = execution_order(c)
+    made = producers(c)
+    seen: set[str] = set()
+    result: dict[str, list[str]] = {}
+    for n in before + body + after:
+        result[n] = []
+        for r in refs(made[n].expr):
+            if r.tensor in c.inputs and r.tensor not in seen:
+                seen.add(r.tensor)
+                result[n].append(r.tensor)
+        if n == c.output:
+            result[n].append(n)
+    return result

@@ -1,0 +1,134 @@
+"""Preset architectures from the reference tables (fusemax-and-flat.md §2–§4, gpus-and-local-attention.md §1–§2).
+
+Each preset is a plain dict passed through the strict `from_dict`, so presets and user files share one parser.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .spec import Arch, ArchError, from_dict
+
+# 45 nm Accelergy energies (pJ per action) and areas (µm²), fusemax-and-flat.md §4.
+MAC_PJ, ADD_PJ, MAX_PJ, DIV_PJ, EXP_UNIT_PJ = 17.1645, 8.3395, 0.028, 36.251, 94.65
+MAC_UM2, ADD_UM2, MAX_UM2, DIV_UM2, EXP_UNIT_UM2 = 1545.0, 1030.0, 49.29, 23740.94, 8240.0
+RF1D_UM2, RF2D_FUSEMAX_UM2, RF2D_FLAT_UM2 = 16849.21, 4255.93, 1838.15
+GB_READ_PJ_PER_BYTE, GB_WRITE_PJ_PER_BYTE = 484.97 / 512, 451.30 / 512   # per 4096-bit row
+DRAM_PJ_PER_BYTE = 249.6 / 8                                                # per 64-bit access
+DRAM_400_GIB = 400 * 2 ** 30   # the artifact's 400 GB/s
+
+# FuseMax computes exp as a 6-term Taylor series on the MAC datapath: 6 cycles and 6 MAC energies per exp.
+EXP_AS_MACS = 6
+_FUSEMAX_2D = {"mac": 1, "add": 1, "sub": 1, "mul": 1, "max": 1, "exp": 1 / EXP_AS_MACS}
+_FUSEMAX_ENERGY = {"mac": MAC_PJ, "add": ADD_PJ, "sub": ADD_PJ, "mul": MAC_PJ, "max": MAX_PJ,
+                   "exp": EXP_AS_MACS * MAC_PJ, "div": DIV_PJ}
+
+
+def _spatial(name: str, buffer_bytes: int, units: list[dict], notes: str) -> dict[str, Any]:
+    return {
+        "name": name, "clock_hz": 940e6, "notes": notes,
+        "levels": [
+            {"name": "DRAM", "capacity_bytes": None, "bandwidth_bytes_per_s": DRAM_400_GIB,
+             "read_energy_pj_per_byte": DRAM_PJ_PER_BYTE, "write_energy_pj_per_byte": DRAM_PJ_PER_BYTE},
+            {"name": "GlobalBuffer", "capacity_bytes": buffer_bytes, "bandwidth_bytes_per_s": None,
+             "read_energy_pj_per_byte": GB_READ_PJ_PER_BYTE, "write_energy_pj_per_byte": GB_WRITE_PJ_PER_BYTE},
+        ],
+        "units": units,
+    }
+
+
+FUSEMAX = _spatial("fusemax", 16 * 2 ** 20, [
+    {"name": "2d", "level": "GlobalBuffer", "pes": [256, 256], "ops_per_cycle": _FUSEMAX_2D,
+     "energy_pj_per_op": _FUSEMAX_ENERGY, "area_um2_per_pe": MAC_UM2 + MAX_UM2 + RF2D_FUSEMAX_UM2,
+     "register_entries": 12, "register_read_pj": 0.653, "register_write_pj": 0.570},
+    {"name": "1d", "level": "GlobalBuffer", "pes": [256], "ops_per_cycle": {**_FUSEMAX_2D, "div": 1},
+     "energy_pj_per_op": _FUSEMAX_ENERGY, "area_um2_per_pe": MAC_UM2 + MAX_UM2 + DIV_UM2 + RF1D_UM2,
+     "register_entries": 32, "register_read_pj": 2.194, "register_write_pj": 1.906},
+], "FuseMax cloud configuration (MICRO 2024 §V; artifact v1.0): FP16, 940 MHz, 400 GiB/s DRAM, 16 MiB buffer.")
+
+FLAT = _spatial("flat", 32 * 2 ** 20, [
+    {"name": "2d", "level": "GlobalBuffer", "pes": [256, 256], "ops_per_cycle": {"mac": 1, "add": 1, "mul": 1},
+     "energy_pj_per_op": {"mac": MAC_PJ, "add": ADD_PJ, "mul": MAC_PJ}, "area_um2_per_pe": MAC_UM2 + RF2D_FLAT_UM2,
+     "register_entries": 4, "register_read_pj": 0.2915, "register_write_pj": 0.2253},
+    # The exponential unit subtracts in its pipeline: FLAT charges exp-of-difference one cycle, so `sub` is free.
+    {"name": "1d", "level": "GlobalBuffer", "pes": [256],
+     "ops_per_cycle": {"max": 1, "add": 1, "sub": float("inf"), "mac": 1, "mul": 1, "exp": 1, "div": 1},
+     "energy_pj_per_op": {"max": MAX_PJ, "add": ADD_PJ, "sub": 0.0, "mac": MAC_PJ, "mul": MAC_PJ,
+                          "exp": EXP_UNIT_PJ, "div": DIV_PJ},
+     "area_um2_per_pe": MAX_UM2 + ADD_UM2 + MAC_UM2 + EXP_UNIT_UM2 + DIV_UM2 + RF1D_UM2,
+     "register_entries": 32, "register_read_pj": 2.194, "register_write_pj": 1.906},
+], "FLAT (ASPLOS 2023) as re-modelled by FuseMax: 32 MiB buffer, 1D array with a pipelined exp unit and divider. "
+   "The 1D register file is not stated in the reference; FuseMax's 32-entry file is assumed.")
+
+
+def _gpu(name: str, *, sms: int, clock_hz: float, mac_per_sm: dict[str, float], fp32_fma_per_sm: int,
+         sfu_per_sm: int, smem_bytes: int, l2_bytes: int, l2_bytes_per_s: float, hbm_bytes: int,
+         hbm_bytes_per_s: float, measured: dict[str, float], notes: str) -> dict[str, Any]:
+    """HBM → L2 → (× SMs) shared memory → registers → tensor cores / FP32 pipes / special-function units."""
+    lanes = 4  # four SM sub-partitions, each with one tensor core, 1/4 of the FP32 lanes and SFUs
+    return {
+        "name": name, "clock_hz": clock_hz, "notes": notes, "measured": measured,
+        "levels": [
+            {"name": "HBM", "capacity_bytes": hbm_bytes, "bandwidth_bytes_per_s": hbm_bytes_per_s},
+            {"name": "L2", "capacity_bytes": l2_bytes, "bandwidth_bytes_per_s": l2_bytes_per_s, "fanout": sms},
+            {"name": "SMEM", "capacity_bytes": smem_bytes, "bandwidth_bytes_per_s": sms * 128 * clock_hz},
+            {"name": "RF", "capacity_bytes": 65536 * 4, "bandwidth_bytes_per_s": None},
+        ],
+        "units": [
+            {"name": "tensor", "level": "RF", "pes": [lanes],
+             "ops_per_cycle": {op: rate / lanes for op, rate in mac_per_sm.items()}},
+            {"name": "fma", "level": "RF", "pes": [lanes],
+             "ops_per_cycle": {op: fp32_fma_per_sm / lanes for op in ("add", "sub", "mul", "max", "min", "mac",
+                                                                      "neg", "relu")}},
+            {"name": "sfu", "level": "RF", "pes": [lanes],
+             "ops_per_cycle": {op: sfu_per_sm / lanes for op in ("exp", "div", "rsqrt", "sqrt", "tanh", "sigmoid",
+                                                                 "silu", "gelu", "elu")}},
+        ],
+    }
+
+
+# Dense tensor-core MACs per SM per clock (FLOP/clk/SM ÷ 2): A100 2048/2, Hopper 4096/2, Blackwell 8192/2.
+# SFU: 16 results/clk/SM (CUDA programming guide throughput table, cc 8.x/9.x). FP32: 64 (A100), 128 (Hopper+).
+A100 = _gpu("a100", sms=108, clock_hz=1.41e9, mac_per_sm={"mac": 1024, "mac.tf32": 512}, fp32_fma_per_sm=64,
+            sfu_per_sm=16, smem_bytes=164 * 1024, l2_bytes=40 * 10 ** 6, l2_bytes_per_s=5120 * 1.41e9,
+            hbm_bytes=80 * 10 ** 9, hbm_bytes_per_s=2039e9,
+            measured={"tensor.bf16_flops_per_s": 271.2e12},
+            notes="A100 SXM4 80GB. L2 bandwidth 5120 B/clk is the whitepaper figure (not measured here). "
+                  "Measured: best bf16 GEMM 271.2 TFLOP/s (ml-engineering MAMF table).")
+H100 = _gpu("h100", sms=132, clock_hz=1.83e9, mac_per_sm={"mac": 2048, "mac.fp8": 4096, "mac.tf32": 1024},
+            fp32_fma_per_sm=128, sfu_per_sm=16, smem_bytes=228 * 1024, l2_bytes=50 * 10 ** 6,
+            l2_bytes_per_s=5.5e12, hbm_bytes=80 * 10 ** 9, hbm_bytes_per_s=3.35e12,
+            measured={"tensor.bf16_flops_per_s": 798e12, "HBM.bytes_per_s": 3.0e12},
+            notes="H100 SXM5. L2 bandwidth is an estimate (not in the reference; not measured here). Measured "
+                  "(2026-11, PyTorch, this workplace): 8192³ bf16 matmul 798 TFLOP/s, device copy ~3.0 TB/s.")
+H200 = _gpu("h200", sms=132, clock_hz=1.83e9, mac_per_sm={"mac": 2048, "mac.fp8": 4096, "mac.tf32": 1024},
+            fp32_fma_per_sm=128, sfu_per_sm=16, smem_bytes=228 * 1024, l2_bytes=50 * 10 ** 6,
+            l2_bytes_per_s=5.5e12, hbm_bytes=141 * 10 ** 9, hbm_bytes_per_s=4.8e12,
+            measured={"tensor.bf16_flops_per_s": 788e12, "HBM.bytes_per_s": 4.3e12},
+            notes="H200 SXM (GH100 die, as H100). Measured (2026-10/11, PyTorch, this workplace): 8192³ bf16 matmul "
+                  "769–798 TFLOP/s (788 typical), device copy ~4.3 TB/s.")
+B200 = _gpu("b200", sms=148, clock_hz=1.86e9, mac_per_sm={"mac": 4096, "mac.fp8": 8192, "mac.fp4": 16384,
+                                                         "mac.tf32": 2048},
+            fp32_fma_per_sm=128, sfu_per_sm=16, smem_bytes=228 * 1024, l2_bytes=126 * 10 ** 6,
+            l2_bytes_per_s=10e12, hbm_bytes=192 * 10 ** 9, hbm_bytes_per_s=8e12, measured={},
+            notes="B200 (HGX). Clock ~1.86 GHz unverified; L2 size uncertain (sources say 126, 96 or 65.5 MB); "
+                  "L2 bandwidth is an estimate. 256 KB tensor memory per SM is not modelled.")
+
+PRESETS: dict[str, dict[str, Any]] = {"fusemax": FUSEMAX, "flat": FLAT, "a100": A100, "h100": H100, "h200": H200,
+                                      "b200": B200}
+
+
+def preset(name: str) -> Arch:
+    """A named preset architecture; an unknown name lists the valid ones."""
+    if name not in PRESETS:
+        raise ArchError(f"unknown preset {name!r} (valid: {', '.join(PRESETS)})")
+    return from_dict(copy.deepcopy(PRESETS[name]), path=f"preset {name}")
+
+
+def register_preset(name: str, spec: dict[str, Any]) -> Arch:
+    """Add a preset (validated now); duplicate names raise."""
+    if name in PRESETS:
+        raise ArchError(f"preset {name!r} already exists")
+    arch = from_dict(spec, path=f"preset {name}")
+    PRESETS[name] = copy.deepcopy(spec)
+    return arch

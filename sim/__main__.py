@@ -1,0 +1,38 @@
+"""`python -m sim`: the built-in default job — a roofline of BERT-base attention at 4K tokens on H100 and FuseMax."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import accel
+import workloads
+
+from .plots import plot_rooflines
+from .roofline import roofline
+
+
+def default_job(out: Path) -> Path:
+    # BERT-base attention core at the FuseMax evaluation's batch 64: 12 heads, head dim 64, 4096 tokens.
+    bert = workloads.attention("mha", batch=64, heads=12, seq=4096, head_dim=64, softmax="1pass")
+    pairs = []
+    for name in ("h100", "fusemax"):
+        arch = accel.preset(name)
+        roof = roofline(bert, arch)
+        print(roof, end="\n\n")
+        pairs.append((roof, arch))
+    path = plot_rooflines(pairs, out / "roofline_bert_4k.png")
+    print(f"wrote {path}")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("cascadesim_out"), help="folder for figures")
+    args = parser.parse_args(argv)
+    default_job(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
