@@ -97,7 +97,7 @@ def rotation_sets(input_bytes: int, env: Env, free: int | None, work_bytes: int)
     return n
 
 
-_UNSUPPORTED = re.compile(r"no available kernel|not supported|unsupported|not implemented|only supports|"
+_UNSUPPORTED = re.compile(r"no available kernel|no viable backend|not supported|unsupported|not implemented|only supports|"
                           r"requires|is not available|no kernel", re.IGNORECASE)
 
 

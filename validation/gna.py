@@ -96,21 +96,26 @@ def dense_gna_mask(spatial: Sequence[int], window: Sequence[int], stride: Sequen
 
 
 def flex_mask_mod(spatial: Sequence[int], window: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
-                  causal: Sequence[bool], device: Any) -> Any:
+                  causal: Sequence[bool], device: Any, rank: int = 3) -> Any:
     """A FlexAttention `mask_mod(b, h, q_idx, kv_idx)` for this GNA configuration.
 
-    The parameters are captured as int64 tensors (not Python constants), so masks of one rank share one compiled kernel.
+    The parameters are captured as int64 tensors (not Python constants) and lower ranks are padded to `rank` dimensions
+    with leading size-1 dimensions (window 1, stride 1: always true), so every mask of one token count shares one
+    compiled kernel instead of recompiling per window, stride or rank.
     """
     import torch
 
-    params = torch.tensor([list(spatial), list(window), list(stride), list(dilation), [int(c) for c in causal]],
-                          dtype=torch.int64, device=device)
-    nd = len(spatial)
+    pad = rank - len(spatial)
+    if pad < 0:
+        raise ValueError(f"rank {len(spatial)} > {rank}")
+    rows = [[1] * pad + list(spatial), [1] * pad + list(window), [1] * pad + list(stride), [1] * pad + list(dilation),
+            [0] * pad + [int(c) for c in causal]]
+    params = torch.tensor(rows, dtype=torch.int64, device=device)
 
     def mask_mod(b, h, q_idx, kv_idx):  # noqa: ARG001 - FlexAttention's signature
-        sp = [params[0, d] for d in range(nd)]
-        return gna_mask(q_idx, kv_idx, sp, [params[1, d] for d in range(nd)], [params[2, d] for d in range(nd)],
-                        [params[3, d] for d in range(nd)], [params[4, d] != 0 for d in range(nd)], xp=torch)
+        return gna_mask(q_idx, kv_idx, [params[0, d] for d in range(rank)], [params[1, d] for d in range(rank)],
+                        [params[2, d] for d in range(rank)], [params[3, d] for d in range(rank)],
+                        [params[4, d] != 0 for d in range(rank)], xp=torch)
 
     return mask_mod
 

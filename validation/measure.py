@@ -107,7 +107,7 @@ def run(suites: list[str], env: Env, out: Path, budget: Budget, meta: dict, log:
                 if row["status"] != "skipped" or not row["reason"].startswith("time budget"):
                     shown = f"{row['time_ms']} ms  {row['tflops'] or row['gbps']}" if row["status"] == "ok" \
                         else row["reason"][:100]
-                    log(f"[{budget.elapsed_s():6.1f}s] {suite:9s} {case.name:38s} {case.backend:16s} {case.dtype:9s} "
+                    log(f"[{budget.elapsed_s():6.1f}s] {suite:9s} {case.name:38s} {case.form:22s} {case.backend:16s} {case.dtype:9s} "
                         f"{row['status']:11s} {shown}")
     return rows
 

@@ -53,7 +53,7 @@ def gemm_case(suite: str, name: str, dtype: str, m: int, n: int, k: int) -> Case
 def gemm_cases(env: Env) -> list[Case]:
     """Square sizes and Llama-3-8B projections (QKV, O, gate+up, down) at 8K tokens, in bf16, fp16 and fp8."""
     if env.quick:
-        squares, tokens, hidden, qkv, ffn = (64, 128), 64, 128, 192, 448
+        squares, tokens, hidden, qkv, ffn = (64, 128), 32, 64, 96, 128
     else:
         squares, tokens, hidden, qkv, ffn = (1024, 2048, 4096, 8192, 16384), 8192, 4096, 6144, 14336
     shapes = [(f"square_{s}", s, s, s) for s in squares]
