@@ -1,0 +1,50 @@
+"""Mappings: how a cascade is scheduled on an architecture — separate from both. Plain frozen data.
+
+A mapping groups Einsums into fusion groups; each group has a loop nest per architecture level (named, never
+indexed), each loop a rank (or split part) with a tile factor, temporal or spatial on an array dimension; and
+a binding of every Einsum to a compute unit. `params` holds a dataflow's scalar knobs (query-block size,
+pipeline stages, CTAs per SM, split-KV factor, ...) — the values `explore` searches.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping as MappingType
+
+
+class MappingError(ValueError):
+    """A mapping or dataflow request is invalid or unsupported for this (workload, architecture) pair."""
+
+
+@dataclass(frozen=True)
+class Loop:
+    rank: str
+    factor: int
+    spatial: str | None = None   # array dimension (e.g. "rows", "cols", "sms"); None = temporal
+
+
+@dataclass(frozen=True)
+class LevelNest:
+    level: str                   # an architecture level name
+    loops: tuple[Loop, ...]      # outermost first
+
+
+@dataclass(frozen=True)
+class FusionGroup:
+    einsums: tuple[str, ...]
+    nests: tuple[LevelNest, ...] = ()   # outermost level first
+
+
+@dataclass(frozen=True)
+class Mapping:
+    dataflow: str
+    groups: tuple[FusionGroup, ...]
+    binding: MappingType[str, str]                         # Einsum → unit name
+    params: MappingType[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lines = [f"mapping ({self.dataflow}): " + ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))]
+        for g in self.groups:
+            nest = " | ".join(f"{n.level}: " + " ".join(f"{l.rank}{l.factor}{'@' + l.spatial if l.spatial else ''}"
+                                                        for l in n.loops) for n in g.nests)
+            lines.append(f"  [{', '.join(g.einsums)}] {nest}")
+        return "\n".join(lines)
