@@ -109,13 +109,17 @@ def _flatten(p: Program) -> tuple:
     # previous-iteration dep targets (whose ready times form part of the periodic state).
     dep_op, tgt, tgt_ptr = [], [], [0]
     for s, seg in enumerate(segs):
-        targets = np.unique(seg.dep_op[seg.dep_prev]).astype(np.int64)
-        slot = np.searchsorted(targets, seg.dep_op)
-        dep_op.append(np.where(seg.dep_prev, slot + tgt_ptr[-1], seg.dep_op + seg_ptr[s]))
+        prev = seg.dep_op[seg.dep_prev]
+        targets = np.unique(prev).astype(np.int64)
+        op = seg.dep_op.astype(np.int64) + seg_ptr[s]
+        op[seg.dep_prev] = np.searchsorted(targets, prev) + tgt_ptr[-1]
+        dep_op.append(op)
         tgt.append(targets + seg_ptr[s])
         tgt_ptr.append(tgt_ptr[-1] + len(targets))
-    seg_units = [np.unique(s.unit).astype(np.int64) for s in segs]
-    seg_bufs = [np.unique(np.concatenate([s.acq_buf, s.rel_buf])).astype(np.int64) for s in segs]
+    # Units and buffers each body touches (bincount: these are small index ranges, and sorting is slow).
+    seg_units = [np.flatnonzero(np.bincount(s.unit, minlength=len(p.units))) for s in segs]
+    seg_bufs = [np.flatnonzero(np.bincount(s.acq_buf, minlength=len(p.buffers))
+                               + np.bincount(s.rel_buf, minlength=len(p.buffers))) for s in segs]
     return (
         seg_ptr,
         np.array([s.repeat for s in segs], np.int64),

@@ -116,7 +116,8 @@ def _check_header(p: Program) -> None:
     if not isinstance(cap, np.ndarray) or cap.dtype != np.int64 or cap.shape != (len(p.buffers),):
         raise ProgramError(f"program.buffer_capacity must be int64[{len(p.buffers)}]")
     if np.any(cap < 0):
-        raise ProgramError(f"program.buffer_capacity: negative capacity for buffer {p.buffers[int(np.argmax(cap < 0))]!r}")
+        bad = p.buffers[_first(cap < 0)]
+        raise ProgramError(f"program.buffer_capacity: negative capacity for buffer {bad!r}")
     if not isinstance(p.ticks_per_cycle, (int, np.integer)) or p.ticks_per_cycle < 1:
         raise ProgramError(f"program.ticks_per_cycle must be an int >= 1, got {p.ticks_per_cycle!r}")
     if not isinstance(p.segments, tuple) or not all(isinstance(s, Segment) for s in p.segments):
@@ -152,12 +153,11 @@ def _check_segment(p: Program, seg: Segment) -> None:
     _check_range(seg, "unit", seg.unit, 0, len(p.units))
     _check_range(seg, "tag", seg.tag, -1, len(p.tags))
     for name in ("duration", "latency"):
-        bad = getattr(seg, name) < 0
-        if bad.any():
-            i = _first(bad)
+        if getattr(seg, name).min() < 0:
+            i = _first(getattr(seg, name) < 0)
             raise ProgramError(f"{_where(seg, i, name)}: negative value {getattr(seg, name)[i]}")
-    bad = ~np.isfinite(seg.level_bytes).all(axis=1) | (seg.level_bytes < 0).any(axis=1)
-    if bad.any():
+    if seg.level_bytes.size and not (np.isfinite(seg.level_bytes).all() and seg.level_bytes.min() >= 0):
+        bad = ~np.isfinite(seg.level_bytes).all(axis=1) | (seg.level_bytes < 0).any(axis=1)
         raise ProgramError(f"{_where(seg, _first(bad), 'level_bytes')}: negative or non-finite byte count")
 
     dep_of = _check_csr(seg, "dep_ptr", ("dep_op", "dep_prev"))
@@ -171,7 +171,7 @@ def _check_segment(p: Program, seg: Segment) -> None:
         of = _check_csr(seg, f"{kind}_ptr", (f"{kind}_buf", f"{kind}_amount"))
         _check_range(seg, f"{kind}_buf", getattr(seg, f"{kind}_buf"), 0, len(p.buffers), of)
         amount = getattr(seg, f"{kind}_amount")
-        if (amount < 0).any():
+        if len(amount) and amount.min() < 0:
             e = _first(amount < 0)
             raise ProgramError(f"{_where(seg, int(of[e]), f'{kind}_amount')}: negative amount {amount[e]}")
     over = seg.acq_amount > p.buffer_capacity[seg.acq_buf]
@@ -184,6 +184,8 @@ def _check_segment(p: Program, seg: Segment) -> None:
 
 
 def _check_range(seg: Segment, name: str, arr: np.ndarray, lo: int, hi: int, op_of: np.ndarray | None = None) -> None:
+    if len(arr) == 0 or (arr.min() >= lo and arr.max() < hi):
+        return
     bad = (arr < lo) | (arr >= hi)
     if bad.any():
         e = _first(bad)
@@ -208,6 +210,8 @@ def _check_buffer_accounting(p: Program) -> None:
     """Find the first deadlocking acquire or over-release in program order (see `validate`)."""
     held = np.zeros(len(p.buffers), dtype=np.int64)  # bytes held after all releases of earlier segments
     for seg in p.segments:
+        if len(seg.acq_buf) + len(seg.rel_buf) == 0:
+            continue
         n_acq, n_rel = len(seg.acq_buf), len(seg.rel_buf)
         # Events in program order: op i's acquires (in order), then op i's releases.
         op = np.concatenate([np.repeat(np.arange(seg.n_ops), np.diff(seg.acq_ptr)),
@@ -215,9 +219,11 @@ def _check_buffer_accounting(p: Program) -> None:
         is_rel = np.concatenate([np.zeros(n_acq, bool), np.ones(n_rel, bool)])
         buf = np.concatenate([seg.acq_buf, seg.rel_buf]).astype(np.int64)
         delta = np.concatenate([seg.acq_amount, -seg.rel_amount])
-        order = np.lexsort((np.arange(len(op)), is_rel, op))
-        # Running bytes held per buffer within one iteration (cumsum grouped by buffer, keeping program order).
-        by_buf = order[np.argsort(buf[order], kind="stable")]
+        # Acquires come before releases in the concatenation and each part is in op order, so a stable sort on
+        # (op, is_rel) gives program order; small-integer keys let NumPy use radix sort for the buffer grouping.
+        order = np.argsort(op * 2 + is_rel, kind="stable")
+        buf_key = buf.astype(np.int16 if len(p.buffers) < 2**15 else np.int64)
+        by_buf = order[np.argsort(buf_key[order], kind="stable")]
         csum = np.cumsum(delta[by_buf])
         starts = np.searchsorted(buf[by_buf], np.arange(len(p.buffers)))
         group_base = np.concatenate([[0], csum])[starts]

@@ -10,7 +10,8 @@ from sim.engine import simulate
 from sim.program import Program, ProgramBuilder, ProgramError
 from sim.reference import simulate_reference
 
-SIMULATORS = {"engine": lambda p, **kw: simulate(p, extrapolate=False, **kw), "reference": simulate_reference}
+SIMULATORS = {"engine": lambda p, **kw: simulate(p, extrapolate=False, **kw),  # full: trace lists every op
+              "reference": simulate_reference}
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
