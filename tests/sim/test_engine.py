@@ -247,8 +247,9 @@ def test_release_of_a_later_op_is_invisible_to_an_earlier_acquire(sim):
 def test_long_double_buffer_is_extrapolated_exactly():
     """10,000 tiles of the compute-bound double buffer: ticks = 5 + 12 * 10,000, found from a few iterations."""
     program = double_buffer(10_000, load=5, compute=12)
-    fast, full = simulate(program), simulate(program, extrapolate=False)
+    fast, full = simulate(program), simulate(program, extrapolate=False, trace=True)
     assert_same_totals(fast, full)
+    assert full.trace.start[-1] == 5 + 12 * 9_999  # the trace arrays grew past their first allocation
     assert fast.ticks == 5 + 12 * 10_000
     assert fast.period_ticks.tolist() == [12]
     assert fast.ops_simulated < 20 < full.ops_simulated == program.ops_total == 20_000
@@ -272,6 +273,20 @@ def test_extrapolated_segment_is_followed_exactly_by_later_segments():
     assert_same_totals(fast, full)
     assert fast.ops_simulated < 100
     assert (fast.period_ticks > 0).all()
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_many_pending_releases(sim):
+    """A fast producer (1 tick) fills a 64-byte buffer that a slow consumer (10 ticks) frees: up to ~36 releases
+    are pending at once (the engine's heaps grow past their first size). Consumer i ends at 1 + 10(i+1), so
+    ticks = 1 + 10 * 40 = 401; the producer never waits (the buffer never fills)."""
+    b = ProgramBuilder(units=["dma", "pe"], unit_is_memory=[True, False], buffers={"sp": 64})
+    s = b.segment("fill", repeat=40)
+    ld = s.op("dma", 1, acquire={"sp": 1})
+    s.op("pe", 10, deps=[ld], release={"sp": 1})
+    run = SIMULATORS[sim](b.build())
+    assert run.ticks == 401
+    assert run.stall_ticks.tolist() == [[0, 0, 0], [0, 1, 0]]
 
 
 def test_busy_never_exceeds_ticks_and_runs_are_deterministic():
