@@ -8,7 +8,7 @@ import re
 import time
 import warnings
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ContextManager
 
 from validation.devinfo import ClockReader, free_memory_bytes, utc_now
@@ -68,8 +68,7 @@ class Case:
     context: Callable[[], ContextManager] = contextlib.nullcontext
     supports: Callable[[Env], str | None] = _no_reason
     backend_ran: str = ""  # when the backend that runs is known to differ from the requested name
-    skip_reason: str = ""  # set by suites for shapes they decide not to run (e.g. too large for this device)
-    extra_meta: dict = field(default_factory=dict)
+    skip_reason: str = ""  # set by a suite for a shape it decides not to run, with the reason
 
 
 def torch_dtype(name: str) -> Any:
@@ -190,10 +189,10 @@ def run_case(case: Case, env: Env, budget: Budget, clocks: ClockReader) -> dict:
         warnings.simplefilter("always")
         try:
             with case.context():
-                fn = case.build(env)
                 arg_sets = [case.make_inputs(env, gen) for _ in range(n_sets)]
                 _sync(env)
-                t0 = time.perf_counter()
+                t0 = time.perf_counter()  # build (block masks, compilation) + first call
+                fn = case.build(env)
                 out = _first_tensor(fn(*arg_sets[0]))
                 _sync(env)
                 row["first_call_s"] = f"{time.perf_counter() - t0:.4g}"

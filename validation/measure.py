@@ -84,7 +84,7 @@ def make_env(device: str, quick: bool, reps: int | None, graphs: bool, meta: dic
     if device == "cuda":
         props = torch.cuda.get_device_properties(0)
         return Env("cuda", quick, props.multi_processor_count, int(getattr(props, "L2_cache_size", 50 * 2**20)),
-                   (props.major, props.minor), reps, graphs, 0.02 if quick else 0.25)
+                   (props.major, props.minor), reps, graphs, 0.02 if quick else 0.15)
     return Env("cpu", True, int(meta.get("sm_count") or 1), 32 * 2**20, None, reps, False, 0.02)
 
 

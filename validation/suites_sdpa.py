@@ -312,13 +312,16 @@ def variants_cases(env: Env) -> list[Case]:
 def partial_attention(q: Any, k: Any, v: Any, scale: float) -> tuple[Any, Any]:
     """Attention of q [..., M, D] over one KV chunk k [..., C, D], v [..., C, Dv] without SDPA.
 
-    Returns (out normalised within the chunk, log-sum-exp of the chunk's scores), both fp32.
+    Returns (out normalised within the chunk, log-sum-exp of the chunk's scores), both in fp32 (fp64 for fp64 inputs).
     """
-    s = (q @ k.transpose(-1, -2)).float() * scale
+    import torch
+
+    acc = torch.promote_types(q.dtype, torch.float32)
+    s = (q @ k.transpose(-1, -2)).to(acc) * scale
     m = s.amax(dim=-1, keepdim=True)
     p = (s - m).exp()
     l = p.sum(dim=-1, keepdim=True)
-    out = (p.to(v.dtype) @ v).float() / l
+    out = (p.to(v.dtype) @ v).to(acc) / l
     return out, (m + l.log()).squeeze(-1)
 
 

@@ -100,7 +100,7 @@ def _time_cuda_graph(torch: Any, fn: Callable[..., Any], arg_sets: Sequence[tupl
         for i in range(calls):
             fn(*arg_sets[i % len(arg_sets)])
     graph.replay()
-    replays = max(3, math.ceil(reps / calls))
+    replays = max(10, math.ceil(reps / calls))
     starts = [torch.cuda.Event(enable_timing=True) for _ in range(replays)]
     ends = [torch.cuda.Event(enable_timing=True) for _ in range(replays)]
     torch.cuda.synchronize()
