@@ -233,8 +233,10 @@ def footprint(c: Cascade, per: tuple[str, ...] = (), dtype: str | None = None) -
         for r in t.ranks:
             if r in per:
                 continue
-            if r == loop and in_loop_only:
-                size *= 2 if t.iterative else 1
+            if r == loop and t.iterative:
+                size *= 2       # running state: the current and the next point (the final one is read after)
+            elif r == loop and in_loop_only:
+                size *= 1
             else:
                 size *= c.sizes[r] + (1 if r == t.iterative else 0)
         live_size[n] = size
