@@ -18,6 +18,8 @@ QUICK_FLAG=""
 [ -n "${QUICK:-}" ] && QUICK_FLAG="--quick"
 # suite:budget_s, in running order (cheap ceilings first, local last: it compiles kernels)
 SUITES="${SUITES:-ceilings:20 gemm:30 attention:120 decode:70 variants:50 local:150}"
+# suites whose ok rows also record the longest kernel of one profiled call (evidence of which backend ran)
+KERNEL_SUITES="${KERNEL_SUITES:-attention variants}"
 mkdir -p "$OUT"
 SIDE="$(mktemp -d)"
 START=$(date +%s)
@@ -33,9 +35,10 @@ for entry in $SUITES; do
   now=$(date +%s); left=$(( TOTAL_S - (now - START) - 25 ))
   [ "$left" -lt "$budget" ] && budget="$left"
   [ "$budget" -lt 1 ] && budget=1   # still writes the suite's rows, all "skipped: time budget"
-  echo "=== $suite: budget ${budget}s ($(( now - START ))s elapsed)"
+  kflag=""; case " $KERNEL_SUITES " in *" $suite "*) kflag="--kernel-names";; esac
+  echo "=== $suite: budget ${budget}s ($(( now - START ))s elapsed) $kflag"
   timeout -k 5 $(( budget + 30 )) "$PYTHON" -m validation.measure --suite "$suite" --device "$DEVICE" \
-      --out "$OUT/$suite.csv" --time-budget-s "$budget" $QUICK_FLAG > "$SIDE/$suite.log" 2>&1
+      --out "$OUT/$suite.csv" --time-budget-s "$budget" $QUICK_FLAG $kflag > "$SIDE/$suite.log" 2>&1
   rc=$?
   tail -n 2 "$SIDE/$suite.log"
   [ "$rc" -ne 0 ] && { echo "!!! $suite exited with $rc (124 = hard timeout); last lines:"; tail -n 15 "$SIDE/$suite.log"; }

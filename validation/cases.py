@@ -17,7 +17,7 @@ from validation.timing import Budget, time_fn
 PARAM_COLUMNS = ["batch", "heads", "kv_heads", "seq_q", "seq_kv", "head_dim", "head_dim_v", "causal", "spatial",
                  "window", "stride", "dilation", "splits", "m", "n", "k", "copy_bytes", "extra"]
 RESULT_COLUMNS = ["flops", "bytes", "time_ms", "min_ms", "p20_ms", "p80_ms", "max_ms", "reps", "timing_mode",
-                  "buffer_sets", "first_call_s", "tflops", "gbps", "status", "reason", "note", "sm_clock_mhz",
+                  "buffer_sets", "first_call_s", "kernel", "tflops", "gbps", "status", "reason", "note", "sm_clock_mhz",
                   "mem_clock_mhz", "timestamp_utc"]
 CASE_COLUMNS = ["suite", "case", "form", "dtype", "backend_requested", "backend_ran"]
 STATUSES = ("ok", "unsupported", "oom", "error", "skipped")
@@ -35,6 +35,7 @@ class Env:
     reps: int | None = None
     graphs: bool = True
     target_s: float = 0.25
+    kernel_names: bool = False  # profile one call per ok case and record its longest kernel (or CPU op)
 
     @property
     def device(self) -> Any:
@@ -158,6 +159,21 @@ def _sync(env: Env) -> None:
         torch.cuda.synchronize()
 
 
+def top_kernel(fn: Callable[..., Any], args: tuple, device_type: str) -> str:
+    """Name of the kernel (CUDA) or operator (CPU) with the most self time in one profiled call: evidence of what ran."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    activity = ProfilerActivity.CUDA if device_type == "cuda" else ProfilerActivity.CPU
+    with profile(activities=[activity]) as prof:
+        fn(*args)
+        if device_type == "cuda":
+            torch.cuda.synchronize()
+    attr = "self_device_time_total" if device_type == "cuda" else "self_cpu_time_total"
+    events = [e for e in prof.key_averages() if getattr(e, attr, 0) > 0]
+    return _one_line(max(events, key=lambda e: getattr(e, attr)).key, 160) if events else ""
+
+
 def run_case(case: Case, env: Env, budget: Budget, clocks: ClockReader) -> dict:
     """Measure one case and return its row; never raises for a case's own failure (it becomes the row's status)."""
     import torch
@@ -202,6 +218,8 @@ def run_case(case: Case, env: Env, budget: Budget, clocks: ClockReader) -> dict:
                 fn(*arg_sets[-1])  # second warm-up, on another buffer set
                 timing = time_fn(fn, arg_sets, env.device_type, reps=env.reps, target_s=env.target_s,
                                  min_reps=5 if env.device_type == "cpu" else 10, graphs=env.graphs)
+                if env.kernel_names:
+                    row["kernel"] = top_kernel(fn, arg_sets[0], env.device_type)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded as the row's status, with its reason
             status = classify(exc)
             detail = _warnings_text(caught)
@@ -210,7 +228,8 @@ def run_case(case: Case, env: Env, budget: Budget, clocks: ClockReader) -> dict:
             out = None
             arg_sets = []
             if env.device_type == "cuda":
-                gc.collect()
+                if row["status"] != "":  # a failure: drop what the traceback held before the next case
+                    gc.collect()
                 torch.cuda.empty_cache()
         wtext = _warnings_text(caught)
     sm, mem = clocks.read()

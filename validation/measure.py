@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from validation.cases import CASE_COLUMNS, PARAM_COLUMNS, RESULT_COLUMNS, STATUSES, Case, Env, run_case
-from validation.devinfo import META_COLUMNS, ClockReader, collect
+from validation.devinfo import META_COLUMNS, ClockReader, collect, utc_now
 from validation.suites_gemm import ceilings_cases, gemm_cases
 from validation.suites_local import local_cases
 from validation.suites_sdpa import attention_cases, decode_cases, variants_cases
@@ -75,17 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget-s", type=_positive_float, default=None,
                    help="stop starting new cases after this many seconds; the rest get 'skipped: time budget' rows")
     p.add_argument("--no-graphs", action="store_true", help="never time short calls as CUDA-graph replays")
+    p.add_argument("--kernel-names", action="store_true",
+                   help="profile one call per ok case and record the longest kernel (CPU: operator) in 'kernel'")
     return p
 
 
-def make_env(device: str, quick: bool, reps: int | None, graphs: bool, meta: dict) -> Env:
+def make_env(device: str, quick: bool, reps: int | None, graphs: bool, kernel_names: bool, meta: dict) -> Env:
     import torch
 
     if device == "cuda":
         props = torch.cuda.get_device_properties(0)
         return Env("cuda", quick, props.multi_processor_count, int(getattr(props, "L2_cache_size", 50 * 2**20)),
-                   (props.major, props.minor), reps, graphs, 0.02 if quick else 0.15)
-    return Env("cpu", True, int(meta.get("sm_count") or 1), 32 * 2**20, None, reps, False, 0.02)
+                   (props.major, props.minor), reps, graphs, 0.02 if quick else 0.15, kernel_names)
+    return Env("cpu", True, int(meta.get("sm_count") or 1), 32 * 2**20, None, reps, False, 0.02, kernel_names)
 
 
 def run(suites: list[str], env: Env, out: Path, budget: Budget, meta: dict, log: Callable[[str], None] = print) -> list[dict]:
@@ -127,15 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     suites = list(SUITES) if args.suite == "all" else [args.suite]
     meta = collect(args.device)
-    env = make_env(args.device, args.quick, args.reps, not args.no_graphs, meta)
+    env = make_env(args.device, args.quick, args.reps, not args.no_graphs, args.kernel_names, meta)
     budget = Budget(args.time_budget_s)
     t0 = time.perf_counter()
     rows = run(suites, env, args.out, budget, meta)
     counts = status_counts(rows)
     meta_out = dict(meta, suites=suites, quick=env.quick, reps=args.reps, time_budget_s=args.time_budget_s,
-                    graphs=env.graphs, columns=COLUMNS, status_counts=counts, rows=len(rows),
-                    elapsed_s=round(time.perf_counter() - t0, 2), finished_utc=__import__("validation.devinfo",
-                                                                                           fromlist=["utc_now"]).utc_now())
+                    graphs=env.graphs, kernel_names=env.kernel_names, columns=COLUMNS, status_counts=counts, rows=len(rows),
+                    elapsed_s=round(time.perf_counter() - t0, 2), finished_utc=utc_now())
     args.out.with_suffix(".meta.json").write_text(json.dumps(meta_out, indent=2, default=str) + "\n")
     print(f"{args.out}: {len(rows)} rows, " + ", ".join(f"{k} {v}" for k, v in counts.items()) +
           f", {meta_out['elapsed_s']} s")

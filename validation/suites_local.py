@@ -11,7 +11,7 @@ import math
 from typing import Any, Callable
 
 from validation.cases import Case, Env, randn
-from validation.counts import attention_bytes, attention_flops, dtype_bytes
+from validation.counts import attention_bytes, dtype_bytes
 from validation.gna import check_gna, flex_mask_mod, gna_pairs
 from validation.suites_sdpa import sdpa_case
 
@@ -147,5 +147,4 @@ def local_cases(env: Env) -> list[Case]:
                 cases.append(sdpa_case("local", f"{shape_name}_dense{'_causal' if causal else ''}", dtype, backend,
                                        batch, heads, heads, n, n, d, causal=causal, form="dense_sdpa",
                                        extra=f"spatial={'x'.join(map(str, spatial))}"))
-    _ = attention_flops  # dense baselines count with the FlashAttention convention inside sdpa_case
     return cases

@@ -6,6 +6,7 @@ falls back to another backend.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, Callable
 
 from validation.cases import Case, Env, randn
@@ -106,8 +107,8 @@ def _kv_repeat_case(name: str, dtype: str, batch: int, heads: int, kv_heads: int
     def build(env: Env) -> Callable[..., Any]:  # noqa: ARG001
         return lambda q, k, v: sdpa(q, k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1), True)
 
-    return Case(**{**base.__dict__, "build": build,
-                   "work_bytes": base.work_bytes + 2 * batch * heads * seq * d * dtype_bytes(dtype)})
+    return replace(base, build=build,
+                   work_bytes=base.work_bytes + 2 * batch * heads * seq * d * dtype_bytes(dtype))
 
 
 def _matmul_case(name: str, form: str, dtype: str, a_shape: tuple, b_shape: tuple, params: dict) -> Case:
@@ -163,8 +164,8 @@ def mla_cases(dtype: str, batch: int, seq: int, heads: int, backends: tuple[str,
         def absorbed_build(env: Env) -> Callable[..., Any]:  # noqa: ARG001
             return lambda q, c, v: sdpa(q, c, v, True, scale)
 
-        cases.append(Case(**{**absorbed.__dict__, "make_inputs": absorbed_inputs, "build": absorbed_build,
-                             "bytes": absorbed.bytes - batch * seq * lat * elem}))
+        cases.append(replace(absorbed, make_inputs=absorbed_inputs, build=absorbed_build,
+                             bytes=absorbed.bytes - batch * seq * lat * elem))
         # whole naive path: latent -> K/V heads (matmul), rope part broadcast, SDPA
         kv_flops = gemm_flops(batch * seq, heads * (nope + dv), lat)
 
@@ -183,10 +184,10 @@ def mla_cases(dtype: str, batch: int, seq: int, heads: int, backends: tuple[str,
             return run
 
         in_bytes = (batch * heads * seq * dk + batch * seq * (lat + rope) + lat * heads * (nope + dv)) * elem
-        cases.append(Case(**{**naive.__dict__, "name": f"mla_naive_full_s{seq}", "form": "mla_naive_full",
-                             "flops": naive.flops + kv_flops, "bytes": float(in_bytes + batch * heads * seq * dv * elem),
-                             "make_inputs": naive_inputs, "build": naive_build, "input_bytes": in_bytes,
-                             "work_bytes": naive.work_bytes + 3 * batch * heads * seq * dk * elem}))
+        cases.append(replace(naive, name=f"mla_naive_full_s{seq}", form="mla_naive_full",
+                             flops=naive.flops + kv_flops, bytes=float(in_bytes + batch * heads * seq * dv * elem),
+                             make_inputs=naive_inputs, build=naive_build, input_bytes=in_bytes,
+                             work_bytes=naive.work_bytes + 3 * batch * heads * seq * dk * elem))
         # whole absorbed path: q·W_UK, MQA over the latent (values = its first `lat` dims), then ·W_UV
         proj_flops = 2.0 * batch * heads * seq * nope * lat + 2.0 * batch * heads * seq * lat * dv
 
@@ -205,11 +206,11 @@ def mla_cases(dtype: str, batch: int, seq: int, heads: int, backends: tuple[str,
             return run
 
         in_bytes = (batch * heads * seq * dk + batch * seq * (lat + rope) + heads * lat * (nope + dv)) * elem
-        cases.append(Case(**{**absorbed.__dict__, "name": f"mla_absorbed_full_s{seq}", "form": "mla_absorbed_full",
-                             "flops": absorbed.flops + proj_flops,
-                             "bytes": float(in_bytes + batch * heads * seq * dv * elem),
-                             "make_inputs": full_inputs, "build": full_build, "input_bytes": in_bytes,
-                             "work_bytes": absorbed.work_bytes + 3 * batch * heads * seq * (lat + rope) * elem}))
+        cases.append(replace(absorbed, name=f"mla_absorbed_full_s{seq}", form="mla_absorbed_full",
+                             flops=absorbed.flops + proj_flops,
+                             bytes=float(in_bytes + batch * heads * seq * dv * elem),
+                             make_inputs=full_inputs, build=full_build, input_bytes=in_bytes,
+                             work_bytes=absorbed.work_bytes + 3 * batch * heads * seq * (lat + rope) * elem))
     return cases
 
 
@@ -246,7 +247,7 @@ def moh_cases(dtype: str, batch: int, seq: int, heads: int, shared: int, topk: i
     def dense_build(env: Env) -> Callable[..., Any]:  # noqa: ARG001
         return lambda q, k, v, gate: sdpa(q, k, v, False) * gate
 
-    cases = [Case(**{**dense.__dict__, "make_inputs": dense_inputs, "build": dense_build})]
+    cases = [replace(dense, make_inputs=dense_inputs, build=dense_build)]
     flops = attention_flops(batch, shared, seq, seq, d) + attention_flops(batch, routed, n_sel, seq, d)
 
     def sparse_inputs(env: Env, gen: Any) -> tuple:
@@ -267,9 +268,9 @@ def moh_cases(dtype: str, batch: int, seq: int, heads: int, shared: int, topk: i
 
         return run
 
-    cases.append(Case(**{**dense.__dict__, "name": f"moh_gathered_s{seq}", "form": "moh_gathered", "flops": flops,
-                         "make_inputs": sparse_inputs, "build": sparse_build,
-                         "work_bytes": dense.work_bytes + 2 * batch * routed * n_sel * d * elem}))
+    cases.append(replace(dense, name=f"moh_gathered_s{seq}", form="moh_gathered", flops=flops,
+                         make_inputs=sparse_inputs, build=sparse_build,
+                         work_bytes=dense.work_bytes + 2 * batch * routed * n_sel * d * elem))
     return cases
 
 
@@ -425,10 +426,9 @@ def decode_cases(env: Env) -> list[Case]:
                     def mla_build(env: Env) -> Callable[..., Any]:  # noqa: ARG001
                         return lambda q, c, v: sdpa(q, c, v, False, 1.0 / math.sqrt(192))
 
-                    cases.append(Case(**{**base.__dict__, "params": dict(base.params, heads=h, seq_q=sq, head_dim=dk,
-                                                                           head_dim_v=lat),
-                                         "flops": flops, "bytes": nbytes, "make_inputs": mla_inputs,
-                                         "build": mla_build, "input_bytes": int((b * skv * dk + b * h * sq * dk) * elem)}))
+                    cases.append(replace(base, params=dict(base.params, heads=h, seq_q=sq, head_dim=dk, head_dim_v=lat),
+                                         flops=flops, bytes=nbytes, make_inputs=mla_inputs, build=mla_build,
+                                         input_bytes=int((b * skv * dk + b * h * sq * dk) * elem)))
                 z = choose_splits(b, 1, skv, env.sm_count)
                 cases.append(split_kv_case(name, "mla_absorbed_split_kv", dtype, b, h, 1, sq, skv, dk, lat, z, True,
                                            flops, nbytes, extra))

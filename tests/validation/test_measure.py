@@ -61,15 +61,18 @@ def test_time_budget_skips_rows(tmp_path: Path) -> None:
 
 
 def test_unavailable_backends_are_recorded_not_replaced(tmp_path: Path) -> None:
-    """A pinned SDPA backend that cannot run here gives an 'unsupported' row, never a silent fallback."""
+    """A pinned SDPA backend that cannot run here gives an 'unsupported' row, never a silent fallback; with
+    --kernel-names the profiled operator of a pinned-flash row is the flash kernel."""
     out = tmp_path / "a.csv"
-    main(["--suite", "attention", "--device", "cpu", "--out", str(out), "--reps", "2"])
+    main(["--suite", "attention", "--device", "cpu", "--out", str(out), "--reps", "2", "--kernel-names"])
     rows = list(csv.DictReader(out.open(newline="")))
     cudnn = [r for r in rows if r["backend_requested"] == "sdpa_cudnn"]
     assert cudnn and all(r["status"] == "unsupported" and r["time_ms"] == "" for r in cudnn)
     for r in rows:
         if r["status"] == "ok":
-            assert r["backend_ran"] == r["backend_requested"]
+            assert r["backend_ran"] == r["backend_requested"] and r["kernel"]
+            if r["backend_requested"] == "sdpa_flash":
+                assert "flash" in r["kernel"]
 
 
 # ---------------------------------------------------------------- CLI errors
