@@ -270,3 +270,18 @@ def test_compiled_flex_uses_each_cases_mask() -> None:
         mask = torch.from_numpy(dense_gna_mask(spatial, window, stride, causal=causal))
         ref = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
         assert (got - ref).norm() / ref.norm() < 2e-2, (spatial, window, stride, causal)
+
+
+def test_failure_classification_and_rotation() -> None:
+    """Refusals are 'unsupported', memory failures 'oom', anything else 'error'; small inputs rotate over enough
+    buffer sets to exceed 3× L2 on a GPU."""
+    from validation.cases import Env, classify, rotation_sets
+
+    assert classify(RuntimeError("No available kernel.  Aborting execution.")) == "unsupported"
+    assert classify(NotImplementedError("x")) == "unsupported"
+    assert classify(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")) == "oom"
+    assert classify(ValueError("shape mismatch")) == "error"
+    gpu = Env("cuda", False, 132, 50 * 2**20, (9, 0))
+    assert rotation_sets(4 * 2**20, gpu, None, 0) * 4 * 2**20 >= 3 * 50 * 2**20
+    assert rotation_sets(2**30, gpu, None, 0) == 1
+    assert rotation_sets(2**20, gpu, 64 * 2**20, 0) == 32  # capped at half the free memory
