@@ -137,6 +137,8 @@ def _number(value: Any, path: str, *, positive: bool = True, integer: bool = Fal
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ArchError(f"{path}: expected a number, got {value!r}")
+    if isinstance(value, int) and abs(value) > 2 ** 63:
+        raise ArchError(f"{path}: a {len(str(abs(value)))}-digit number is out of range (at most 2**63)")
     if math.isnan(value) or (math.isinf(value) and not allow_inf):
         raise ArchError(f"{path}: expected a finite number, got {value!r}")
     if integer and not math.isinf(value) and value != int(value):
