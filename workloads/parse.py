@@ -234,6 +234,8 @@ def _mask(query: str, key: str, spec: str, where: str):
     elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args:
         kind = node.func.id
         kwargs = {kw.arg: _literal(kw.value, where) for kw in node.keywords}
+        if len(kwargs) != len(node.keywords):
+            raise CascadeError(f"{where}: mask {kind}: an argument is given twice in {spec.strip()!r}")
     else:
         raise CascadeError(f"{where}: mask must be `name` or `name(key=value, ...)`, got {spec.strip()!r}")
     expected = {"causal": set(), "window": {"left", "right"},
@@ -249,20 +251,38 @@ def _mask(query: str, key: str, spec: str, where: str):
     if kind == "causal":
         return Causal(q, k)
     if kind == "window":
-        return Window(q, k, int(kwargs["left"]), int(kwargs["right"]))
+        return Window(q, k, _int(kwargs["left"], "left", where), _int(kwargs["right"], "right", where))
     if kind == "blocks":
-        keep = tuple(tuple(bool(x) for x in row) for row in kwargs["keep"])
-        return Blocks(q, k, int(kwargs["q_block"]), int(kwargs["kv_block"]), keep)
-    spatial = tuple(int(x) for x in _tuple(kwargs["spatial"]))
+        rows = kwargs["keep"]
+        if not isinstance(rows, (tuple, list)) or not all(isinstance(row, (tuple, list)) for row in rows):
+            raise CascadeError(f"{where}: mask blocks: keep must be a table of 0/1 rows, e.g. ((1,0),(1,1)), "
+                               f"got {rows!r}")
+        keep = tuple(tuple(_flag(x, "keep", where) for x in row) for row in rows)
+        return Blocks(q, k, _int(kwargs["q_block"], "q_block", where), _int(kwargs["kv_block"], "kv_block", where),
+                      keep)
+    spatial = tuple(_int(x, "spatial", where) for x in _tuple(kwargs["spatial"]))
     n = len(spatial)
     per_dim = lambda key_, default: tuple(_tuple(kwargs.get(key_, (default,) * n)))
-    return Neighborhood(q, k, spatial, tuple(int(x) for x in per_dim("window", 1)),
-                        tuple(int(x) for x in per_dim("stride", 1)), tuple(int(x) for x in per_dim("dilation", 1)),
-                        tuple(bool(x) for x in per_dim("causal", False)))
+    return Neighborhood(q, k, spatial, tuple(_int(x, "window", where) for x in per_dim("window", 1)),
+                        tuple(_int(x, "stride", where) for x in per_dim("stride", 1)),
+                        tuple(_int(x, "dilation", where) for x in per_dim("dilation", 1)),
+                        tuple(_flag(x, "causal", where) for x in per_dim("causal", False)))
 
 
 def _tuple(value):
     return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def _int(value, name: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CascadeError(f"{where}: mask argument {name}={value!r} must be an integer")
+    return value
+
+
+def _flag(value, name: str, where: str) -> bool:
+    if value not in (0, 1) or not isinstance(value, (bool, int)):
+        raise CascadeError(f"{where}: mask argument {name} entry {value!r} must be 0/1 or True/False")
+    return bool(value)
 
 
 def parse_statement(line: str, number: int) -> Statement | None:
