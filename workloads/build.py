@@ -97,7 +97,11 @@ def _token(ref: Ref) -> str:
 
 def _sizes(given: Mapping[str, int], splits: list[Split]) -> dict[str, int]:
     sizes = {}
-    for rank, size in dict(given).items():
+    try:
+        given = dict(given)
+    except (TypeError, ValueError):
+        raise CascadeError(f"sizes: expected a mapping of rank name to size, got {type(given).__name__}") from None
+    for rank, size in given.items():
         if not isinstance(rank, str) or not rank or rank.upper() != rank:
             raise CascadeError(f"sizes: rank names are upper case, got {rank!r}")
         if isinstance(size, bool) or not isinstance(size, (int,)) and not (hasattr(size, "__index__")):

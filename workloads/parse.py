@@ -347,9 +347,14 @@ def parse_statement(line: str, number: int) -> Statement | None:
 
 
 def parse(text: str) -> list[Statement]:
+    if not isinstance(text, str):
+        raise CascadeError(f"cascade text must be a str, got {type(text).__name__}")
     statements = []
     for number, line in enumerate(text.splitlines(), start=1):
-        statement = parse_statement(line, number)
+        try:
+            statement = parse_statement(line, number)
+        except RecursionError:
+            raise CascadeError(f"line {number}: expression nested too deeply (parentheses or unary minus)") from None
         if statement is not None:
             statements.append(statement)
     return statements
