@@ -218,6 +218,7 @@ def run_case(case: Case, env: Env, budget: Budget, clocks: ClockReader) -> dict:
                 fn(*arg_sets[-1])  # second warm-up, on another buffer set
                 timing = time_fn(fn, arg_sets, env.device_type, reps=env.reps, target_s=env.target_s,
                                  min_reps=5 if env.device_type == "cpu" else 10, graphs=env.graphs)
+                sm, mem = clocks.read()  # right after the timed calls, while the clocks are those of the load
                 if env.kernel_names:
                     row["kernel"] = top_kernel(fn, arg_sets[0], env.device_type)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded as the row's status, with its reason
@@ -232,7 +233,6 @@ def run_case(case: Case, env: Env, budget: Budget, clocks: ClockReader) -> dict:
                     gc.collect()
                 torch.cuda.empty_cache()
         wtext = _warnings_text(caught)
-    sm, mem = clocks.read()
     row.update(time_ms=f"{timing.median_ms:.6g}", min_ms=f"{timing.min_ms:.6g}", p20_ms=f"{timing.p20_ms:.6g}",
                p80_ms=f"{timing.p80_ms:.6g}", max_ms=f"{timing.max_ms:.6g}", reps=timing.reps,
                timing_mode=timing.mode, buffer_sets=n_sets, sm_clock_mhz=sm, mem_clock_mhz=mem,

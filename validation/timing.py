@@ -88,7 +88,8 @@ def _time_cuda_events(torch: Any, fn: Callable[..., Any], arg_sets: Sequence[tup
     return [s.elapsed_time(e) for s, e in zip(starts, ends)]
 
 
-def _time_cuda_graph(torch: Any, fn: Callable[..., Any], arg_sets: Sequence[tuple], reps: int) -> list[float]:
+def _time_cuda_graph(torch: Any, fn: Callable[..., Any], arg_sets: Sequence[tuple], reps: int) -> tuple[list[float], int]:
+    """Per-call times of graph replays (each replay's time / calls in it), and the calls per replay."""
     calls = max(GRAPH_CALLS, len(arg_sets))
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
@@ -111,7 +112,7 @@ def _time_cuda_graph(torch: Any, fn: Callable[..., Any], arg_sets: Sequence[tupl
     torch.cuda.synchronize()
     samples = [s.elapsed_time(e) / calls for s, e in zip(starts, ends)]
     del graph
-    return samples
+    return samples, calls
 
 
 def estimate_ms(fn: Callable[..., Any], arg_sets: Sequence[tuple], device_type: str) -> float:
@@ -145,7 +146,8 @@ def time_fn(fn: Callable[..., Any], arg_sets: Sequence[tuple], device_type: str,
     note = ""
     if graphs and est < GRAPH_BELOW_MS:
         try:
-            return summarize(_time_cuda_graph(torch, fn, arg_sets, n), "cuda_graph", f"{GRAPH_CALLS}+ calls per replay")
+            samples, calls = _time_cuda_graph(torch, fn, arg_sets, n)
+            return summarize(samples, "cuda_graph", f"{calls} calls per graph replay; reps counts replays")
         except Exception as exc:  # capture refused (e.g. a host sync inside fn): say so and time eagerly
             torch.cuda.synchronize()
             note = f"cuda graph capture failed ({type(exc).__name__}: {str(exc)[:120]}); timed eagerly"
