@@ -4,6 +4,19 @@ ceilings, writing one self-describing CSV row per case (plus FILE.meta.json).
     python -m validation.measure --suite attention|variants|decode|local|gemm|ceilings|all --device cuda|cpu \
         --out FILE.csv [--quick] [--reps N] [--time-budget-s S] [--no-graphs]
 
+CSV columns (COLUMNS, in this order; empty where a column does not apply):
+  case:    suite, case, form, dtype, backend_requested, backend_ran
+  shape:   batch, heads, kv_heads, seq_q, seq_kv, head_dim, head_dim_v, causal (0/1), spatial, window, stride, dilation
+           ("x"-joined per dimension), splits (split-KV chunks), m, n, k (C[m,n] = A[m,k]·B[k,n]), copy_bytes, extra
+           ("key=value;..." for variant parameters)
+  result:  flops (FlashAttention convention, causal halved), bytes (compulsory: inputs read once, output written once),
+           time_ms (median), min_ms, p20_ms, p80_ms, max_ms, reps, timing_mode (cuda_events | cuda_graph |
+           perf_counter), buffer_sets (inputs rotated to defeat L2), first_call_s (build + compile + first call),
+           kernel (with --kernel-names), tflops, gbps, status (ok | unsupported | oom | error | skipped), reason, note,
+           sm_clock_mhz, mem_clock_mhz (read right after timing), timestamp_utc
+  device:  device_type, device_name, sm_count, l2_bytes, total_mem_bytes, compute_capability, driver, cuda, cudnn,
+           torch, triton, python, hostname
+
 Standalone on purpose: imports only torch, numpy and the validation harness modules (never sim, accel or workloads),
 so it runs on a device machine with just PyTorch. Shapes come from shared/reference/gpus-and-local-attention.md.
 `--device cpu` or `--quick` uses tiny shapes that finish in seconds.
