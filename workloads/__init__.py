@@ -3,7 +3,7 @@ from .analysis import (compulsory_bytes, elements, execution_order, first_touch,
                        operand_bytes, passes, points,
                        point_cost, total_ops)
 from .attention import VARIANTS, attention, register_variant
-from . import local, mla, variants  # noqa: F401  (register the variants)
+from . import cca, local, mla, moh, variants  # noqa: F401  (register the variants)
 from .build import DTYPE_BYTES, cascade, gemm
 from .errors import CascadeError
 from .execute import execute
