@@ -10,6 +10,7 @@ from .execute import execute
 from .ir import (Blocks, Call, Cascade, Causal, Const, Einsum, Index, Init, Neighborhood, Ref, Split, Tensor,
                  Window)
 from .ops import OPS, register_op
+from .serialize import load, save, statements, to_text
 
 __all__ = [
     "Blocks", "Call", "Cascade", "CascadeError", "Causal", "Const", "DTYPE_BYTES", "Einsum", "Index", "Init",
@@ -17,4 +18,5 @@ __all__ = [
     "compulsory_bytes", "elements", "execute", "execution_order", "first_touch", "flops", "footprint", "gemm",
     "loop_ranks", "op_counts", "operand_bytes",
     "passes", "point_cost", "points", "register_op", "register_variant", "total_ops",
+    "load", "save", "statements", "to_text",
 ]
