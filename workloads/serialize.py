@@ -108,7 +108,10 @@ def _plain(node, path: str):
         return out
     if isinstance(node, yaml.SequenceNode):
         return [(_plain(v, f"{path}[{i}]"), v) for i, v in enumerate(node.value)]
-    return yaml.SafeLoader("").construct_object(node, deep=True)
+    try:
+        return yaml.SafeLoader("").construct_object(node, deep=True)
+    except yaml.YAMLError as err:
+        raise CascadeError(f"{_where(node, path or '<document>')}: {getattr(err, 'problem', None) or err}") from None
 
 
 def _strip(value):
@@ -127,6 +130,8 @@ def _expect(value, node, path, kind, what):
 
 def load(text: str) -> Cascade:
     """Parse a YAML document written by `save` (or by hand) into a validated Cascade."""
+    if not isinstance(text, str):
+        raise CascadeError(f"YAML text must be a str, got {type(text).__name__}")
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as err:
@@ -135,7 +140,10 @@ def load(text: str) -> Cascade:
         raise CascadeError(f"{line}malformed YAML: {getattr(err, 'problem', None) or err}") from None
     if root is None:
         raise CascadeError("empty YAML document (expected the keys " + ", ".join(KEYS) + ")")
-    doc = _plain(root, "")
+    try:
+        doc = _plain(root, "")
+    except RecursionError:
+        raise CascadeError("YAML document nests too deeply (a recursive alias?)") from None
     _expect(doc, root, "<document>", dict, "a mapping of " + ", ".join(KEYS))
     for key, (_, node) in doc.items():
         if key not in KEYS:
