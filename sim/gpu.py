@@ -49,7 +49,7 @@ from .program import ProgramBuilder
 FA2_MMA_EFFICIENCY = 0.896
 # Fitted on the "Standard" D=128 non-causal row (S = 8K point): the fraction of the measured copy bandwidth that
 # PyTorch's elementwise/softmax kernels and layout copies reach.
-STREAM_EFFICIENCY = 0.62
+STREAM_EFFICIENCY = 0.642
 
 # Per score element, besides the exp: scale-and-subtract FMA, running max, row-sum add, fp32→fp16 convert.
 SOFTMAX_FMA_OPS = 4
@@ -494,11 +494,22 @@ def _decode_plan(name: str, kv_tile: int, q_tile: int):
         rows = (a.heads // a.kv_heads) * a.m
         ctas = a.batch * a.kv_heads * -(-rows // q_tile)
         n_tiles = -(-a.p // kv_tile)
-        splits = max(1, min(n_tiles, -(-2 * sm.sms // ctas)))
+        splits = split_heuristic(ctas, sm.sms * 2, n_tiles)
         p = _constrain({"q_tile": q_tile, "kv_tile": kv_tile, "stages": 4, "ctas_per_sm": 2, "splits": splits},
                        constraints, name)
         return _mapping(name, c, p)
     return plan
+
+
+def split_heuristic(ctas: int, slots: int, n_tiles: int, max_splits: int = 128) -> int:
+    """FlashAttention's `num_splits_heuristic`: the fewest splits whose wave efficiency (waves / ⌈waves⌉) is
+    within 85% of the best, among splits that fill fewer than 80% of the slots without splitting."""
+    if ctas >= 0.8 * slots:
+        return 1
+    options = [k for k in range(1, min(max_splits, n_tiles) + 1)]
+    eff = [(ctas * k / slots) / math.ceil(ctas * k / slots) for k in options]
+    best = max(eff)
+    return next(k for k, e in zip(options, eff) if e >= 0.85 * best)
 
 
 def _decode_supports(c: Cascade, arch: Arch) -> str | None:
@@ -512,7 +523,8 @@ def _decode_supports(c: Cascade, arch: Arch) -> str | None:
 
 
 def _decode_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
-    kern = Kernel("mac" if _hopper(arch) is None else "mma_sync", 1, 4, 1.0, True)
+    hopper = _hopper(arch) is None
+    kern = Kernel("mac" if hopper else "mma_sync", 1, 1 if hopper else 4, 1.0, True)
     a = attn_shape(c)
     c2 = c if not a.causal else c   # decode: the causal mask only trims the last M−1 keys (ignored)
     return _lower_fused(c2, arch, mp, kern, notes=("flash-decoding: split-KV, query heads of a KV group packed, "
@@ -530,7 +542,7 @@ def _mla_supports(c: Cascade, arch: Arch) -> str | None:
 
 
 def _mla_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
-    kern = Kernel("mac", 1, 4, 1.0, True)
+    kern = Kernel("mac", 1, 1, 1.0, True)
     return _lower_fused(c, arch, mp, kern, kv_shared=True,
                         notes=("MLA decode: MQA over the cached latent row; values are its first F dims",))
 
@@ -586,7 +598,7 @@ def _gemm_supports(c: Cascade, arch: Arch) -> str | None:
 def _gemm_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
     hopper = _hopper(arch) is None
     p = _constrain({"tile_m": 128, "tile_n": 256 if hopper else 128, "tile_k": 64, "stages": 4 if hopper else 3,
-                    "ctas_per_sm": 1}, constraints, "gemm")
+                    "ctas_per_sm": 1, "cluster": 2 if hopper else 1}, constraints, "gemm")
     return _mapping("gemm", c, p)
 
 
@@ -597,6 +609,7 @@ def _gemm_program(b: ProgramBuilder, sm: SM, dims: tuple[int, int, int, int], pr
     ctas = batch * tm * tn
     slots = prm["ctas_per_sm"] * sm.sms
     load = (bm + bn) * bk * elem
+    l2_load = load / prm["cluster"]          # TMA multicast: a cluster's CTAs share one L2 read of a tile
     compulsory = batch * (m * k + k * n) * elem
     loaded = ctas * tk * load
     frac = min(1.0, max(compulsory / loaded, 1.0 / math.sqrt(min(slots, ctas))))
@@ -607,8 +620,8 @@ def _gemm_program(b: ProgramBuilder, sm: SM, dims: tuple[int, int, int, int], pr
     s.op("host", _cyc(sm.launch_cycles * T), tag="launch")
     for j in range(per_sm):
         body = b.segment(f"{name}.cta{j}.k", repeat=tk)
-        l2 = body.op("l2", _cyc(load / sm.l2 * T), acquire={"smem": load}, tag="load",
-                     bytes={"L2.read": load * scale})
+        l2 = body.op("l2", _cyc(l2_load / sm.l2 * T), acquire={"smem": load}, tag="load",
+                     bytes={"L2.read": l2_load * scale})
         ld = body.op("hbm", _cyc(load * frac / sm.hbm * T), deps=[l2], tag="load",
                      bytes={"HBM.read": load * frac * scale})
         body.op("tensor", _cyc(bm * bn * bk / sm.mac * T), deps=[ld], release={"smem": load}, tag="gemm")
@@ -652,8 +665,14 @@ def _math_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
     if prm["layout_copies"]:   # Q, K, V to [B,H,S,D]-contiguous: read + write each
         _stream(b, sm, 2 * (tok * a.heads * a.e + a.batch * a.p * a.kv_heads * (a.e + a.f)) * a.elem, "copy_qkv")
     _gemm_program(b, sm, (bh, a.m, a.p, a.e), prm, a.elem, "qk")
-    if a.causal:   # scores + mask: read S and the (L2-resident) mask, write S
-        _stream(b, sm, 2 * s_bytes, "mask")
+    if a.causal:
+        # The benchmark builds triu(full((M, P), -1e4)) in fp32 and casts it (write 4, read+write 4, read 4 + write
+        # 2 bytes per element), then adds it to the scores: read S, read the mask (from HBM unless it fits in L2),
+        # write S.
+        mask = a.m * a.p * a.elem
+        _stream(b, sm, 18 * a.m * a.p, "mask_build")
+        in_l2 = mask <= accel.level(arch, "L2").capacity_bytes
+        _stream(b, sm, 2 * s_bytes + (0 if in_l2 else s_bytes), "mask")
     _stream(b, sm, 2 * s_bytes, "softmax")
     _gemm_program(b, sm, (bh, a.m, a.f, a.p), prm, a.elem, "pv")
     if prm["layout_copies"]:
