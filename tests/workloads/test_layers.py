@@ -1,0 +1,113 @@
+"""Whole layers (norms, projections, RoPE, attention, residuals, FFN/MoE) execute to the values of a PyTorch layer."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from workloads import attention, execute
+from workloads.layers import MoE, layer, moe_routing
+
+T = torch.from_numpy
+
+
+def rot_table(m, e, rng):
+    """ROT[m, e2, e]: per position, 2×2 rotations of the interleaved pairs (2i, 2i+1) by random angles."""
+    theta = rng.uniform(0, 2 * np.pi, (m, e // 2))
+    rot = np.zeros((m, e, e))
+    for i in range(e // 2):
+        c, s = np.cos(theta[:, i]), np.sin(theta[:, i])
+        rot[:, 2 * i, 2 * i], rot[:, 2 * i + 1, 2 * i] = c, -s
+        rot[:, 2 * i, 2 * i + 1], rot[:, 2 * i + 1, 2 * i + 1] = s, c
+    return rot, theta
+
+
+def torch_rope(x, theta):
+    """y[2i] = x[2i]·cos − x[2i+1]·sin, y[2i+1] = x[2i]·sin + x[2i+1]·cos (§10.2), positions on dim −2."""
+    c, s = torch.cos(T(theta)), torch.sin(T(theta))
+    a, b = x[..., 0::2], x[..., 1::2]
+    return torch.stack([a * c - b * s, a * s + b * c], dim=-1).flatten(-2)
+
+
+def rms(x, g, eps=1e-5):
+    return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps) * g
+
+
+def weights(rng, c):
+    return {n: rng.standard_normal([c.sizes[r] for r in c.tensors[n].ranks]) / 2 for n in c.inputs}
+
+
+def test_llama_like_layer_matches_torch():
+    """Pre-norm GQA layer with RoPE and SwiGLU (Llama): h = x + O(attn(rms(x))), out = h + FFN(rms(h))."""
+    rng = np.random.default_rng(0)
+    b, m, d, h, g, e, s = 2, 5, 6, 4, 2, 4, 7
+    c = layer(attention("gqa", batch=b, heads=h, kv_heads=g, seq=m, head_dim=e, causal=True, key_tile=2),
+              model_dim=d, ffn_kind="swiglu", ffn_dim=s)
+    w = weights(rng, c)
+    w["ROT_E"], theta = rot_table(m, e, rng)
+    out = execute(c, w)["OUT"]
+    t = {k: T(v) for k, v in w.items()}
+    xn = rms(t["X"], t["XN_G"])
+    q = torch_rope(torch.einsum("bmd,dhe->bhme", xn, t["WQ"]), theta)
+    k = torch_rope(torch.einsum("bmd,dhe->bhme", xn, t["WK"]), theta)
+    v = torch.einsum("bmd,dhe->bhme", xn, t["WV"])
+    o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0, enable_gqa=True)
+    h1 = t["X"] + torch.einsum("bhmf,hfd->bmd", o, t["WO"])
+    hn = rms(h1, t["HN_G"])
+    ref = h1 + (F.silu(hn @ t["WG"]) * (hn @ t["WU"])) @ t["WD"]
+    np.testing.assert_allclose(out, ref.numpy(), rtol=0, atol=1e-9)
+
+
+def test_bert_like_post_norm_layer_matches_torch():
+    """Post-norm MHA layer with LayerNorm and GELU (BERT): h = LN(x + O(attn(x))), out = LN(h + FFN(h))."""
+    rng = np.random.default_rng(1)
+    b, m, d, h, e, s = 2, 4, 6, 2, 3, 5
+    c = layer(attention("mha", batch=b, heads=h, seq=m, head_dim=e, softmax="3pass"), model_dim=d, ffn_kind="gelu",
+              ffn_dim=s, norm_kind="layer", post_norm=True, rope=False, eps=1e-12)
+    w = weights(rng, c)
+    out = execute(c, w)["OUT"]
+    t = {k: T(v) for k, v in w.items()}
+    ln = lambda x, n: F.layer_norm(x, (d,), t[n + "_G"], t[n + "_B"], eps=1e-12)
+    q, k, v = (torch.einsum("bmd,dhe->bhme", t["X"], t[n]) for n in ("WQ", "WK", "WV"))
+    o = F.scaled_dot_product_attention(q, k, v, scale=1.0)
+    h1 = ln(t["X"] + torch.einsum("bhmf,hfd->bmd", o, t["WO"]), "HN")
+    ref = ln(h1 + F.gelu(h1 @ t["W1"], approximate="tanh") @ t["W2"], "OUT")
+    np.testing.assert_allclose(out, ref.numpy(), rtol=0, atol=1e-9)
+
+
+def test_deepseek_moe_ffn_matches_torch():
+    """MoE FFN (§10.4): sigmoid router, gate weights renormalised over the chosen k and scaled by 2.5, SwiGLU
+    experts only for chosen (token, expert) pairs, plus the shared expert."""
+    rng = np.random.default_rng(2)
+    b, m, d, h, g, e = 1, 4, 6, 2, 1, 2
+    moe = MoE(experts=5, top_k=2, expert_dim=3, shared_dim=4)
+    c = layer(attention("gqa", batch=b, heads=h, kv_heads=g, seq=m, head_dim=e, causal=True), model_dim=d,
+              ffn_kind="moe", moe=moe, rope=False)
+    w = weights(rng, c)
+    w["ROUTE"] = np.array(moe_routing(m, moe), dtype=float)[None]
+    out = execute(c, w)["OUT"]
+    t = {k: T(v) for k, v in w.items()}
+    xn = rms(t["X"], t["XN_G"])
+    q, k, v = (torch.einsum("bmd,dhe->bhme", xn, t[n]) for n in ("WQ", "WK", "WV"))
+    o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0, enable_gqa=True)
+    h1 = t["X"] + torch.einsum("bhmf,hfd->bmd", o, t["WO"])
+    hn = rms(h1, t["HN_G"])
+    score = torch.sigmoid(hn @ t["WGATE"].T)
+    chosen = t["ROUTE"] > 0
+    wt = torch.where(chosen, score, 0) / (score * chosen).sum(-1, keepdim=True) * 2.5
+    experts = torch.zeros_like(hn)
+    for x in range(moe.experts):
+        a = F.silu(hn @ t["WEG"][x]) * (hn @ t["WEU"][x])
+        experts = experts + wt[..., x:x + 1] * (a @ t["WED"][x])
+    ref = h1 + experts + (F.silu(hn @ t["WG"]) * (hn @ t["WU"])) @ t["WD"]
+    np.testing.assert_allclose(out, ref.numpy(), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("seq,seq_kv", [(4, 4), (1, 6)])
+def test_mla_layer_runs_prefill_and_decode(seq, seq_kv):
+    """An MLA layer (q-LoRA, latent cache, decoupled RoPE) builds and executes to finite values."""
+    rng = np.random.default_rng(3)
+    a = attention("mla", batch=1, seq=seq, seq_kv=seq_kv, heads=2, latent=4, rope_dim=2, nope_dim=2, head_dim_v=3,
+                  causal=True, form="naive" if seq == seq_kv else "absorbed")
+    c = layer(a, model_dim=6, ffn_kind="swiglu", ffn_dim=5, q_lora=3)
+    out = execute(c, weights(rng, c))["OUT"]
+    assert out.shape == (1, seq, 6) and np.isfinite(out).all()
