@@ -169,10 +169,13 @@ def roofline_axes(ax, arch: Arch, points: Sequence[Point] = (), *, dtype: str = 
     markers = {"einsum": ("o", 20, "black"), "kernel": ("s", 46, None), "variant": ("^", 52, None),
                "cascade": ("*", 120, "red")}
     seen = set()
-    pcolors = iter(_colors(10)[1:] * 5)
+    families = list(dict.fromkeys(p.label.split(" ")[0] for p in points if p.kind in ("kernel", "variant")))
+    family_color = dict(zip(families, (_colors(10)[1:] * 5)))
     for p in points:
         marker, size, color = markers[p.kind]
-        color = color or next(pcolors)
+        color = color or family_color[p.label.split(" ")[0]]
+        if p.kind == "variant" and "decode" in p.label:
+            marker = "v"
         legend = None
         if p.kind in ("kernel", "variant"):
             legend = f"{p.kind}: {p.label} ({_si(p.perf, 'op/s')})"
@@ -192,7 +195,10 @@ def roofline_axes(ax, arch: Arch, points: Sequence[Point] = (), *, dtype: str = 
     ax.set_ylabel("performance (op / s; a MAC = 2 op)")
     ax.set_title(title or arch.name, fontsize=9)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=6.3, loc="lower right", framealpha=0.9)
+    if len(ax.get_legend_handles_labels()[1]) > 14:
+        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1))
+    else:
+        ax.legend(fontsize=6.3, loc="lower right", framealpha=0.9)
 
 
 def plot_roofline(arch: Arch, path: str | Path, *, roof: Roofline | None = None, results: Sequence = (),
@@ -230,20 +236,18 @@ def plot_rooflines(pairs: Sequence[tuple[Roofline, Arch]], path: str | Path) -> 
 # ---- utilization -----------------------------------------------------------------------------------------------
 
 def steady_window(run, iterations: int = 3) -> tuple[int, int]:
-    """A steady-state window (ticks) of a traced run: `iterations` iterations from the middle of the segment with
-    the most simulated iterations (skipping its first, the pipeline fill); the whole run if it has under 3."""
+    """A steady-state window (ticks) of a traced run: up to `iterations` iterations of the main loop, skipping its
+    first (the pipeline fill). The main loop is a segment the engine found periodic (its last simulated iterations
+    are steady), else the segment with the most traced ops; the whole run if it has under 3 traced iterations."""
     tr = run.trace
     if tr is None or len(tr.start) == 0:
         return 0, int(run.ticks)
-    counts = np.bincount(tr.segment, weights=None, minlength=len(run.segments))
-    best = -1, 0
-    for s in range(len(run.segments)):
-        n = int(tr.iteration[tr.segment == s].max(initial=-1)) + 1 if counts[s] else 0
-        best = max(best, (n, s)) if n else best
-    n, s = best
+    ops = np.bincount(tr.segment, minlength=len(run.segments))
+    s = max(range(len(run.segments)), key=lambda k: (bool(run.period_ticks[k]), ops[k]))
+    n = int(tr.iteration[tr.segment == s].max(initial=-1)) + 1
     if n < 3:
         return 0, int(run.ticks)
-    first = max(1, n // 2 - iterations // 2)
+    first = max(1, n - iterations) if run.period_ticks[s] else max(1, n // 2 - iterations // 2)
     sel = (tr.segment == s) & (tr.iteration >= first) & (tr.iteration < first + iterations)
     return int(tr.start[sel].min()), int(tr.end[sel].max())
 
@@ -539,14 +543,17 @@ def plot_pareto(rows: Iterable, path: str | Path, *, latency: str = "latency_s",
                    label="Pareto-optimal (3-D)" if ar is not None else "Pareto-optimal")
         f2 = sorted(pareto_front(np.column_stack([lat, y])), key=lambda i: lat[i])
         ax.step(lat[f2], y[f2], where="post", color="tab:red", lw=1.2, label="2-D front")
+        for values, scale in ((lat, ax.set_xscale), (y, ax.set_yscale)):
+            if values.min() > 0 and values.max() / values.min() > 20:     # log only where it spans decades
+                scale("log")
         if label:
-            for i in ring:
-                ax.annotate(str(_field(rows[i], label)), (lat[i], y[i]), fontsize=6, xytext=(4, 3),
-                            textcoords="offset points")
+            for k, i in enumerate(sorted(ring, key=lambda i: lat[i])):
+                right = lat[i] > (lat.min() + lat.max()) / 2 if not ax.get_xscale() == "log" else False
+                ax.annotate(str(_field(rows[i], label)), (lat[i], y[i]), fontsize=6, textcoords="offset points",
+                            xytext=(-5 if right else 5, 6 - 14 * (k % 2)), ha="right" if right else "left")
         ax.set_xlabel("latency (ms)")
         ax.set_ylabel(ylabel)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        ax.margins(0.12)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7, loc="upper right")
     fig.suptitle(title, fontsize=10)
