@@ -1,7 +1,8 @@
 """What it runs on: architecture specs (memory hierarchy, spatial fan-out, compute units) and presets."""
 from .presets import PRESETS, preset, register_preset
+from .systolic import systolic
 from .spec import (Arch, ArchError, Level, Unit, from_dict, instances, level, op_rate, path_to, pe_count, to_dict,
                    unit, unit_instances)
 
 __all__ = ["Arch", "ArchError", "Level", "PRESETS", "Unit", "from_dict", "instances", "level", "op_rate", "path_to",
-           "pe_count", "preset", "register_preset", "to_dict", "unit", "unit_instances"]
+           "pe_count", "preset", "register_preset", "systolic", "to_dict", "unit", "unit_instances"]

@@ -77,4 +77,4 @@ def _load_builtin() -> None:
 
 
 # Modules whose import registers dataflows; each issue's module adds itself here.
-BUILTIN_MODULES: list[str] = ["sim.gpu", "sim.spatial"]
+BUILTIN_MODULES: list[str] = ["sim.gpu", "sim.spatial", "sim.systolic"]
