@@ -562,7 +562,9 @@ def _gna_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
 
 def _gna_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
     a = attn_shape(c)
-    kern = Kernel("mac" if _hopper(arch) is None else "mma_sync", 2, 4, 1.0, False)
+    hopper = _hopper(arch) is None        # Hopper NATTEN kernels are FA3-style; older GPUs use FA2-style ones
+    kern = (Kernel("mac", 2, 1, 1.0, False) if hopper else
+            Kernel("mma_sync", 1, 4, FA2_MMA_EFFICIENCY, False))
     qkv = a.batch * a.m * (a.heads * a.e + a.kv_heads * (a.e + a.f)) * a.elem
     o = a.batch * a.m * a.heads * a.f * a.elem
     p = dict(mp.params)
