@@ -216,59 +216,61 @@ def _cyc(x: float) -> int:
 
 
 def _attention_program(sm: SM, ctas: list[tuple[int, int]], tile: TileCost, cta: CtaCost, *, groups: int,
-                       stages: int, slots: int, scale: float, launch: bool = True,
-                       builder: ProgramBuilder | None = None, prefix: str = "") -> ProgramBuilder:
+                       stages: int, slots: int, scale: float, builder: ProgramBuilder, copies: int = 1) -> None:
     """One SM's CTAs in order; each CTA: prologue, partially masked tiles, full tiles, epilogue.
 
     `groups=1`: the CTA's warps run GEMM, softmax, GEMM in order (FlashAttention-2). `groups=2`: two warpgroups
     ping-pong (tensor order g1A, g1B, g2A, g2B). Byte counters are multiplied by `scale` (whole GPU / this SM).
+    `copies > 1` simulates that many SMs in lockstep program order (units `tensor0`, `sfu0`, ...), sharing one
+    "l2" and one "hbm" unit of `copies` times the per-SM bandwidth: the full simulation the symmetric one stands for.
     """
-    b = builder or ProgramBuilder(UNITS, MEMORY, buffers={"smem": sm.smem_bytes}, levels=LEVELS,
-                                  tags=("load", "qk", "softmax", "pv", "epilogue", "launch"), ticks_per_cycle=4)
+    b = builder
     T = b.ticks_per_cycle
+    sfx = [str(j) if copies > 1 else "" for j in range(copies)]
+    share = 1.0 / copies
+    b.segment(f"launch{len(b._segments)}", barrier=True).op("host", _cyc(sm.launch_cycles * T), tag="launch")
     first = True
-    if launch:
-        b.segment(f"{prefix}launch", barrier=True).op("host", _cyc(sm.launch_cycles * T), tag="launch")
-    kv_buf = tile.load_bytes * stages
+    hold = cta.buffer + tile.load_bytes * stages
+    if slots > 1:
+        hold = min(hold, sm.smem_bytes // slots)
     for k, (n_partial, n_full) in enumerate(ctas):
-        pro = b.segment(f"{prefix}cta{k}.pro", barrier=first)
+        pro = b.segment(f"cta{k}.pro", barrier=first)
         first = False
-        hold = cta.buffer + kv_buf
-        if slots > 1:
-            hold = min(hold, sm.smem_bytes // slots)
-        a = pro.op("l2", _cyc(cta.pro_l2 * T), acquire={"smem": hold}, tag="load",
-                   bytes={"L2.read": cta.pro_bytes * scale})
-        pro.op("hbm", _cyc(cta.pro_hbm * T), _cyc(sm.hbm_latency_cycles * T), deps=[a], tag="load",
-               bytes={"HBM.read": cta.pro_bytes * scale * (cta.pro_hbm > 0)})
+        for j in sfx:
+            a = pro.op("l2", _cyc(cta.pro_l2 * share * T), acquire={f"smem{j}": hold}, tag="load",
+                       bytes={"L2.read": cta.pro_bytes * scale})
+            pro.op("hbm", _cyc(cta.pro_hbm * share * T), _cyc(sm.hbm_latency_cycles * T), deps=[a], tag="load",
+                   bytes={"HBM.read": cta.pro_bytes * scale})
         for name, n, masked in (("partial", n_partial, True), ("full", n_full, False)):
             if n <= 0:
                 continue
-            s = b.segment(f"{prefix}cta{k}.{name}", repeat=int(n))
-            l2 = s.op("l2", _cyc(tile.load_l2 * T), tag="load", bytes={"L2.read": tile.l2_bytes * scale})
-            ld = s.op("hbm", _cyc(tile.load_hbm * T), deps=[l2], tag="load",
-                      bytes={"HBM.read": tile.hbm_bytes * scale})
+            s = b.segment(f"cta{k}.{name}", repeat=int(n))
             fma = tile.fma + (tile.mask_fma if masked else 0.0)
-            smem = {"SMEM.read": tile.smem_bytes * scale / 2}
-            if groups == 1:
-                g1 = s.op("tensor", _cyc(tile.g1 * T), deps=[ld], tag="qk", bytes=smem)
-                e = s.op("sfu", _cyc(tile.sfu * T), deps=[g1], tag="softmax")
-                f = s.op("fma", _cyc(fma * T), deps=[g1], tag="softmax")
-                s.op("tensor", _cyc(tile.g2 * T), deps=[e, f], prev_deps=[], tag="pv", bytes=smem)
-            else:
-                smem = {"SMEM.read": tile.smem_bytes * scale / 4}
-                g1a = s.op("tensor", _cyc(tile.g1 * T), deps=[ld], tag="qk", bytes=smem)
-                ea = s.op("sfu", _cyc(tile.sfu * T), deps=[g1a], tag="softmax")
-                fa = s.op("fma", _cyc(fma * T), deps=[g1a], tag="softmax")
-                g1b = s.op("tensor", _cyc(tile.g1 * T), deps=[ld], tag="qk", bytes=smem)
-                s.op("tensor", _cyc(tile.g2 * T), deps=[ea, fa], tag="pv", bytes=smem)
-                eb = s.op("sfu", _cyc(tile.sfu * T), deps=[g1b], tag="softmax")
-                fb = s.op("fma", _cyc(fma * T), deps=[g1b], tag="softmax")
-                s.op("tensor", _cyc(tile.g2 * T), deps=[eb, fb], tag="pv", bytes=smem)
-        epi = b.segment(f"{prefix}cta{k}.epi")
-        x = epi.op("fma", _cyc(cta.epi_fma * T), tag="epilogue")
-        epi.op("hbm", _cyc(cta.epi_hbm * T), deps=[x], release={"smem": hold}, tag="epilogue",
-               bytes={"HBM.write": cta.epi_bytes * scale})
-    return b
+            smem = {"SMEM.read": tile.smem_bytes * scale / (2 * groups)}
+            for j in sfx:
+                l2 = s.op("l2", _cyc(tile.load_l2 * share * T), tag="load", bytes={"L2.read": tile.l2_bytes * scale})
+                ld = s.op("hbm", _cyc(tile.load_hbm * share * T), deps=[l2], tag="load",
+                          bytes={"HBM.read": tile.hbm_bytes * scale})
+                tensor, sfu, fma_u = f"tensor{j}", f"sfu{j}", f"fma{j}"
+                if groups == 1:
+                    g1 = s.op(tensor, _cyc(tile.g1 * T), deps=[ld], tag="qk", bytes=smem)
+                    e = s.op(sfu, _cyc(tile.sfu * T), deps=[g1], tag="softmax")
+                    f = s.op(fma_u, _cyc(fma * T), deps=[g1], tag="softmax")
+                    s.op(tensor, _cyc(tile.g2 * T), deps=[e, f], tag="pv", bytes=smem)
+                else:
+                    g1a = s.op(tensor, _cyc(tile.g1 * T), deps=[ld], tag="qk", bytes=smem)
+                    ea = s.op(sfu, _cyc(tile.sfu * T), deps=[g1a], tag="softmax")
+                    fa = s.op(fma_u, _cyc(fma * T), deps=[g1a], tag="softmax")
+                    g1b = s.op(tensor, _cyc(tile.g1 * T), deps=[ld], tag="qk", bytes=smem)
+                    s.op(tensor, _cyc(tile.g2 * T), deps=[ea, fa], tag="pv", bytes=smem)
+                    eb = s.op(sfu, _cyc(tile.sfu * T), deps=[g1b], tag="softmax")
+                    fb = s.op(fma_u, _cyc(fma * T), deps=[g1b], tag="softmax")
+                    s.op(tensor, _cyc(tile.g2 * T), deps=[eb, fb], tag="pv", bytes=smem)
+        epi = b.segment(f"cta{k}.epi")
+        for j in sfx:
+            x = epi.op(f"fma{j}", _cyc(cta.epi_fma * T), tag="epilogue")
+            epi.op("hbm", _cyc(cta.epi_hbm * share * T), deps=[x], release={f"smem{j}": hold}, tag="epilogue",
+                   bytes={"HBM.write": cta.epi_bytes * scale})
 
 
 # ---- attention kernels ----------------------------------------------------------------------------------------
@@ -350,6 +352,9 @@ def _tile_lists(a: Attn, q_tile: int, kv_tile: int, rows_per_head: int, spatial_
     return np.array(partial), np.array(full)
 
 
+MAX_CTAS = 1 << 24   # CTAs a fused-attention lowering lists (memory, not hardware, bounds it)
+
+
 def _lower_fused(c: Cascade, arch: Arch, mp: Mapping, kern: Kernel, *, kv_shared: bool = False,
                  pre_passes: float = 0.0, notes: tuple[str, ...] = ()) -> Lowered:
     a = attn_shape(c)
@@ -360,6 +365,14 @@ def _lower_fused(c: Cascade, arch: Arch, mp: Mapping, kern: Kernel, *, kv_shared
     kv_width = a.e if kv_shared else a.e + a.f
     rows_per_head = (a.heads // a.kv_heads) * a.m if kern.pack_heads else a.m
     heads = a.kv_heads if kern.pack_heads else a.heads
+    smem = (q_tile * a.e + kv_tile * kv_width) * a.elem   # a Q tile and one K/V stage, the least that must fit
+    if smem > sm.smem_bytes:
+        raise MappingError(f"{mp.dataflow}: q_tile={q_tile}, kv_tile={kv_tile} need {smem} bytes of shared memory "
+                           f"for one stage; an SM has {sm.smem_bytes}")
+    grid = -(-rows_per_head // q_tile) * heads * a.batch * splits
+    if grid > MAX_CTAS:
+        raise MappingError(f"{mp.dataflow}: a grid of {grid} CTAs is too large to lower (limit {MAX_CTAS}; "
+                           f"the per-SM model lists every CTA)")
     tile, cta = _attn_costs(sm, a, kern, q_tile, kv_tile, kv_width)
     spatial = (prm.get("q_tile_shape"), prm.get("kv_tile_shape"))
     chunk = -(-a.p // splits)
@@ -376,23 +389,42 @@ def _lower_fused(c: Cascade, arch: Arch, mp: Mapping, kern: Kernel, *, kv_shared
     base = np.tile(np.stack([partial, full], axis=1), (a.batch * heads * splits, 1))
     t_iter = max(tile.g1 + tile.g2, (tile.sfu + tile.fma) / kern.groups) * kern.groups + tile.load_hbm
     est = cta.epi_fma + base[:, 0] * (t_iter + tile.mask_fma) + base[:, 1] * t_iter + 1.0
-    mine, _ = critical_sm(est, sm.sms)
-    scale = float(est.sum() / est[mine].sum())
-    b = ProgramBuilder(UNITS, MEMORY, buffers={"smem": sm.smem_bytes}, levels=LEVELS,
-                       tags=("load", "qk", "softmax", "pv", "epilogue", "launch", "stream"), ticks_per_cycle=4)
+    symmetric = prm.get("symmetric", True)
+    if symmetric:
+        mine, _ = critical_sm(est, sm.sms)
+        copies, scale = 1, float(est.sum() / est[mine].sum())
+    else:   # full simulation: every SM, in lockstep rounds (needs equal CTAs that fill the SMs evenly)
+        if len(base) % sm.sms or (base != base[0]).any():
+            raise MappingError("symmetric=False needs equal CTAs in a multiple of the SM count")
+        mine, copies, scale = np.arange(len(base) // sm.sms), sm.sms, 1.0
+    b = _builder(sm, copies)
     if pre_passes:
         _stream(b, sm, pre_passes, "permute")
     _attention_program(sm, [tuple(x) for x in base[mine]], tile, cta, groups=kern.groups, stages=stages,
-                       slots=slots, scale=scale, builder=b)
+                       slots=slots, scale=scale, builder=b, copies=copies)
     if splits > 1:   # combine kernel: read fp32 partial outputs and log-sum-exps, write O
         part = a.batch * a.heads * a.m * splits * (a.f + 1) * 4
         _stream(b, sm, part + a.batch * a.heads * a.m * a.f * a.elem, "combine", efficiency=1.0)
     if prm.get("post_bytes"):
         _stream(b, sm, prm["post_bytes"], "unpermute")
-    return Lowered(program=b.build(), unit_keys={u: u for u in UNITS}, flops=attention_flops(a),
-                   tags={"qk": ("BQK",), "pv": ("SLNV",), "softmax": ("SLN",)},
+    return Lowered(program=b.build(), unit_keys=_unit_keys(b),
+                   flops=attention_flops(a), tags={"qk": ("BQK",), "pv": ("SLNV",), "softmax": ("SLN",)},
                    notes=notes + (f"{ctas_total} CTAs, {slots}/SM; simulated SM runs {len(mine)}; "
                                   f"K/V HBM fraction {frac:.3g}",))
+
+
+def _unit_keys(b: ProgramBuilder) -> dict[str, str]:
+    """Utilization keys: per-SM copies `tensor7` count as "tensor"."""
+    return {u: (u.rstrip("0123456789") if u[:3] in ("ten", "sfu", "fma") else u) for u in b.units}
+
+
+def _builder(sm: SM, copies: int = 1) -> ProgramBuilder:
+    per_sm = [f"{u}{j}" for j in (range(copies) if copies > 1 else [""]) for u in ("tensor", "sfu", "fma")]
+    units = per_sm + ["l2", "hbm", "host"]
+    return ProgramBuilder(units, [u in ("l2", "hbm") for u in units],
+                          buffers={f"smem{j}": sm.smem_bytes for j in (range(copies) if copies > 1 else [""])},
+                          levels=LEVELS, tags=("load", "qk", "softmax", "pv", "epilogue", "launch", "stream", "gemm"),
+                          ticks_per_cycle=4)
 
 
 def _stream(b: ProgramBuilder, sm: SM, total_bytes: float, name: str, efficiency: float | None = None) -> None:
@@ -401,7 +433,8 @@ def _stream(b: ProgramBuilder, sm: SM, total_bytes: float, name: str, efficiency
     T = b.ticks_per_cycle
     s = b.segment(f"{name}{len(b._segments)}", barrier=True)
     h = s.op("host", _cyc(sm.launch_cycles * T), tag="launch")
-    s.op("hbm", _cyc(total_bytes / sm.sms / (sm.hbm * eff) * T), deps=[h], tag="stream",
+    copies = sum(u.startswith("tensor") for u in b.units)
+    s.op("hbm", _cyc(total_bytes / sm.sms / copies / (sm.hbm * eff) * T), deps=[h], tag="stream",
          bytes={"HBM.read": total_bytes / 2, "HBM.write": total_bytes / 2})
 
 
@@ -413,9 +446,24 @@ def _mapping(name: str, c: Cascade, params: dict[str, Any]) -> Mapping:
 
 
 def _constrain(params: dict, constraints: MappingType[str, Any], name: str) -> dict:
+    params = {**params, "symmetric": True}   # simulate the most loaded SM only (False: every SM, for checks)
     unknown = set(constraints) - set(params)
     if unknown:
         raise MappingError(f"{name}: unknown mapping parameter(s) {sorted(unknown)} (valid: {sorted(params)})")
+    for key, value in constraints.items():
+        default = params[key]
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        elif isinstance(default, tuple):
+            ok = (isinstance(value, (tuple, list)) and len(value) == len(default)
+                  and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in value))
+        else:
+            ok = True
+        if not ok:
+            raise MappingError(f"{name}: mapping parameter {key}={value!r} must be like {default!r} "
+                               f"({'True/False' if isinstance(default, bool) else 'positive integers'})")
     return {**params, **constraints}
 
 
@@ -635,7 +683,8 @@ def _gemm_program(b: ProgramBuilder, sm: SM, dims: tuple[int, int, int, int], pr
 
 def _gemm_builder(sm: SM, stages_bytes: int) -> ProgramBuilder:
     return ProgramBuilder(UNITS, MEMORY, buffers={"smem": stages_bytes}, levels=LEVELS,
-                          tags=("load", "gemm", "epilogue", "launch", "stream"), ticks_per_cycle=4)
+                          tags=("load", "qk", "softmax", "pv", "epilogue", "launch", "stream", "gemm"),
+                          ticks_per_cycle=4)
 
 
 def _gemm_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
