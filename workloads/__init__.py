@@ -11,6 +11,8 @@ from .ir import (Blocks, Call, Cascade, Causal, Const, Einsum, Index, Init, Neig
                  Window)
 from .ops import OPS, register_op
 from .serialize import load, save, statements, to_text
+from .layers import MoE, layer
+from .models import MODELS, Model, arithmetic_intensity, kv_cache_bytes, model
 
 __all__ = [
     "Blocks", "Call", "Cascade", "CascadeError", "Causal", "Const", "DTYPE_BYTES", "Einsum", "Index", "Init",
@@ -18,5 +20,6 @@ __all__ = [
     "compulsory_bytes", "elements", "execute", "execution_order", "first_touch", "flops", "footprint", "gemm",
     "loop_ranks", "op_counts", "operand_bytes",
     "passes", "point_cost", "points", "register_op", "register_variant", "total_ops",
-    "load", "save", "statements", "to_text",
+    "load", "save", "statements", "to_text", "MoE", "layer", "MODELS", "Model", "arithmetic_intensity",
+    "kv_cache_bytes", "model",
 ]
