@@ -1,7 +1,7 @@
-"""`python -m sim`: the built-in default job — a roofline of BERT-base attention at 4K tokens on H100 and FuseMax."""
+"""`python -m sim`: with no subcommand, the built-in default job — a roofline of BERT-base attention at 4K tokens on
+H100 and FuseMax; with one, the command line in `sim.cli` (`python -m sim --help`)."""
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,17 +21,14 @@ def default_job(out: Path) -> Path:
         roof = roofline(bert, arch)
         print(roof, end="\n\n")
         pairs.append((roof, arch))
-    path = plot_rooflines(pairs, out / "roofline_bert_4k.png")
+    path = plot_rooflines(pairs, Path(out) / "roofline_bert_4k.png")
     print(f"wrote {path}")
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path("cascadesim_out"), help="folder for figures")
-    args = parser.parse_args(argv)
-    default_job(args.out)
-    return 0
+    from .cli import main as cli_main
+    return cli_main(argv)
 
 
 if __name__ == "__main__":
