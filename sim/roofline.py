@@ -16,6 +16,8 @@ import workloads
 from accel import Arch
 from workloads import Cascade
 
+from .mapping import MappingError
+
 
 @dataclass(frozen=True)
 class EinsumBound:
@@ -93,14 +95,14 @@ def assign(cascade: Cascade, arch: Arch, binding: Mapping[str, str] | None = Non
     binding = dict(binding or {})
     unknown = [n for n in binding if n not in counts]
     if unknown:
-        raise ValueError(f"binding names unknown Einsum {unknown[0]!r} (Einsums: {', '.join(counts)})")
+        raise MappingError(f"binding names unknown Einsum {unknown[0]!r} (Einsums: {', '.join(counts)})")
     result = {}
     for name, ops in counts.items():
         if name in binding:
             unit = accel.unit(arch, binding[name])
             if _time(arch, unit, ops, cascade.dtype) is None:
                 missing = [op for op in ops if accel.op_rate(unit, op, cascade.dtype) is None]
-                raise ValueError(f"Einsum {name}: unit {unit.name} of {arch.name} cannot run op {missing[0]!r}")
+                raise MappingError(f"Einsum {name}: unit {unit.name} of {arch.name} cannot run op {missing[0]!r}")
             result[name] = {unit.name: dict(ops)}
             continue
         whole = [(t, u.name) for u in arch.units if (t := _time(arch, u, ops, cascade.dtype)) is not None]
@@ -111,7 +113,7 @@ def assign(cascade: Cascade, arch: Arch, binding: Mapping[str, str] | None = Non
         for op, n in ops.items():
             options = [(n / r, u.name) for u in arch.units if (r := unit_rate(arch, u, op, cascade.dtype))]
             if not options:
-                raise ValueError(f"Einsum {name}: no unit of {arch.name} can run op {op!r}")
+                raise MappingError(f"Einsum {name}: no unit of {arch.name} can run op {op!r}")
             split.setdefault(min(options)[1], {})[op] = n
         result[name] = split
     return result
