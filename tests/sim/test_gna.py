@@ -1,0 +1,85 @@
+"""GNA tile tools: bounding-box visits, NATTEN's fully-block-sparse rule and the speedup bound."""
+import math
+import itertools
+
+import numpy as np
+import pytest
+
+import sim
+import workloads
+from sim.gna import flop_bound, fully_block_sparse, gna_speedup_bound, neighborhood, tile_visits
+from workloads import masks
+
+CASES = [  # (spatial, window, stride, q_tile, kv_tile): the reference's fully block-sparse use cases
+    ((32768,), (2048,), (256,), (128,), (128,)),
+    ((256, 256), (80, 80), (16, 16), (16, 8), (16, 8)),
+    ((30, 48, 80), (18, 24, 24), (16, 8, 8), (2, 8, 8), (1, 8, 8)),
+]
+
+
+def gna(spatial, window, stride, **kw):
+    return workloads.attention("gna", batch=1, heads=2, spatial=spatial, window=window, stride=stride,
+                               head_dim=64, **kw)
+
+
+@pytest.mark.parametrize("spatial,window,stride,q_tile,kv_tile", CASES)
+def test_speedup_bound_is_the_flop_bound_when_fully_block_sparse(spatial, window, stride, q_tile, kv_tile):
+    """1-D 32K w=2048 s=256, FLUX 256×256 w=80 s=16, HunyuanVideo 30×48×80: bound = N / prod(window)."""
+    c = gna(spatial, window, stride)
+    assert fully_block_sparse(spatial, window, stride, q_tile, kv_tile)
+    assert gna_speedup_bound(c, q_tile=q_tile, kv_tile=kv_tile) == pytest.approx(
+        math.prod(spatial) / math.prod(window))
+    assert tile_visits(neighborhood(c), q_tile, kv_tile).partial.sum() == 0
+
+
+def test_stride_one_bound_is_below_the_flop_bound():
+    """Sliding-window NA: each Q tile's bounding box exceeds one window, and edge tiles are partially masked."""
+    c = gna((256, 256), (80, 80), (1, 1))
+    assert gna_speedup_bound(c, (16, 8), (16, 8)) < 0.8 * flop_bound(c)
+    assert not fully_block_sparse((256, 256), (80, 80), (1, 1), (16, 8), (16, 8))
+
+
+def _brute(spatial, window, stride, q_tile, kv_tile):
+    """Visited/partial tiles per Q tile from the dense mask on the permuted (tiled) token order."""
+    mask = neighborhood(gna(spatial, window, stride))
+    dense = masks.dense(mask, math.prod(spatial), math.prod(spatial)).reshape(spatial + spatial)
+    grid = [range(-(-n // t)) for n, t in zip(spatial, q_tile)]
+    kgrid = [range(-(-n // t)) for n, t in zip(spatial, kv_tile)]
+    visited, partial = [], []
+    for qt in itertools.product(*grid):
+        qs = tuple(slice(i * t, (i + 1) * t) for i, t in zip(qt, q_tile))
+        blocks = {}
+        for kt in itertools.product(*kgrid):
+            ks = tuple(slice(i * t, (i + 1) * t) for i, t in zip(kt, kv_tile))
+            sub = dense[qs + ks]
+            pad = any((i + 1) * t > n for i, t, n in zip(kt, kv_tile, spatial))
+            blocks[kt] = (sub.any(), sub.all() and not pad)
+        hit = [k for k, (any_, _) in blocks.items() if any_]
+        lo = [min(k[d] for k in hit) for d in range(len(spatial))]
+        hi = [max(k[d] for k in hit) for d in range(len(spatial))]
+        box = list(itertools.product(*[range(a, b + 1) for a, b in zip(lo, hi)]))
+        visited.append(len(box))
+        partial.append(sum(not blocks[k][1] for k in box))
+    return np.array(visited), np.array(partial)
+
+
+@pytest.mark.parametrize("spatial,window,stride,q_tile,kv_tile", [
+    ((40,), (9,), (1,), (4,), (4,)), ((40,), (12,), (4,), (4,), (4,)), ((36,), (12,), (6,), (3,), (6,)),
+    ((12, 10), (5, 4), (2, 2), (2, 2), (2, 4)), ((12, 16), (8, 8), (4, 4), (4, 4), (4, 4)),
+    ((6, 8, 8), (3, 4, 4), (2, 2, 4), (2, 2, 2), (1, 2, 2)), ((30,), (18,), (16,), (2,), (1,)),
+])
+def test_tile_visits_and_rule_match_the_dense_mask(spatial, window, stride, q_tile, kv_tile):
+    """Bounding-box visits and partial tiles equal a brute-force count on the dense mask; `fully_block_sparse`
+    agrees with 'no partially masked visited tile anywhere'."""
+    v = tile_visits(neighborhood(gna(spatial, window, stride)), q_tile, kv_tile)
+    visited, partial = _brute(spatial, window, stride, q_tile, kv_tile)
+    assert list(v.visited) == list(visited)
+    assert list(v.partial) == list(partial)
+    assert fully_block_sparse(spatial, window, stride, q_tile, kv_tile) == (v.partial.sum() == 0)
+
+
+def test_tile_shapes_are_checked():
+    """Tiles are tuples matching the layout's dimensions."""
+    c = gna((64, 64), (16, 16), (8, 8))
+    with pytest.raises(sim.MappingError, match="one per layout dimension"):
+        gna_speedup_bound(c, q_tile=(8,), kv_tile=(8, 8))
