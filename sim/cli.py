@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
+import inspect
 import io
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,6 +29,7 @@ import accel
 import workloads
 
 DEFAULT_ARCHS = ("h100", "fusemax")
+DEFAULT_SHAPE = {"batch": 1, "heads": 12, "seq": 4096, "head_dim": 64}
 
 
 class CLIError(Exception):
@@ -124,22 +127,35 @@ def build_workload(args: argparse.Namespace, seq: int | None = None) -> workload
             if model is None:
                 raise CLIError("--model needs workloads.model, which is not available in this checkout "
                                "(describe the workload with --variant and its shape instead)", status=1)
-            kwargs = {k: v for k, v in {**shape, **extra}.items()}
-            return model(args.model, **kwargs)
+            fixed = [SHAPE_FLAGS[k] for k in shape if k not in ("batch", "seq", "seq_kv")]
+            if fixed:
+                raise CLIError(f"{fixed[0]} cannot be combined with --model (the model fixes it; "
+                               "--batch, --seq and --seq-kv may be given)")
+            m = model(args.model)
+            build = m.layer if args.layer else m.attention
+            return build(**shape, **extra)
         variant = args.variant or "mha"
         if variant not in workloads.VARIANTS:
             raise CLIError(f"--variant: unknown attention variant {variant!r} "
                            f"(valid: {', '.join(sorted(workloads.VARIANTS))})")
-        if variant in ("mha", "gqa", "mqa", "sqa"):
-            for key, default in (("batch", 1), ("heads", 12), ("seq", 4096), ("head_dim", 64)):
+        required = [n for n, p in inspect.signature(workloads.VARIANTS[variant]).parameters.items()
+                     if p.default is inspect.Parameter.empty]
+        for key, default in DEFAULT_SHAPE.items():     # BERT-base attention, where the builder needs the value
+            if key in required:
                 shape.setdefault(key, default)
         return workloads.attention(variant, **shape, **extra)
-    except TypeError as e:            # a builder that does not take one of the given arguments
-        flag = next((f for k, f in SHAPE_FLAGS.items() if f"'{k}'" in str(e)), None)
-        what = f"{flag} is not an argument of this workload" if flag else str(e)
-        raise CLIError(f"malformed workload shape: {what} ({e})") from None
+    except TypeError as e:            # a builder that does not take, or needs, one of the arguments
+        name = next((k for k in {**SHAPE_FLAGS, **extra} if f"'{k}'" in str(e)), None)
+        flag = SHAPE_FLAGS.get(name, f"--param {name}=...")
+        if name is None:
+            what = f"{e} (give builder arguments as --param KEY=VALUE)"
+        elif "missing" in str(e):
+            what = f"this workload needs {flag}"
+        else:
+            what = f"{flag} is not an argument of this workload"
+        raise CLIError(f"malformed workload shape: {what}" + (f" ({e})" if name else "")) from None
     except workloads.CascadeError as e:
-        raise CLIError(f"malformed workload shape: {e}") from None
+        raise CLIError(f"malformed workload: {e}") from None
     except ValueError as e:
         raise CLIError(f"malformed workload: {e}") from None
 
@@ -276,7 +292,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         a = accel.preset(name)
         presets.append({"name": name, "clock_hz": a.clock_hz, "units": [u.name for u in a.units],
                         "levels": [lv.name for lv in a.levels]})
-    record = {"workload": c.name, "presets": presets, "variants": sorted(workloads.VARIANTS),
+    models = sorted(getattr(workloads, "MODELS", {}))
+    record = {"workload": c.name, "presets": presets, "variants": sorted(workloads.VARIANTS), "models": models,
               "dataflows": {n: {a: verdicts[a].get(n) for a in verdicts} for n in names}}
     if args.csv:
         rows = [{"dataflow": n, "arch": a, "supported": why is None, "reason": why or ""}
@@ -288,7 +305,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         out = ["presets:", table([(p["name"], f"{p['clock_hz'] / 1e9:.3g}", " → ".join(p["levels"]),
                                    ", ".join(p["units"])) for p in presets],
                                  ["name", "clock GHz", "levels (outermost first)", "units"]), "",
-               "variants: " + ", ".join(record["variants"]), "",
+               "variants: " + ", ".join(record["variants"]),
+               "models: " + (", ".join(models) or "(workloads.model not available)"), "",
                f"dataflows (verdict for {c.name} {dict(c.sizes)}):"]
         if not names:
             out.append("  (none registered)")
@@ -457,6 +475,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _workload_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("workload (defaults: MHA, batch 1, 12 heads, 4096 tokens, head dim 64)")
     g.add_argument("--model", help="a model from workloads.model (e.g. bert); shape flags override it")
+    g.add_argument("--layer", action="store_true", help="with --model: the whole transformer layer")
     g.add_argument("--variant", help="attention variant (python -m sim list shows them); default mha")
     for key, flag in SHAPE_FLAGS.items():
         g.add_argument(flag, dest=key, type=positive_int, metavar="N")
@@ -543,6 +562,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as e:
         print(f"python -m sim {args.command}: error: {e}", file=sys.stderr)
         return e.status
+    except BrokenPipeError:           # output piped into `head` and closed early
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 __all__ = ["CLIError", "build_workload", "load_arch", "main", "parser", "result_record", "roofline_record"]
