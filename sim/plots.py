@@ -535,7 +535,7 @@ def plot_pareto(rows: Iterable, path: str | Path, *, latency: str = "latency_s",
         panels.append((ar, panels[0][3], en, "energy (mJ)"))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.4 * len(panels) + 0.6, 4.4), squeeze=False)
     for ax, (y, ylabel, c, clabel) in zip(axes[0], panels):
-        sc = ax.scatter(lat, y, c=c if c is not None else "tab:blue", cmap="viridis", s=26, zorder=3)
+        sc = ax.scatter(lat, y, s=26, zorder=3, **({"c": c, "cmap": "viridis"} if c is not None else {}))
         if c is not None:
             fig.colorbar(sc, ax=ax, label=clabel)
         ring = sorted(front)
