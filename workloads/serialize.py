@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import math
 
-import yaml
-
 from .build import cascade
 from .errors import CascadeError
 from .ir import Blocks, Cascade, Causal, Neighborhood, Window
@@ -77,6 +75,7 @@ def to_text(c: Cascade) -> str:
 
 def save(c: Cascade) -> str:
     """The cascade as a YAML document."""
+    import yaml  # lazily: only YAML users need PyYAML
     doc = {
         "cascade": c.name, "dtype": c.dtype, "output": c.output, "sizes": dict(c.sizes),
         "inputs": {n: list(c.tensors[n].ranks) for n in c.inputs},
@@ -96,6 +95,7 @@ def _where(node, path: str) -> str:
 
 def _plain(node, path: str):
     """Node → Python value (mappings checked for duplicate keys); scalars resolved by the safe loader."""
+    import yaml  # lazily: only YAML users need PyYAML
     if isinstance(node, yaml.MappingNode):
         out = {}
         for key_node, value_node in node.value:
@@ -130,6 +130,7 @@ def _expect(value, node, path, kind, what):
 
 def load(text: str) -> Cascade:
     """Parse a YAML document written by `save` (or by hand) into a validated Cascade."""
+    import yaml  # lazily: only YAML users need PyYAML
     if not isinstance(text, str):
         raise CascadeError(f"YAML text must be a str, got {type(text).__name__}")
     try:
