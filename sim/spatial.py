@@ -143,7 +143,8 @@ def _arch_facts(arch: Arch) -> dict[str, Any]:
     two, one = accel.unit(arch, "2d"), accel.unit(arch, "1d")
     dram, gb = arch.levels[0], accel.level(arch, "GlobalBuffer")
     bw = dram.bandwidth_bytes_per_s
-    return {"rows": two.pes[0], "cols": two.pes[1], "pes2": accel.pe_count(arch, two), "pes1": accel.pe_count(arch, one),
+    return {"rows": two.pes[0], "cols": two.pes[1], "pes2": accel.pe_count(arch, two),
+            "pes1": accel.pe_count(arch, one),
             "buffer": gb.capacity_bytes, "bytes_per_cycle": None if bw is None else bw / arch.clock_hz}
 
 
@@ -199,8 +200,8 @@ def actions(cascade: Cascade, arch: Arch, binding: Mapping[str, str]) -> dict[st
 def query_block(cascade: Cascade, arch: Arch, m0: int, p0: int) -> int:
     """FuseMax's query-block rule (§2 Mapping; attention-einsums.md §1.7), in M0-row subtiles.
 
-    avail = buffer − (P0·E·2 + P0·F·2); per query row (E + 1 + 1 + F)·2 bytes; M1 = min(avail // (per·M0), M/M0),
-    rounded down to a factor of M/M0.
+    avail = buffer − (P0·E·2 + P0·F·2); per query row (E + 1 + 1 + F)·2 bytes;
+    M1 = min(avail // (per·M0), M/M0), rounded down to a factor of M/M0.
     """
     s, b = cascade.sizes, workloads.DTYPE_BYTES[cascade.dtype]
     avail = _arch_facts(arch)["buffer"] - (p0 * s["E"] * b + p0 * s["F"] * b)
@@ -306,7 +307,6 @@ def _lower_1pass(cascade: Cascade, arch: Arch, mapping: Mapping) -> Lowered:
     binding = mapping.binding
     active = {"2d": min(f["pes2"], m0 * p0), "1d": min(f["pes1"], m0)}
     n_groups = p1 * m1 // group
-    scale = group if interleave else 1          # serialized groups: one chain with durations × group
     dur = {e: cycles(arch, binding[e], {o: v * group for o, v in per_tile[e].items()}, active[binding[e]],
                      cascade.dtype) for e in ONE_PASS if e != "AV"}
     # Pipeline stage of each Einsum: one more per crossing between the arrays along its dependency path.

@@ -28,7 +28,7 @@ from workloads import Cascade
 
 from .dataflow import Lowered, register_dataflow
 from .mapping import FusionGroup, LevelNest, Loop, Mapping, MappingError
-from .spatial import LEVELS, UNIT_KEYS, Body, dram_cycles, program
+from .spatial import UNIT_KEYS, Body, dram_cycles, program
 
 __all__ = ["fold_cycles"]
 

@@ -201,7 +201,8 @@ def main(argv=None) -> None:
     print(f"{'grid':<11} {'dataflow':<16} {'vs FLAT':>8} {'energy/FLAT':>11} {'vs unfused':>10} "
           f"{'energy/unf':>10} {'2D util':>8} {'1D util':>8}")
     for s in res["summary"]:
-        print(f"{s['grid']:<11} {s['dataflow']:<16} {s['speedup_vs_flat_mean']:>7.2f}× {s['energy_vs_flat_mean']:>11.3f} "
+        print(f"{s['grid']:<11} {s['dataflow']:<16} {s['speedup_vs_flat_mean']:>7.2f}× "
+              f"{s['energy_vs_flat_mean']:>11.3f} "
               f"{s['speedup_vs_unfused_mean']:>9.2f}× {s['energy_vs_unfused_mean']:>10.3f} {s['util_2d_mean']:>8.1%} "
               f"{s['util_1d_mean']:>8.1%}")
     print(f"wrote {args.out}/attention.csv, end_to_end.csv, summary.csv and {len(res['figures'])} figures")
