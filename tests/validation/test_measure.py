@@ -257,9 +257,10 @@ def test_measure_is_standalone() -> None:
     """The harness imports nothing from sim, accel or workloads (it must run on the device with just torch)."""
     import ast
 
+    harness = {"measure", "timing", "counts", "gna", "devinfo", "cases", "summary", "fa2_public"}
     for path in (REPO / "validation").glob("*.py"):
-        if path.name.startswith("compare"):
-            continue
+        if path.stem not in harness and not path.stem.startswith("suites"):
+            continue   # compare.py and the FuseMax reproduction use the simulator; the harness must not
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
