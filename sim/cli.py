@@ -165,6 +165,9 @@ def require(module: str, attr: str, command: str) -> Callable:
     try:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as e:
+        exported = getattr(sys.modules.get("sim"), attr, None)     # e.g. `sim.sweep` defined in another module
+        if callable(exported) and sys.modules.get(module, True) is not None:
+            return exported
         raise CLIError(f"`python -m sim {command}` needs {module}.{attr}, which is not available in this checkout "
                        f"({type(e).__name__}: {e})", status=1) from None
 
