@@ -115,7 +115,12 @@ class Pair:
     @property
     def label(self) -> str:
         b, v = self.base.point, self.variant.point
-        text = f"{b.backend}/{b.case}" if b.case == v.case else f"{b.case} → {v.case}"
+        if b.case == v.case:
+            text = f"{b.case}: {b.backend} → {v.backend}"
+        elif b.backend == v.backend:
+            text = f"{b.backend}: {b.case} → {v.case}"
+        else:
+            text = f"{b.backend}/{b.case} → {v.backend}/{v.case}"
         return f"{text} [{b.dtype}]" if b.suite != PUBLIC_SUITE else text
 
     @property
