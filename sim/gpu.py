@@ -216,16 +216,19 @@ def _cyc(x: float) -> int:
 
 
 def _attention_program(sm: SM, ctas: list[tuple[int, int]], tile: TileCost, cta: CtaCost, *, groups: int,
-                       stages: int, slots: int, scale: float, builder: ProgramBuilder, copies: int = 1) -> None:
+                       stages: int, slots: int, scale: tuple[float, float], builder: ProgramBuilder,
+                       copies: int = 1) -> None:
     """One SM's CTAs in order; each CTA: prologue, partially masked tiles, full tiles, epilogue.
 
     `groups=1`: the CTA's warps run GEMM, softmax, GEMM in order (FlashAttention-2). `groups=2`: two warpgroups
-    ping-pong (tensor order g1A, g1B, g2A, g2B). Byte counters are multiplied by `scale` (whole GPU / this SM).
+    ping-pong (tensor order g1A, g1B, g2A, g2B). Byte counters of CTA prologues/epilogues and of KV iterations are
+    multiplied by `scale` = (all CTAs / these CTAs, all iterations / these iterations), so they total the whole GPU.
     `copies > 1` simulates that many SMs in lockstep program order (units `tensor0`, `sfu0`, ...), sharing one
     "l2" and one "hbm" unit of `copies` times the per-SM bandwidth: the full simulation the symmetric one stands for.
     """
     b = builder
     T = b.ticks_per_cycle
+    cta_scale, tile_scale = scale
     sfx = [str(j) if copies > 1 else "" for j in range(copies)]
     share = 1.0 / copies
     b.segment(f"launch{len(b._segments)}", barrier=True).op("host", _cyc(sm.launch_cycles * T), tag="launch")
@@ -238,19 +241,19 @@ def _attention_program(sm: SM, ctas: list[tuple[int, int]], tile: TileCost, cta:
         first = False
         for j in sfx:
             a = pro.op("l2", _cyc(cta.pro_l2 * share * T), acquire={f"smem{j}": hold}, tag="load",
-                       bytes={"L2.read": cta.pro_bytes * scale})
+                       bytes={"L2.read": cta.pro_bytes * cta_scale})
             pro.op("hbm", _cyc(cta.pro_hbm * share * T), _cyc(sm.hbm_latency_cycles * T), deps=[a], tag="load",
-                   bytes={"HBM.read": cta.pro_bytes * scale})
+                   bytes={"HBM.read": cta.pro_bytes * cta_scale})
         for name, n, masked in (("partial", n_partial, True), ("full", n_full, False)):
             if n <= 0:
                 continue
             s = b.segment(f"cta{k}.{name}", repeat=int(n))
             fma = tile.fma + (tile.mask_fma if masked else 0.0)
-            smem = {"SMEM.read": tile.smem_bytes * scale / (2 * groups)}
+            smem = {"SMEM.read": tile.smem_bytes * tile_scale / (2 * groups)}
             for j in sfx:
-                l2 = s.op("l2", _cyc(tile.load_l2 * share * T), tag="load", bytes={"L2.read": tile.l2_bytes * scale})
+                l2 = s.op("l2", _cyc(tile.load_l2 * share * T), tag="load", bytes={"L2.read": tile.l2_bytes * tile_scale})
                 ld = s.op("hbm", _cyc(tile.load_hbm * share * T), deps=[l2], tag="load",
-                          bytes={"HBM.read": tile.hbm_bytes * scale})
+                          bytes={"HBM.read": tile.hbm_bytes * tile_scale})
                 tensor, sfu, fma_u = f"tensor{j}", f"sfu{j}", f"fma{j}"
                 if groups == 1:
                     g1 = s.op(tensor, _cyc(tile.g1 * T), deps=[ld], tag="qk", bytes=smem)
@@ -270,7 +273,7 @@ def _attention_program(sm: SM, ctas: list[tuple[int, int]], tile: TileCost, cta:
         for j in sfx:
             x = epi.op(f"fma{j}", _cyc(cta.epi_fma * T), tag="epilogue")
             epi.op("hbm", _cyc(cta.epi_hbm * share * T), deps=[x], release={f"smem{j}": hold}, tag="epilogue",
-                   bytes={"HBM.write": cta.epi_bytes * scale})
+                   bytes={"HBM.write": cta.epi_bytes * cta_scale})
 
 
 # ---- attention kernels ----------------------------------------------------------------------------------------
@@ -392,11 +395,12 @@ def _lower_fused(c: Cascade, arch: Arch, mp: Mapping, kern: Kernel, *, kv_shared
     symmetric = prm.get("symmetric", True)
     if symmetric:
         mine, _ = critical_sm(est, sm.sms)
-        copies, scale = 1, float(est.sum() / est[mine].sum())
+        copies = 1
+        scale = (len(base) / len(mine), float(base.sum()) / max(float(base[mine].sum()), 1.0))
     else:   # full simulation: every SM, in lockstep rounds (needs equal CTAs that fill the SMs evenly)
         if len(base) % sm.sms or (base != base[0]).any():
             raise MappingError("symmetric=False needs equal CTAs in a multiple of the SM count")
-        mine, copies, scale = np.arange(len(base) // sm.sms), sm.sms, 1.0
+        mine, copies, scale = np.arange(len(base) // sm.sms), sm.sms, (1.0, 1.0)
     b = _builder(sm, copies)
     if pre_passes:
         _stream(b, sm, pre_passes, "permute")
