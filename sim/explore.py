@@ -331,10 +331,10 @@ def explore(workload: Cascade, arch: Arch, objective: str = "latency",
     """Search dataflows × mapping params for the best `objective` ("latency", "energy" or "edp"); see the module
     docstring. `executor` evaluates each batch of candidates in parallel (default: in this process)."""
     if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+        raise MappingError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     budget = DEFAULT_BUDGET if budget is None else budget
-    if budget < 1:
-        raise ValueError(f"budget must be a positive number of candidates, got {budget!r}")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise MappingError(f"budget must be a positive number of candidates, got {budget!r}")
     started = time.perf_counter()
     search = _Search(workload, arch, objective, dict(constraints or {}), seed, executor,
                      progress_bar(progress, None, f"explore {workload.name} on {arch.name}"))
