@@ -146,6 +146,13 @@ class Attn:
 def attn_shape(c: Cascade) -> Attn | str:
     """The attention shape of a cascade (keyed on ranks and masks, not variant names), or why it is not one."""
     s = c.sizes
+    other = [m for m in c.masks if not isinstance(m, (Causal, Neighborhood))]
+    if {"CKV", "KR"} <= set(c.inputs) and {"C", "ER"} <= set(s):
+        # Absorbed MLA (attention-einsums.md §3): MQA over the cached latent row [C | ER]; values are its first C.
+        if other:
+            return f"mask {type(other[0]).__name__} is not modelled on GPUs"
+        return Attn(s["B"], s["H"], 1, s["M"], s["P"], s["C"] + s["ER"], s["C"],
+                    any(isinstance(m, Causal) for m in c.masks), None, dtype_bytes(c), c.dtype)
     if not {"Q", "K", "V"} <= set(c.inputs) or not {"B", "M", "P", "E", "F"} <= set(s):
         return f"{c.name} is not an attention cascade (needs inputs Q, K, V and ranks B, M, P, E, F)"
     heads = s.get("H", s.get("G", 1) * s.get("R", 1))

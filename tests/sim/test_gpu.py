@@ -75,6 +75,12 @@ def test_mla_decode_turns_compute_bound_near_128_rows():
     low, high = run(64, 1), run(128, 2)
     assert low["hbm"] > 0.9 and low["tensor"] < low["hbm"]
     assert high["tensor"] > high["hbm"] and high["hbm"] < 0.6
+    # The same on the `mla` variant's absorbed cascade (latent 512 + rope 64, 128 heads by default).
+    mla = lambda heads, seq: sim.evaluate(workloads.attention("mla", batch=64, heads=heads, seq=seq, seq_kv=8192),  # noqa: E731
+                                          H100, dataflow="mla-decode").utilization
+    low, high = mla(64, 1), mla(128, 2)
+    assert low["hbm"] > 0.9 and low["tensor"] < low["hbm"]
+    assert high["tensor"] > high["hbm"] and high["hbm"] < 0.6
 
 
 def test_stride_one_na_costs_more_than_its_flop_bound():
