@@ -366,7 +366,7 @@ MAX_CTAS = 1 << 24   # CTAs a fused-attention lowering lists (memory, not hardwa
 
 
 def _lower_fused(c: Cascade, arch: Arch, mp: Mapping, kern: Kernel, *, kv_shared: bool = False,
-                 pre_passes: float = 0.0, notes: tuple[str, ...] = ()) -> Lowered:
+                 pre_passes: float = 0.0, gemms: tuple = ((), ()), notes: tuple[str, ...] = ()) -> Lowered:
     a = attn_shape(c)
     sm = sm_rates(arch, a.dtype)
     prm = mp.params
@@ -409,6 +409,9 @@ def _lower_fused(c: Cascade, arch: Arch, mp: Mapping, kern: Kernel, *, kv_shared
             raise MappingError("symmetric=False needs equal CTAs in a multiple of the SM count")
         mine, copies, scale = np.arange(len(base) // sm.sms), sm.sms, (1.0, 1.0)
     b = _builder(sm, copies)
+    gemm_params = _gemm_plan(c, arch, {}).params
+    for k, dims in enumerate(gemms[0]):
+        _gemm_program(b, sm, dims, gemm_params, a.elem, f"pre{k}")
     if pre_passes:
         _stream(b, sm, pre_passes, "permute")
     _attention_program(sm, [tuple(x) for x in base[mine]], tile, cta, groups=kern.groups, stages=stages,
@@ -418,6 +421,8 @@ def _lower_fused(c: Cascade, arch: Arch, mp: Mapping, kern: Kernel, *, kv_shared
         _stream(b, sm, part + a.batch * a.heads * a.m * a.f * a.elem, "combine", efficiency=1.0)
     if prm.get("post_bytes"):
         _stream(b, sm, prm["post_bytes"], "unpermute")
+    for k, dims in enumerate(gemms[1]):
+        _gemm_program(b, sm, dims, gemm_params, a.elem, f"post{k}")
     return Lowered(program=b.build(), unit_keys=_unit_keys(b),
                    flops=attention_flops(a), tags={"qk": ("BQK",), "pv": ("SLNV",), "softmax": ("SLN",)},
                    notes=notes + (f"{ctas_total} CTAs, {slots}/SM; simulated SM runs {len(mine)}; "
@@ -602,7 +607,12 @@ def _mla_supports(c: Cascade, arch: Arch) -> str | None:
 
 def _mla_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
     kern = Kernel("mac", 1, 1, 1.0, True)
-    return _lower_fused(c, arch, mp, kern, kv_shared=True,
+    s = c.sizes
+    gemms = ((), ())
+    if "CKV" in c.inputs and {"EN", "C", "F"} <= set(s):   # the absorbed cascade's own projections, per head
+        rows = s["B"] * s["M"]
+        gemms = (((s["H"], rows, s["C"], s["EN"]),), ((s["H"], rows, s["F"], s["C"]),))
+    return _lower_fused(c, arch, mp, kern, kv_shared=True, gemms=gemms,
                         notes=("MLA decode: MQA over the cached latent row; values are its first F dims",))
 
 
