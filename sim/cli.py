@@ -429,11 +429,15 @@ def cmd_explore(args: argparse.Namespace) -> int:
     emit(args, records, lambda: str(ex), flat)
     if args.plot:
         from . import plots
-        ok = [r for r in records if r.get("status") == "ok" and r.get("latency_s") and r.get("energy_j")]
-        if ok:
+        ok = [r for r in records if r.get("status") == "ok" and r.get("latency_s")]
+        energy = all(r.get("energy_j") for r in ok)      # GPU presets carry no energy table
+        onchip = all(r.get("onchip_bytes") for r in ok)
+        if ok and (energy or onchip):
+            what = " × ".join(w for w, have in (("energy", energy), ("on-chip bytes", onchip)) if have)
             _say(args, [plots.plot_pareto(ok, Path(args.plot) / f"explore_{c.name}_{arch.name}.png",
-                                          area="onchip_bytes" if all(r.get("onchip_bytes") for r in ok) else None,
-                                          title=f"explore {c.name} on {arch.name}: latency × energy × on-chip bytes")])
+                                          energy="energy_j" if energy else "onchip_bytes",
+                                          area="onchip_bytes" if energy and onchip else None,
+                                          title=f"explore {c.name} on {arch.name}: latency × {what}")])
     return 0
 
 

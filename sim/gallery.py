@@ -264,8 +264,8 @@ def _index(out: Path, figures: list[tuple[str, str]], seconds: float) -> None:
     lines = ["# Gallery", "",
              "Every figure kind `cascadesim` draws, regenerated from built-in small examples by",
              "", "```bash", f"python -m sim report --out {out.as_posix()}", "```", "",
-             f"(about {seconds:.0f} s). Dataflows named `example-*` are illustrative lowerings used until (or "
-             "beside) the modelled ones (`sim/gallery.py`).", ""]
+             "(under a minute). Dataflows named `example-*` are illustrative lowerings used beside the modelled ones "
+             "so every figure kind has data (`sim/gallery.py`).", ""]
     for name, caption in figures:
         title = name.removesuffix(".png").replace("_", " ")
         lines += [f"## {title}", "", caption, "", f"![{title}]({name})", ""]

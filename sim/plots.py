@@ -516,6 +516,18 @@ def _field(row, name: str):
     return row[name] if isinstance(row, Mapping) else getattr(row, name)
 
 
+METRIC_UNITS = {"_s": ("ms", 1e3), "_j": ("mJ", 1e3), "_mm2": ("mm²", 1.0), "_um2": ("mm²", 1e-6),
+                "_bytes": ("MB", 1e-6)}
+
+
+def _metric(column: str) -> tuple[str, float]:
+    """Axis label and display scale of a table column named with its unit (`energy_j` -> 'energy (mJ)', 1e3)."""
+    for suffix, (unit, scale) in METRIC_UNITS.items():
+        if column.endswith(suffix):
+            return f"{column[: -len(suffix)].replace('_', ' ').replace('onchip', 'on-chip')} ({unit})", scale
+    return column.replace("_", " "), 1.0
+
+
 def plot_pareto(rows: Iterable, path: str | Path, *, latency: str = "latency_s", energy: str = "energy_j",
                 area: str | None = "area_mm2", label: str | None = "dataflow",
                 title: str = "design space: latency × energy × area") -> Path:
@@ -526,13 +538,15 @@ def plot_pareto(rows: Iterable, path: str | Path, *, latency: str = "latency_s",
     if not rows:
         raise ValueError("no rows to plot")
     lat = np.array([_field(r, latency) for r in rows], float) * 1e3
-    en = np.array([_field(r, energy) for r in rows], float) * 1e3
-    ar = np.array([_field(r, area) for r in rows], float) if area else None
+    en_label, en_scale = _metric(energy)
+    en = np.array([_field(r, energy) for r in rows], float) * en_scale
+    ar_label, ar_scale = _metric(area) if area else (None, 1.0)
+    ar = np.array([_field(r, area) for r in rows], float) * ar_scale if area else None
     front = set(pareto_front(np.column_stack([lat, en] + ([ar] if ar is not None else []))))
     plt = _plt()
-    panels = [(en, "energy (mJ)", ar, f"area ({area.rsplit('_', 1)[-1].replace('mm2', 'mm²')})" if area else None)]
+    panels = [(en, en_label, ar, ar_label)]
     if ar is not None:
-        panels.append((ar, panels[0][3], en, "energy (mJ)"))
+        panels.append((ar, ar_label, en, en_label))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.4 * len(panels) + 0.6, 4.4), squeeze=False)
     for ax, (y, ylabel, c, clabel) in zip(axes[0], panels):
         sc = ax.scatter(lat, y, s=26, zorder=3, **({"c": c, "cmap": "viridis"} if c is not None else {}))
@@ -546,6 +560,9 @@ def plot_pareto(rows: Iterable, path: str | Path, *, latency: str = "latency_s",
         for values, scale in ((lat, ax.set_xscale), (y, ax.set_yscale)):
             if values.min() > 0 and values.max() / values.min() > 20:     # log only where it spans decades
                 scale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "linear":
+                axis.set_major_locator(_plt().MaxNLocator(5))
         if label:
             for k, i in enumerate(sorted(ring, key=lambda i: lat[i])):
                 right = lat[i] > (lat.min() + lat.max()) / 2 if not ax.get_xscale() == "log" else False

@@ -123,6 +123,9 @@ def test_explore(tmp_path, capsys):
     best = min((r for r in records if r["status"] == "ok"), key=lambda r: r["latency_s"], default=None)
     ex = importlib.import_module("sim.explore").explore(tiny(), accel.preset("fusemax"), budget=4)
     assert best is None or best["latency_s"] == ex.best.latency_s
+    status, out, _ = run(capsys, "explore", *TINY, "--arch", "fusemax", "--budget", "4", "--quiet", "--plot",
+                         str(tmp_path))
+    assert status == 0 and "best:" in out and list(tmp_path.glob("explore_*.png"))
 
 
 def test_sweep(tmp_path, capsys):
