@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import math
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -150,7 +149,6 @@ def build(out: str | Path, progress: Callable[[str], None] | None = None) -> lis
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda _: None)
     figures: list[tuple[str, str]] = []
-    started = time.perf_counter()
 
     def add(path: Path, caption: str) -> None:
         figures.append((path.name, caption))
@@ -199,7 +197,7 @@ def build(out: str | Path, progress: Callable[[str], None] | None = None) -> lis
         "Pareto plots from a sweep table (PE-array size × DRAM bandwidth on a FuseMax-like array × dataflow): "
         "latency against energy and area; ringed points are Pareto-optimal in all three, the red step is each "
         "panel's 2-D front.")
-    _index(out, figures, time.perf_counter() - started)
+    _index(out, figures)
     return figures
 
 
@@ -260,7 +258,7 @@ def _mini_sweep() -> list[dict]:
     return rows
 
 
-def _index(out: Path, figures: list[tuple[str, str]], seconds: float) -> None:
+def _index(out: Path, figures: list[tuple[str, str]]) -> None:
     lines = ["# Gallery", "",
              "Every figure kind `cascadesim` draws, regenerated from built-in small examples by",
              "", "```bash", f"python -m sim report --out {out.as_posix()}", "```", "",
