@@ -567,12 +567,12 @@ def plot_pareto(rows: Iterable, path: str | Path, *, latency: str = "latency_s",
             for k, i in enumerate(sorted(ring, key=lambda i: lat[i])):
                 right = lat[i] > (lat.min() + lat.max()) / 2 if not ax.get_xscale() == "log" else False
                 ax.annotate(str(_field(rows[i], label)), (lat[i], y[i]), fontsize=6, textcoords="offset points",
-                            xytext=(-5 if right else 5, 6 - 14 * (k % 2)), ha="right" if right else "left")
+                            xytext=(-5, 16) if right else (5, 6 - 14 * (k % 2)), ha="right" if right else "left")
         ax.set_xlabel("latency (ms)")
         ax.set_ylabel(ylabel)
         ax.margins(0.12)
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="best")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
