@@ -5,6 +5,7 @@ whose inputs are Q [B,H,M,E], K [B,·,P,E], V [B,·,P,F] and whose output (`casc
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 from .build import cascade
@@ -72,6 +73,10 @@ def attention(name: str, **shape) -> Cascade:
     """Build an attention cascade, e.g. `attention("mha", batch=1, heads=12, seq=4096, head_dim=64)`."""
     if name not in VARIANTS:
         raise CascadeError(f"unknown attention variant {name!r} (valid: {', '.join(sorted(VARIANTS))})")
+    try:
+        inspect.signature(VARIANTS[name]).bind(**shape)
+    except TypeError as err:
+        raise CascadeError(f"attention {name!r}: {err}") from None
     return VARIANTS[name](**shape)
 
 
