@@ -80,6 +80,8 @@ def blocked(*, batch: int, heads: int, spatial, block, head_dim: int, causal=Fal
     if not isinstance(n, int) or isinstance(block, (tuple, list)) or causal:
         raise CascadeError("blocked: an explicit keep table needs a 1-D layout, an int block and causal=False")
     positive(block=block)
+    if not isinstance(keep, (tuple, list)) or not all(isinstance(row, (tuple, list)) for row in keep):
+        raise CascadeError(f"blocked: keep must be a table of 0/1 rows, e.g. ((1, 0), (1, 1)), got {keep!r}")
     table = tuple(tuple(int(bool(x)) for x in row) for row in keep)
     return grouped(name="blocked_sparse", batch=batch, heads=heads, kv_heads=heads if kv_heads is None else kv_heads,
                    seq=n, head_dim=head_dim, seq_kv=n, head_dim_v=head_dim_v,
