@@ -364,16 +364,19 @@ def markdown(compared: Sequence["Compared"], fits: Sequence["Fitted"], prs: Sequ
     t = by_group(compared, suite_backend, lambda c: c.error)
     f = by_group(compared, suite_backend, lambda c: c.tflops_error)
     h = by_group([c for c in compared if c.role == "held-out"], suite_backend, lambda c: c.error)
-    rows = [[s, b, f"`{d}`"] + t[k].cells() + f[k].cells()[1:3] + [pct(h[k].median_abs) if k in h else "–"]
+    rows = [[s, b, f"`{d}`"] + t[k].cells() + f[k].cells()[1:3] + (h[k].cells()[:3] if k in h else ["0", "–", "–"])
             for k in t for s, b, d in [k]]
     L += _table(["suite", "backend", "dataflow", "n", "median abs time err", "max abs time err", "median signed",
-                 "median abs TFLOP/s err", "max abs TFLOP/s err", "held-out median abs"], rows)
+                 "median abs TFLOP/s err", "max abs TFLOP/s err", "held-out n", "held-out median abs",
+                 "held-out max abs"], rows)
     if fitted:
         tf = by_group(compared, suite_backend, lambda c: c.error_fit)
         hf = by_group([c for c in compared if c.role == "held-out"], suite_backend, lambda c: c.error_fit)
-        rows = [[s, b] + tf[k].cells() + [pct(hf[k].median_abs) if k in hf else "–"] for k in tf for s, b, _ in [k]]
+        rows = [[s, b] + tf[k].cells() + (hf[k].cells()[:3] if k in hf else ["0", "–", "–"])
+                for k in tf for s, b, _ in [k]]
         L += ["", "With the refitted constants:", ""]
-        L += _table(["suite", "backend", "n", "median abs", "max abs", "median signed", "held-out median abs"], rows)
+        L += _table(["suite", "backend", "n", "median abs", "max abs", "median signed", "held-out n",
+                     "held-out median abs", "held-out max abs"], rows)
     L.append("")
 
     L += ["## Speedup ratios", ""]
