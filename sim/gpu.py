@@ -65,7 +65,7 @@ DEFAULT_TENSOR_FRACTION = 0.8
 
 UNITS = ("tensor", "sfu", "fma", "l2", "hbm", "host")
 MEMORY = (False, False, False, True, True, False)
-LEVELS = ("HBM.read", "HBM.write", "L2.read", "SMEM.read")
+LEVELS = ("HBM.read", "HBM.write", "L2.read", "L2.write", "SMEM.read")
 
 
 # ---- per-SM machine rates -------------------------------------------------------------------------------------
@@ -280,7 +280,7 @@ def _attention_program(sm: SM, ctas: list[tuple[int, int]], tile: TileCost, cta:
         for j in sfx:
             x = epi.op(f"fma{j}", _cyc(cta.epi_fma * T), tag="epilogue")
             epi.op("hbm", _cyc(cta.epi_hbm * share * T), deps=[x], release={f"smem{j}": hold}, tag="epilogue",
-                   bytes={"HBM.write": cta.epi_bytes * cta_scale})
+                   bytes={"HBM.write": cta.epi_bytes * cta_scale, "L2.write": cta.epi_bytes * cta_scale})
 
 
 # ---- attention kernels ----------------------------------------------------------------------------------------
@@ -680,7 +680,9 @@ def _gemm_program(b: ProgramBuilder, sm: SM, dims: tuple[int, int, int, int], pr
     ctas = batch * tm * tn
     slots = prm["ctas_per_sm"] * sm.sms
     load = (bm + bn) * bk * elem
-    l2_load = load / prm["cluster"]          # TMA multicast: a cluster's CTAs share one L2 read of a tile
+    # TMA multicast in a cluster: an A tile is shared by the cluster's CTAs along N, a B tile by those along M
+    # (only where such partner CTAs exist).
+    l2_load = (bm * bk / min(prm["cluster"], tn) + bn * bk / min(prm["cluster"], tm)) * elem
     compulsory = batch * (m * k + k * n) * elem
     loaded = ctas * tk * load
     frac = min(1.0, max(compulsory / loaded, 1.0 / math.sqrt(min(slots, ctas))))
@@ -698,7 +700,8 @@ def _gemm_program(b: ProgramBuilder, sm: SM, dims: tuple[int, int, int, int], pr
         body.op("tensor", _cyc(bm * bn * bk / sm.mac * T), deps=[ld], release={"smem": load}, tag="gemm")
         epi = b.segment(f"{name}.cta{j}.epi")
         out = bm * bn * elem
-        epi.op("hbm", _cyc(out / sm.hbm * T), tag="epilogue", bytes={"HBM.write": out * scale})
+        epi.op("hbm", _cyc(out / sm.hbm * T), tag="epilogue", bytes={"HBM.write": out * scale,
+                                                                      "L2.write": out * scale})
     return 2.0 * batch * m * n * k
 
 
