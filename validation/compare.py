@@ -2,7 +2,8 @@
 
     python -m validation.compare FILE.csv ... --out DIR [--fit] [--device-kind h100|h200|a100|b200]
 
-FILEs are harness CSVs (`validation.measure`) or the public FlashAttention-2 table (validation/data/fa2_h100_public.csv).
+FILEs are harness CSVs (`validation.measure`) or the public FlashAttention-2 table
+(validation/data/fa2_h100_public.csv).
 Each row becomes a point (validation.compare_match): same shape built as a workloads cascade, the dataflow that models
 its backend, the GPU preset named by its device (`--device-kind` overrides it, e.g. for CPU runs, which are then
 flagged "device kind differs"), simulated with `sim.evaluate`. DIR receives `points.csv` (every row, with its
@@ -104,7 +105,8 @@ class Simulator:
             reasons.append(f"{name}: {why}")
         return None, "; ".join(reasons)
 
-    def run(self, t: Target, preset: str, constants: Mapping[str, float] | None = None) -> tuple[str, float | None, str]:
+    def run(self, t: Target, preset: str,
+            constants: Mapping[str, float] | None = None) -> tuple[str, float | None, str]:
         """(dataflow or "", simulated ms or None, reason or note)."""
         key = (t, preset, tuple(sorted((constants or {}).items())))
         if key not in self._memo:

@@ -8,8 +8,8 @@ accepts the cascade is used), or the reason no simulated kernel models the row.
 Backend → dataflow (BACKEND_DATAFLOWS): PyTorch's flash backend is FlashAttention-2 → `flash2`; cuDNN's fused
 attention (wgmma on Hopper) → `cudnn`, else `flash3`; math (unfused) → `gpu-unfused`; mem-efficient → the nearest,
 `flash2` (a tiled online-softmax kernel on the mma.sync path); decode rows of the flash backend and the split-KV
-implementation → `flash-decoding`; absorbed-MLA rows → `mla-decode`; FlexAttention / NATTEN local attention → `gna`;
-matmul → `gemm`.
+implementation → `flash-decoding`; absorbed-MLA rows → `mla-decode`; FlexAttention / NATTEN local attention →
+`gna`; matmul → `gemm`.
 """
 from __future__ import annotations
 

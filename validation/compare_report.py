@@ -180,11 +180,14 @@ def _tokens(c: "Compared") -> int:
 
 CHECKS = (
     Check("flash attention (flash2), ≥ 1K tokens: median |time error|", 0.10,
-          lambda c: c.dataflow == "flash2" and c.point.suite in (PUBLIC_SUITE, "attention") and _tokens(c) >= LONG_TOKENS),
+          lambda c: c.dataflow == "flash2" and c.point.suite in (PUBLIC_SUITE, "attention")
+          and _tokens(c) >= LONG_TOKENS),
     Check("cuDNN attention, ≥ 1K tokens: median |time error|", 0.10,
           lambda c: c.point.backend == "sdpa_cudnn" and c.point.suite == "attention" and _tokens(c) >= LONG_TOKENS),
-    Check("decode: median |time error|", 0.15, lambda c: c.point.suite == "decode"),
-    Check("local attention: median |time error|", 0.15, lambda c: c.point.suite == "local"),
+    Check("decode (flash-decoding, mla-decode): median |time error|", 0.15,
+          lambda c: c.point.suite == "decode" and c.dataflow in ("flash-decoding", "mla-decode")),
+    Check("local attention (gna): median |time error|", 0.15,
+          lambda c: c.point.suite == "local" and c.dataflow == "gna"),
 )
 
 
@@ -397,7 +400,8 @@ def markdown(compared: Sequence["Compared"], fits: Sequence["Fitted"], prs: Sequ
         if not sel:
             continue
         L += [f"### {rule.name}", ""]
-        L += _table(["pair", "measured", "simulated", "error"] + (["simulated (refit)", "error (refit)"] if fitted else []),
+        L += _table(["pair", "measured", "simulated", "error"]
+                    + (["simulated (refit)", "error (refit)"] if fitted else []),
                     [[p.label, f"{p.measured:.3f}", _g(p.simulated, 4), pct(p.error, signed=True)]
                      + ([_g(p.simulated_fit, 4), pct(p.error_fit, signed=True)] if fitted else []) for p in sel])
         L.append("")
@@ -407,8 +411,9 @@ def markdown(compared: Sequence["Compared"], fits: Sequence["Fitted"], prs: Sequ
              f"`{c.dataflow}`", c.preset, f"{c.point.measured_ms:.4g}", f"{c.sim_ms:.4g}",
              _g(c.point.measured_tflops, 4), _g(c.sim_tflops, 4), pct(c.error, signed=True), c.role]
             + ([pct(c.error_fit, signed=True)] if fitted else []) for c in ok]
-    L += _table(["file", "row", "suite", "backend", "case", "dtype", "dataflow", "preset", "measured ms", "simulated ms",
-                 "measured TFLOP/s", "simulated TFLOP/s", "time error", "role"] + (["time error (refit)"] if fitted else []),
+    L += _table(["file", "row", "suite", "backend", "case", "dtype", "dataflow", "preset", "measured ms",
+                 "simulated ms", "measured TFLOP/s", "simulated TFLOP/s", "time error", "role"]
+                + (["time error (refit)"] if fitted else []),
                 rows) if rows else ["None."]
     L.append("")
 
