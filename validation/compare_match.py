@@ -65,6 +65,14 @@ class Point:
     extra: str = ""
 
     @property
+    def layout(self) -> tuple[int, ...]:
+        """The token layout: `spatial`, or for a dense baseline of a local shape the `spatial=` in `extra`."""
+        if self.spatial:
+            return self.spatial
+        m = re.search(r"(?:^|;)spatial=([0-9x]+)", self.extra)
+        return _dims(m.group(1)) if m else ()
+
+    @property
     def label(self) -> str:
         return f"{self.suite}/{self.backend}/{self.case}/{self.dtype}"
 

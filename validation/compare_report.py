@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from validation.compare_match import PUBLIC_SUITE, Point
+from validation.compare_match import DTYPES, PUBLIC_SUITE, Point
 
 if TYPE_CHECKING:
     from validation.compare import Compared
@@ -65,7 +65,7 @@ def suite_backend(c: "Compared") -> tuple:
 
 # ---------------------------------------------------------------- speedup pairs
 KEY_FIELDS = ("device", "suite", "backend", "form", "dtype", "pass_", "batch", "heads", "kv_heads", "seq_q", "seq_kv",
-              "head_dim", "head_dim_v", "causal", "spatial", "window", "stride", "dilation", "m", "n", "k")
+              "head_dim", "head_dim_v", "causal", "layout", "window", "stride", "dilation", "m", "n", "k")
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ def _is(field: str, *values) -> Callable[[Point], bool]:
 
 
 PAIR_RULES: tuple[PairRule, ...] = (
-    PairRule("causal speedup (non-causal time / causal time)", lambda p: not p.causal and not p.spatial,
-             lambda p: p.causal and not p.spatial, ("causal",)),
+    PairRule("causal speedup (non-causal time / causal time)", lambda p: not p.causal and not p.window,
+             lambda p: p.causal and not p.window, ("causal",)),
     PairRule("D=128 vs D=64 (time D64 / time D128, same hidden size)", _is("head_dim", 64), _is("head_dim", 128),
              ("head_dim", "head_dim_v", "heads", "kv_heads")),
     PairRule("D=256 vs D=128 (time D128 / time D256, same hidden size)", _is("head_dim", 128), _is("head_dim", 256),
@@ -95,7 +95,7 @@ PAIR_RULES: tuple[PairRule, ...] = (
              lambda p: p.kv_heads is not None and p.heads is not None and p.kv_heads < p.heads, ("kv_heads",)),
     PairRule("GNA vs dense (time dense flash / time local)",
              lambda p: p.form == "dense_sdpa" and p.backend == "sdpa_flash", _is("form", "gna_flex", "gna_natten"),
-             ("form", "backend", "spatial", "window", "stride", "dilation")),
+             ("form", "backend", "window", "stride", "dilation")),
     PairRule("split-KV vs SDPA flash at decode (time SDPA / time split-KV)",
              lambda p: p.suite == "decode" and p.backend == "sdpa_flash", _is("backend", "split_kv_torch"),
              ("backend", "form")),
@@ -122,6 +122,20 @@ class Pair:
         else:
             text = f"{b.backend}/{b.case} → {v.backend}/{v.case}"
         return f"{text} [{b.dtype}]" if b.suite != PUBLIC_SUITE else text
+
+    @property
+    def short(self) -> str:
+        """The baseline alone (the rule names the variant): for bar-chart ticks."""
+        b = self.base.point
+        if b.suite == PUBLIC_SUITE:
+            return b.case
+        return f"{b.case} {b.backend.removeprefix('sdpa_')} {DTYPES.get(b.dtype, b.dtype)}"
+
+    @property
+    def short_variant(self) -> str:
+        v = self.variant.point
+        return v.case if v.suite == PUBLIC_SUITE else \
+            f"{v.case} {v.backend.removeprefix('sdpa_')} {DTYPES.get(v.dtype, v.dtype)}"
 
     @property
     def measured(self) -> float:
@@ -277,12 +291,15 @@ def write_plots(compared: Sequence["Compared"], prs: Sequence[Pair], out: Path) 
                                           groups=[f"{c.point.suite}/{c.point.backend}" for c in pts], title=title))
     for rule in PAIR_RULES:
         sel = [p for p in prs if p.rule == rule.name and p.simulated]
+        # tick labels name the baseline, or the variant where one baseline has several variants (GNA vs dense)
+        unique = len({p.short for p in sel}) == len(sel)
         for page in range(0, len(sel), BARS_PER_CHART):
             chunk = sel[page:page + BARS_PER_CHART]
             n = page // BARS_PER_CHART + 1
             name = f"speedup_{_slug(rule.name)}{'' if len(sel) <= BARS_PER_CHART else f'_{n}'}.png"
-            paths.append(plot_speedup_bars([p.label for p in chunk], [p.simulated for p in chunk],
-                                           [p.measured for p in chunk], out / name, title=rule.name))
+            ticks = [p.short if unique else p.short_variant for p in chunk]
+            paths.append(plot_speedup_bars(ticks, [p.simulated for p in chunk], [p.measured for p in chunk],
+                                           out / name, title=rule.name))
     return paths
 
 

@@ -289,3 +289,18 @@ def test_compared_errors_need_both_times() -> None:
     c = Compared(_point(), "no model", "x")
     assert c.error is None and c.tflops_error is None and c.sim_tflops is None
     assert replace(c, sim_ms=2.0).error == pytest.approx(1.0)
+
+
+def test_gna_pairs_keep_to_their_layout() -> None:
+    """A dense baseline pairs only with local rows of its own token layout (`spatial=` in its extra), even when
+    several layouts have the same token count."""
+    def local(case, form, backend, spatial, extra="", window=()):
+        p = _point(suite="local", case=case, form=form, backend=backend, seq_q=256, seq_kv=256, spatial=spatial,
+                   window=window, extra=extra)
+        return Compared(p, "ok", sim_ms=1.0)
+    rows = [local("1d_dense", "dense_sdpa", "sdpa_flash", (), "spatial=256"),
+            local("2d_dense", "dense_sdpa", "sdpa_flash", (), "spatial=16x16"),
+            local("1d_na", "gna_flex", "flex_compiled", (256,), window=(32,)),
+            local("2d_na", "gna_flex", "flex_compiled", (16, 16), window=(8, 8))]
+    got = sorted((p.base.point.case, p.variant.point.case) for p in pairs(rows) if p.rule.startswith("GNA"))
+    assert got == [("1d_dense", "1d_na"), ("2d_dense", "2d_na")]
