@@ -52,7 +52,7 @@ def cascade(text: str, sizes: Mapping[str, int], *, name: str = "cascade", outpu
 
 
 def build(*, name, sizes, inputs, splits, masks, inits, init_refs, einsums, output, dtype) -> Cascade:
-    if dtype not in DTYPE_BYTES:
+    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
         raise CascadeError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPE_BYTES)})")
     sizes = _sizes(sizes, splits)
     tensors: dict[str, Tensor] = {}
