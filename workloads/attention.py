@@ -90,7 +90,7 @@ def core(softmax: str, q: str, kv: str, *, scores: str = DEFAULT_SCORES, value: 
     `scores` are the statements that produce the score tensor `{S}` at key index `{p}` (QK[.., p] for the 3-pass
     core, BQK[.., p1, p0] for the tiled ones); `value` is read at [{kv}, key, f]; the result is `out`[{q}, m, f].
     """
-    if softmax not in CORES:
+    if not isinstance(softmax, str) or softmax not in CORES:
         raise CascadeError(f"unknown softmax {softmax!r} (valid: {', '.join(CORES)})")
     score, key = ("QK", "p") if softmax == "3pass" else ("BQK", "p1,p0")
     lines = scores.format(S=score, p=key, q=q, kv=kv)
