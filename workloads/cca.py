@@ -32,6 +32,7 @@ def latent_heads(heads: int, compression: int) -> int:
 def _cca(name, *, batch, seq, model_dim, heads, compression, kv_heads, head_dim, causal, softmax, key_tile, dtype):
     hq = latent_heads(heads, compression)
     kv_heads = hq if kv_heads is None else kv_heads
+    positive(model_dim=model_dim)
     head_dim = model_dim // heads if head_dim is None else head_dim
     positive(batch=batch, seq=seq, model_dim=model_dim, head_dim=head_dim)
     sizes = {"B": batch, "H": hq, "R": group_size(hq, kv_heads), "M": seq, "P": seq, "D": model_dim,
