@@ -101,6 +101,7 @@ def sliding(*, batch: int, heads: int, seq: int, head_dim: int, left: int, right
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise CascadeError(f"sliding: {key} must be a non-negative integer, got {value!r}")
     seq_kv = seq if seq_kv is None else seq_kv
+    positive(seq=seq, seq_kv=seq_kv)
     if seq_kv < seq:
         raise CascadeError(f"sliding: seq_kv={seq_kv} < seq={seq} leaves queries with no keys")
     return grouped(name=f"sliding_{left}_{right}", batch=batch, heads=heads,
