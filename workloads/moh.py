@@ -34,6 +34,9 @@ def balanced_routing(seq: int, heads: int, shared_heads: int, top_k: int) -> tup
     return tuple(rows)
 
 
+MAX_ROUTING = 1 << 20   # entries of the sparse form's routing table (it is spelled out in the mask text)
+
+
 @register_variant("moh")
 def moh(*, batch: int, heads: int, seq: int, head_dim: int, model_dim: int, shared_heads: int, top_k: int,
         accounting: str = "dense", routing=None, seq_kv: int | None = None, head_dim_v: int | None = None,
@@ -61,6 +64,9 @@ def moh(*, batch: int, heads: int, seq: int, head_dim: int, model_dim: int, shar
                                "(m, p); use seq=1 (decode) or accounting='dense'")
         text += "mask m, p: causal\n"
     if accounting == "sparse":
+        if seq * heads > MAX_ROUTING:
+            raise CascadeError(f"moh: sparse accounting writes a (token, head) table of seq·heads = {seq}·{heads} "
+                               f"entries into the cascade text; at most {MAX_ROUTING} (use accounting='dense')")
         table = balanced_routing(seq, heads, shared_heads, top_k) if routing is None else _routing(
             routing, seq, heads, shared_heads, top_k)
         text += f"mask m, h: blocks(q_block=1, kv_block=1, keep={table})\n"
