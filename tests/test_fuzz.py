@@ -291,3 +291,79 @@ def test_from_dict_generated_structures_raise_only_arch_errors(d):
 @given(st.one_of(mutated_arch(), generated_arch))
 def test_from_dict_fuzz_slow(d):
     from_dict_or_named_error(d)
+
+
+# ---- attention variants and model builders ---------------------------------------------------------------------
+
+VARIANT_EXAMPLES = {
+    "mha": dict(batch=1, heads=2, seq=5, head_dim=3, causal=True),
+    "gqa": dict(batch=2, heads=4, kv_heads=2, seq=3, seq_kv=7, head_dim=3, softmax="2pass", causal=True),
+    "mqa": dict(batch=1, heads=3, seq=1, seq_kv=6, head_dim=2, softmax="3pass"),
+    "sqa": dict(batch=1, heads=8, query_heads=4, kv_heads=2, seq=4, head_dim=2),
+    "mla": dict(batch=1, seq=1, seq_kv=4, heads=2, latent=4, rope_dim=2, nope_dim=2, head_dim_v=3),
+    "tpla": dict(batch=1, seq=1, seq_kv=4, devices=2),
+    "moh": dict(batch=1, heads=4, seq=3, head_dim=2, model_dim=4, shared_heads=1, top_k=2, accounting="sparse"),
+    "cca": dict(batch=1, seq=4, model_dim=16, heads=4, compression=2),
+    "sliding": dict(batch=1, heads=2, seq=2, seq_kv=9, head_dim=2, left=3, right=1),
+    "na": dict(batch=1, heads=2, spatial=(4, 5), window=(3, 3), head_dim=2),
+    "gna": dict(batch=1, heads=2, spatial=(3, 4, 5), window=(2, 3, 3), stride=(1, 2, 3), dilation=(1, 1, 1),
+                causal=(True, False, False), head_dim=2),
+    "blocked": dict(batch=1, heads=2, spatial=7, block=3, keep=((1, 0, 0), (1, 1, 0), (0, 1, 1)), head_dim=2),
+    "linear": dict(batch=1, heads=2, seq=4, head_dim=2, causal=True),
+    "split_kv": dict(batch=1, heads=4, kv_heads=1, seq_kv=10, head_dim=2, splits=3),
+}
+VARIANT_EXAMPLES = {k: v for k, v in VARIANT_EXAMPLES.items() if k in workloads.VARIANTS}
+bad_values = st.sampled_from([0, -1, 1, 3, 2 ** 20, 2.5, "4", None, True, (), (0,), (2, 2), ((1,),), "3pass", "fp7",
+                              "absorbed", [[1, 0]], 10 ** 30])
+
+
+@st.composite
+def variant_request(draw):
+    name = draw(st.sampled_from(sorted(VARIANT_EXAMPLES)))
+    kwargs = dict(VARIANT_EXAMPLES[name])
+    for _ in range(draw(st.integers(1, 2))):
+        op = draw(st.integers(0, 2))
+        key = draw(st.sampled_from(sorted(kwargs) + ["softmax", "key_tile", "dtype", "kv_heads", "bogus"]))
+        if op == 0:
+            kwargs[key] = draw(bad_values)
+        elif op == 1:
+            kwargs.pop(key, None)
+        else:
+            kwargs["bogus_" + key] = 1
+    return name, kwargs
+
+
+def build_variant_or_named_error(request) -> None:
+    name, kwargs = request
+    try:
+        workloads.attention(name, **kwargs)
+    except CascadeError as err:
+        assert str(err)
+
+
+@fast
+@given(variant_request())
+def test_variant_builders_raise_only_cascade_errors(request):
+    """Every registered attention variant, with values replaced by bad ones, keys dropped or unknown keys added,
+    either builds or raises CascadeError."""
+    build_variant_or_named_error(request)
+
+
+@pytest.mark.slow
+@slow
+@given(variant_request())
+def test_variant_builders_fuzz_slow(request):
+    build_variant_or_named_error(request)
+
+
+@fast
+@given(st.sampled_from(["bert", "llama3-8b", "deepseek-v3", "flux", "gpt5"]),
+       st.one_of(st.none(), st.integers(-2, 64), st.just(2.5)), st.integers(-1, 3),
+       st.dictionaries(st.sampled_from(["causal", "bogus", "softmax", "form", "key_tile"]), bad_values, max_size=2))
+def test_model_builders_raise_only_cascade_errors(name, seq, batch, options):
+    """`workloads.models.model_attention` with bad seq, batch and options raises only CascadeError."""
+    from workloads.models import model, model_attention
+    try:
+        model_attention(model(name), seq=seq, batch=batch, **options)
+    except CascadeError as err:
+        assert str(err)
