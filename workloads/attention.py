@@ -59,6 +59,10 @@ RNV[{q},m,p1+1,{f}] = SPNV[{q},m,p1,{f}] + SLNV[{q},m,p1,{f}]
 VARIANTS: dict[str, Callable[..., Cascade]] = {}
 
 
+class ArgumentError(CascadeError, TypeError):
+    """An unknown or missing builder argument: a CascadeError that is also the TypeError a bad call raises."""
+
+
 def register_variant(name: str):
     """Decorator: register an attention-variant builder under `name` (duplicates raise)."""
     def add(builder: Callable[..., Cascade]) -> Callable[..., Cascade]:
@@ -76,7 +80,7 @@ def attention(name: str, **shape) -> Cascade:
     try:
         inspect.signature(VARIANTS[name]).bind(**shape)
     except TypeError as err:
-        raise CascadeError(f"attention {name!r}: {err}") from None
+        raise ArgumentError(f"attention {name!r}: {err}") from None
     return VARIANTS[name](**shape)
 
 
