@@ -3,17 +3,19 @@ architecture) pair, with the latency × energy × on-chip-bytes trade-offs aroun
 
 The search knows dataflows only through their protocol (`supports`, `plan` with pinned params, `lower`):
 
-1. **Space.** A dataflow named in `SPACES` lists its own candidates (dicts of params to pin). Otherwise the space is
-   derived from its default plan: each scalar param of `plan(...).params` gets alternatives (ints: powers of two from
-   v/16 to 16·v, divisors of the cascade's sizes in that range when v divides the size, and 1…8 for small knobs;
-   bools: both; strings: `CHOICES[param]`). Each alternative is first tried alone; only params whose pins the
-   planner honours ("knobs") are combined, over the values that were feasible alone. Params pinned by
-   `constraints` stay fixed.
-2. **Budget.** `budget` (default `DEFAULT_BUDGET`) is the most candidates (distinct param settings) per exploration,
-   shared evenly between the dataflows that support the pair (what one leaves unused passes to the next). A space
-   that fits its share is searched exhaustively. A larger one is searched by coordinate descent from the planner's
-   default (each knob in turn over all its values, the others at the current best, until a round changes nothing),
-   then by seeded random samples of the rest of the space; a `SPACES` list that does not fit is sampled (seeded).
+1. **Space.** A dataflow named in `SPACES` gives its own space: either a list of param dicts to pin (a listed
+   space) or a dict of param → values (axes). Otherwise the axes are derived from its default plan: each scalar
+   param of `plan(...).params` gets alternatives (ints: powers of two from v/16 to 16·v, divisors of the cascade's
+   sizes in that range when v divides the size, and 1…8 for small knobs; bools: both; strings: `CHOICES[param]`).
+   Each alternative is first tried alone; only params whose pins the planner honours ("knobs") are combined, over
+   the values that were feasible alone. Params pinned by `constraints` stay fixed.
+2. **Search.** Every supporting dataflow's default mapping is evaluated first; then each dataflow's space, best
+   default first, skipping (with a note) dataflows whose default is over `SCREEN_RATIO` × the best default's
+   objective. A space of at most `EXHAUSTIVE_LIMIT` combinations is searched exhaustively. A larger one by
+   coordinate descent from the default (each knob in turn over all its values, the others at the current best,
+   until a round changes nothing), then `RANDOM_SAMPLES` seeded random combinations; a listed space that does not
+   fit is sampled (seeded). `budget` (default `DEFAULT_BUDGET`) caps the candidates (distinct param settings) of
+   the whole exploration, shared evenly between the dataflows (what one leaves unused passes to the next).
 3. **Pruning.** Candidates are planned, sorted by a lower bound on the objective and evaluated in batches of
    `BATCH`. A candidate whose bound is above the incumbent's objective cannot beat it and is recorded as "pruned"
    with the bound. Two bounds, cheapest first: the roofline of the mapping's binding (`sim.roofline(...)`; energy:
@@ -54,7 +56,7 @@ from accel import Arch
 from workloads import Cascade
 
 from .dataflow import DATAFLOWS, Dataflow, _load_builtin, dataflow as get_dataflow
-from .engine import _workload_totals, simulate
+from .engine import _simulate_validated, _workload_totals
 from .evaluate import account, energy_breakdown
 from .mapping import Mapping, MappingError
 from .program import Program, validate
@@ -62,12 +64,16 @@ from .result import Result
 from .roofline import roofline
 
 OBJECTIVES = ("latency", "energy", "edp")
-DEFAULT_BUDGET = 512        # candidates per exploration
+DEFAULT_BUDGET = 256        # candidates per exploration
+EXHAUSTIVE_LIMIT = 64       # a dataflow's space up to this many candidates is searched exhaustively
+RANDOM_SAMPLES = 16         # seeded random candidates after coordinate descent converges
+SCREEN_RATIO = 2.0          # a dataflow whose default is over this × the best default's objective is not searched
 BATCH = 16                  # candidates evaluated between incumbent updates (fixed, for determinism)
 MEMO_SIZE = 4096            # memoized evaluations kept per process
 STATUSES = ("ok", "pruned", "infeasible", "unsupported", "duplicate")
 
-# Dataflow name → callable(cascade, arch) -> list of param dicts to pin; preferred over the derived space.
+# Dataflow name → callable(cascade, arch) -> either a list of param dicts to pin (a listed space), or a dict of
+# param → values to combine (axes; searched like a derived space). Preferred over the derived space.
 SPACES: dict[str, Callable[[Cascade, Arch], list[dict[str, Any]]]] = {}
 # Categorical param name → its values, for derived spaces.
 CHOICES: dict[str, tuple[Any, ...]] = {}
@@ -235,31 +241,53 @@ def evaluate_mapping(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mappi
                      incumbent: float | None = None, key: str | None = None) -> tuple:
     """Lower, bound, and (unless the bound cannot beat `incumbent`) simulate one mapping.
 
-    Returns ("ok", result, onchip, bound) | ("pruned", reason, onchip, bound) | ("infeasible", reason, None, None).
+    Returns ("ok", result, onchip, bound) | ("pruned", reason, onchip, bound) | ("infeasible", reason, None, None),
+    the same whether or not the memo (keyed by `key`) already knew the mapping.
     """
-    if key is not None and key in _MEMO:
-        _MEMO.move_to_end(key)
-        return _MEMO[key]
+    memo = _MEMO.get(key) if key is not None else None
+    if memo is None:
+        memo = _lower_and_bound(df, workload, arch, mapping)
+    if memo[0] == "infeasible":
+        _remember(key, memo)
+        return memo
+    status, payload, onchip, (latency_lb, energy) = memo
+    bound = _objective(objective, latency_lb, energy)
+    if incumbent is not None and bound > incumbent:
+        _remember(key, (status, payload if status == "ok" else None, onchip, (latency_lb, energy)))
+        return ("pruned", "program bound (busiest unit) cannot beat the incumbent", onchip, bound)
+    if status != "ok":
+        try:
+            lowered = payload if payload is not None else df.lower(workload, arch, mapping)
+            run = _simulate_validated(lowered.program, extrapolate=True, trace=False)
+            payload = account(workload, arch, mapping, lowered, run)
+        except ValueError as e:      # e.g. a buffer deadlock found while scheduling
+            memo = ("infeasible", f"{type(e).__name__}: {e}", None, None)
+            _remember(key, memo)
+            return memo
+    _remember(key, ("ok", payload, onchip, (latency_lb, energy)))
+    return ("ok", payload, onchip, bound)
+
+
+def _lower_and_bound(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mapping) -> tuple:
+    """("lowered", Lowered, onchip, (latency bound, energy)) or ("infeasible", reason, None, None)."""
     try:
         lowered = df.lower(workload, arch, mapping)
-        validate(lowered.program)
         program = lowered.program
+        validate(program)
         busy, level_bytes, _ = _workload_totals(program)
         latency_lb = float(busy.max(initial=0)) / program.ticks_per_cycle / arch.clock_hz
         energy = sum(energy_breakdown(arch, lowered.actions, dict(zip(program.levels, level_bytes))).values())
-        bound = _objective(objective, latency_lb, energy)
-        onchip = onchip_bytes(program)
-        if incumbent is not None and bound > incumbent:
-            return ("pruned", "program bound (busiest unit) cannot beat the incumbent", onchip, bound)
-        run = simulate(program)
-        outcome = ("ok", account(workload, arch, mapping, lowered, run), onchip, bound)
+        return ("lowered", lowered, onchip_bytes(program), (latency_lb, energy))
     except ValueError as e:          # MappingError, ProgramError, ArchError: this candidate cannot run
-        outcome = ("infeasible", f"{type(e).__name__}: {e}", None, None)
+        return ("infeasible", f"{type(e).__name__}: {e}", None, None)
+
+
+def _remember(key: str | None, outcome: tuple) -> None:
     if key is not None:
         _MEMO[key] = outcome
+        _MEMO.move_to_end(key)
         while len(_MEMO) > MEMO_SIZE:
             _MEMO.popitem(last=False)
-    return outcome
 
 
 def _evaluate_task(task: tuple) -> tuple:
@@ -346,8 +374,18 @@ def explore(workload: Cascade, arch: Arch, objective: str = "latency",
             supported.append(df)
         else:
             search.rows.append(Candidate(df.name, {}, "unsupported", reason))
-    for k, df in enumerate(supported):
-        search.dataflow(df, max(1, (budget - sum(search.spent.values())) // (len(supported) - k)))
+    # Every default first (a strong incumbent early), then each dataflow's space, best default first.
+    firsts = {df.name: search.begin(df, budget) for df in supported}
+    supported.sort(key=lambda df: (search.value_of(firsts[df.name]), df.name))
+    best_default = min((search.value_of(f) for f in firsts.values()), default=math.inf)
+    searched = [df for df in supported if search.value_of(firsts[df.name]) <= SCREEN_RATIO * best_default]
+    for df in supported:
+        if df not in searched and firsts[df.name] is not None and firsts[df.name].mapping is not None:
+            search.notes.append(f"{df.name}: space not searched, its default is over {SCREEN_RATIO:g}× the best "
+                                f"default's {objective}")
+    for k, df in enumerate(searched):
+        left = budget - sum(search.spent.values())
+        search.dataflow(df, search.spent[df.name] + max(0, left // (len(searched) - k)), firsts[df.name])
     if search.bar is not None:
         search.bar.close()
     return search.finish(time.perf_counter() - started)
@@ -381,6 +419,7 @@ class _Search:
         self.seed, self.executor, self.bar = seed, executor, bar
         self.rows: list[Candidate] = []
         self.spent: dict[str, int] = {}
+        self.requested: dict[str, set[str]] = {}     # dataflow → canonical pins already planned
         self.incumbent: tuple | None = None      # (value, dataflow, params text)
         self.trust_roofline = True
         self.notes: list[str] = []
@@ -392,27 +431,41 @@ class _Search:
                                                                         outer.write_energy_pj_per_byte) * 1e-12)
 
     # -- per dataflow
-    def dataflow(self, df: Dataflow, share: int) -> None:
+    def begin(self, df: Dataflow, share: int) -> "_Planned | None":
+        """Plan and evaluate the dataflow's default mapping (no pins beyond the constraints)."""
         self.spent[df.name] = 0
-        self.requested: set[str] = set()
-        if df.name in SPACES:
-            self._listed_space(df, share)
-        else:
-            self._derived_space(df, share)
+        self.requested[df.name] = set()
+        (first,) = self.run(df, [{}], share, prune=False).values() or (None,)   # screening needs its value
+        return first
 
-    def _listed_space(self, df: Dataflow, share: int) -> None:
-        space = [dict(p) for p in SPACES[df.name](self.workload, self.arch)
+    def value_of(self, p: "_Planned | None") -> float:
+        if p is None or self.rows[p.order].status != "ok":
+            return math.inf
+        return self.rows[p.order].value(self.objective)
+
+    def dataflow(self, df: Dataflow, share: int, first: "_Planned | None") -> None:
+        if first is None or first.mapping is None:
+            return
+        space = SPACES[df.name](self.workload, self.arch) if df.name in SPACES else None
+        if isinstance(space, MappingType) or space is None:
+            self._axes_space(df, share, space, first)
+        else:
+            self._listed_space(df, share, space)
+
+    def _listed_space(self, df: Dataflow, share: int, space: list[dict]) -> None:
+        space = [dict(p) for p in space
                  if not any(k in self.constraints and self.constraints[k] != v for k, v in p.items())]
-        self.run(df, [{}], share)
         room = share - self.spent[df.name]
         self.run(df, space if len(space) <= room else random.Random(self._seed(df)).sample(space, room), share)
 
-    def _derived_space(self, df: Dataflow, share: int) -> None:
-        (first,) = self.run(df, [{}], share).values() or (None,)
-        if first is None or first.mapping is None:
-            return
+    def _axes_space(self, df: Dataflow, share: int, axes: MappingType[str, Sequence] | None,
+                    first: "_Planned") -> None:
         default = {k: v for k, v in first.mapping.params.items() if k not in self.constraints}
-        values = {k: alternatives(k, v, self.workload) for k, v in sorted(default.items())}
+        if axes is None:
+            values = {k: alternatives(k, v, self.workload) for k, v in sorted(default.items())}
+        else:   # the listed values of each axis, plus the planner's default
+            values = {k: sorted(set(vs) | {default[k]}, key=_order) for k, vs in sorted(axes.items())
+                      if k in default}
         probes = [(k, alt) for k, vs in values.items() for alt in vs if alt != default[k]]
         probed = self.run(df, [{k: alt} for k, alt in probes], share)
         # A knob is a param whose pin the planner honours for some alternative; values that fail alone are dropped.
@@ -423,14 +476,13 @@ class _Search:
         names = sorted(knobs)
         base = {k: default[k] for k in names}
         # The default and the probes, written as full knob assignments, are already done.
-        self.requested.add(canonical(base))
-        self.requested.update(canonical({**base, k: alt}) for k, alt in probes if k in knobs)
-        room = share - self.spent[df.name]
-        if math.prod(len(knobs[k]) for k in names) <= room + len(self.requested):
-            combos = [dict(zip(names, vs)) for vs in itertools.product(*(knobs[k] for k in names))]
-            if sum(canonical(c) not in self.requested for c in combos) <= room:
-                self.run(df, combos, share)
-                return
+        seen = self.requested[df.name]
+        seen.add(canonical(base))
+        seen.update(canonical({**base, k: alt}) for k, alt in probes if k in knobs)
+        size = math.prod(len(knobs[k]) for k in names)
+        if size <= EXHAUSTIVE_LIMIT:
+            self.run(df, [dict(zip(names, vs)) for vs in itertools.product(*(knobs[k] for k in names))], share)
+            return
         current = dict(base)
         changed = True
         while changed and self.spent[df.name] < share:
@@ -442,12 +494,12 @@ class _Search:
                     current = {n: best[n] for n in names}
                     changed = True
         rng = random.Random(self._seed(df))
-        for _ in range(20):
-            room = share - self.spent[df.name]
+        for _ in range(4):
+            room = min(share, self.spent[df.name] + RANDOM_SAMPLES) - self.spent[df.name]
             if room <= 0:
                 break
-            combos = [{k: rng.choice(knobs[k]) for k in names} for _ in range(min(room, BATCH))]
-            self.run(df, combos, share)
+            self.run(df, [{k: rng.choice(knobs[k]) for k in names} for _ in range(room)],
+                     self.spent[df.name] + room)
 
     def _seed(self, df: Dataflow) -> int:
         return int.from_bytes(hashlib.sha256(f"{self.seed}:{df.name}".encode()).digest()[:8], "little")
@@ -463,22 +515,22 @@ class _Search:
         return dict(min(ok, key=lambda c: (c.value(self.objective), canonical(c.params))).params)
 
     # -- planning, bounding, evaluating one list of requested pins
-    def run(self, df: Dataflow, requests: Iterable[dict], share: int) -> dict[str, _Planned]:
+    def run(self, df: Dataflow, requests: Iterable[dict], share: int, prune: bool = True) -> dict[str, _Planned]:
         """Plan the requests not seen before (within the share), bound them, evaluate them in batches."""
         planned: list[_Planned] = []
         for req in requests:
             text = canonical(req)
-            if text in self.requested:
+            if text in self.requested[df.name]:
                 continue
             if self.spent[df.name] >= share:
                 break
-            self.requested.add(text)
+            self.requested[df.name].add(text)
             self.spent[df.name] += 1
             planned.append(self._plan(df, req))
         live = [p for p in planned if p.mapping is not None and p.key is not None]
         live.sort(key=lambda p: (p.bound if p.bound is not None else -1.0, p.order))
         for start in range(0, len(live), BATCH):
-            self._batch(df, live[start:start + BATCH])
+            self._batch(df, live[start:start + BATCH], prune)
         if self.bar is not None:
             self.bar.update(len(planned))
         return {canonical(p.requested): p for p in planned}
@@ -524,8 +576,8 @@ class _Search:
                     self._roofs[binding] = 0.0
         return self._roofs[binding]
 
-    def _batch(self, df: Dataflow, batch: list[_Planned]) -> None:
-        incumbent = None if self.incumbent is None else self.incumbent[0]
+    def _batch(self, df: Dataflow, batch: list[_Planned], prune: bool) -> None:
+        incumbent = None if self.incumbent is None or not prune else self.incumbent[0]
         tasks, todo = [], []
         for p in batch:
             if self.trust_roofline and incumbent is not None and p.bound > incumbent:
@@ -540,7 +592,6 @@ class _Search:
             outcomes = list(self.executor.map(_evaluate_task, tasks))
         for p, (status, payload, onchip, bound) in zip(todo, outcomes):
             if status == "ok":
-                _MEMO.setdefault(p.key, (status, payload, onchip, bound))
                 r: Result = payload
                 self.rows[p.order] = Candidate(df.name, p.params, "ok", "", r.latency_s, r.energy_j, onchip, bound, r)
                 self._audit(df, p, r)
@@ -598,6 +649,39 @@ def alternatives(name: str, value: Any, workload: Cascade) -> list[Any]:
     return [value]
 
 
+def _order(v: Any) -> tuple:
+    return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, repr(v))
+
+
 def _divisors(n: int) -> list[int]:
     small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
     return small + [n // d for d in reversed(small) if d * d != n]
+
+
+# ---- spaces of the built-in dataflows (used only when a dataflow of that name is registered) -------------------------
+
+def _gpu_attention(*, warps: bool = False, splits: bool = False):
+    def axes(cascade: Cascade, arch: Arch) -> dict[str, tuple]:
+        space = {"q_tile": (64, 128, 256), "kv_tile": (32, 64, 128, 256), "stages": (1, 2, 3, 4),
+                 "ctas_per_sm": (1, 2, 3, 4)}
+        if warps:
+            space["warps"] = (4, 8)
+        if splits:   # decode: few query rows per CTA, the KV length split over CTAs
+            space["q_tile"] = (16, 32, 64, 128)
+            space["splits"] = (1, 2, 4, 8, 16, 32, 64, 128)
+        return space
+    return axes
+
+
+def _gpu_gemm(cascade: Cascade, arch: Arch) -> dict[str, tuple]:
+    # Small tiles multiply the CTAs the lowering walks (slow) and never win on large GEMMs.
+    return {"tile_m": (128, 256), "tile_n": (128, 256), "tile_k": (32, 64), "stages": (2, 3, 4),
+            "ctas_per_sm": (1, 2), "cluster": (1, 2)}
+
+
+SPACES.update({
+    "flash2": _gpu_attention(warps=True), "flash3": _gpu_attention(), "cudnn": _gpu_attention(),
+    "flash-decoding": _gpu_attention(splits=True), "mla-decode": _gpu_attention(splits=True),
+    "gna": lambda c, a: {"stages": (1, 2, 3, 4), "ctas_per_sm": (1, 2, 3, 4)},
+    "gemm": _gpu_gemm, "gpu-unfused": _gpu_gemm,
+})
