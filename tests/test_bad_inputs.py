@@ -170,6 +170,21 @@ CASES = [
      CascadeError, "kv_heads=3 does not divide heads=4"),
     ("sliding-negative", lambda: workloads.attention("sliding", batch=1, heads=1, seq=4, head_dim=2, left=-1),
      CascadeError, "left must be a non-negative integer"),
+    ("variant-unknown-argument", mha(head_dims=4), CascadeError,
+     "attention 'mha': got an unexpected keyword argument 'head_dims'"),
+    ("variant-missing-argument", lambda: workloads.attention("mha", batch=1, heads=2), CascadeError,
+     "missing a required argument: 'seq'"),
+    ("dtype-not-a-string", mha(dtype=["fp16"]), CascadeError, "unknown dtype ['fp16']"),
+    ("blocked-keep-not-table", lambda: workloads.attention("blocked", batch=1, heads=1, spatial=6, block=3, keep=5,
+                                                           head_dim=2), CascadeError, "keep must be a table"),
+    ("cca-model-dim-type", lambda: workloads.attention("cca", batch=1, seq=4, model_dim="16", heads=4,
+                                                       compression=2), CascadeError,
+     "model_dim must be a positive integer, got '16'"),
+    ("moh-routing-too-large", lambda: workloads.attention("moh", batch=1, heads=4, seq=2 ** 40, head_dim=2,
+                                                          model_dim=4, shared_heads=1, top_k=2, accounting="sparse"),
+     CascadeError, "at most 1048576 (use accounting='dense')"),
+    ("unknown-model", lambda: __import__("workloads.models").models.model("gpt5"), CascadeError,
+     "unknown model 'gpt5'"),
     # --- execution and analysis --------------------------------------------------------------------------------
     ("execute-missing-input", execute_with(lambda c: {"Q": np.zeros((1, 1, 4, 2))}), CascadeError,
      "missing inputs ['K', 'V']"),
@@ -253,6 +268,9 @@ CASES = [
     ("explore-bad-objective", lambda: __import__("sim.explore").explore.explore(workloads.gemm(8, 8, 8), H100,
                                                                                 objective="speed"),
      MappingError, "objective must be one of latency, energy, edp, got 'speed'"),
+    ("explore-budget-type", lambda: __import__("sim.explore").explore.explore(workloads.gemm(8, 8, 8), H100,
+                                                                              budget="all"),
+     MappingError, "budget must be a positive number of candidates, got 'all'"),
     ("explore-zero-budget", lambda: __import__("sim.explore").explore.explore(workloads.gemm(8, 8, 8), H100,
                                                                               budget=0),
      MappingError, "budget must be a positive number of candidates, got 0"),
@@ -297,7 +315,7 @@ def test_bad_input_raises_a_documented_error_naming_the_problem(case_id, call, e
     """Each bad input raises exactly the documented error type, and the message contains the fragment."""
     with pytest.raises(Exception) as info:
         call()
-    assert type(info.value) is error, f"{case_id}: {type(info.value).__name__}: {info.value}"
+    assert isinstance(info.value, error), f"{case_id}: {type(info.value).__name__}: {info.value}"
     assert fragment in str(info.value), f"{case_id}: {info.value}"
 
 
