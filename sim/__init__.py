@@ -9,3 +9,6 @@ from .roofline import EinsumBound, Roofline, roofline
 __all__ = ["DATAFLOWS", "Dataflow", "EinsumBound", "FusionGroup", "LevelNest", "Loop", "Lowered", "Mapping",
            "MappingError", "Result", "Roofline", "dataflow", "evaluate", "register_dataflow", "roofline", "verdicts"]
 __all__ += ["fully_block_sparse", "gna_speedup_bound"]
+from .explore import Exploration, explore  # noqa: E402  (the function shadows the module name: use `from sim.explore import ...`)
+from .sweep import Sweep, arch_variants, sweep  # noqa: E402
+__all__ += ["Exploration", "Sweep", "arch_variants", "explore", "sweep"]
