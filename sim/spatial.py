@@ -268,24 +268,34 @@ def _supports_1pass(hardware: str):
     return supports
 
 
+def _pin(constraints: MappingType[str, Any], key: str, default: int, minimum: int = 1) -> int:
+    """A pinned integer mapping parameter (or the planner's default); a bad pin is a MappingError naming it."""
+    value = constraints.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise MappingError(f"mapping parameter {key}={value!r} must be an integer ≥ {minimum}")
+    return int(value)
+
+
 def _plan_1pass(name: str, hardware: str, interleave: bool):
     def plan(cascade: Cascade, arch: Arch, constraints: MappingType[str, Any]) -> Mapping:
         f, s = _arch_facts(arch), cascade.sizes
         m0, p0 = min(f["cols"], s["M"]), s["P0"]
         p1, n_sub = s["P"] // p0, s["M"] // m0
-        m1 = int(constraints.get("M1", query_block(cascade, arch, m0, p0)))
+        m1 = _pin(constraints, "M1", query_block(cascade, arch, m0, p0))
         if n_sub % m1:
             raise MappingError(f"M1={m1} must divide M/M0={n_sub}")
-        group = int(constraints.get("group", _group_size(p1 * m1, m1)))
+        group = _pin(constraints, "group", _group_size(p1 * m1, m1))
+        if group > p1 * m1:
+            raise MappingError(f"mapping parameter group={group} exceeds the {p1 * m1} tiles (P1·M1) of a block")
         binding = BINDING_FUSEMAX if hardware == "fusemax" else BINDING_FLAT_1PASS
-        fill = int(constraints.get("fill_drain", f["rows"] + f["cols"] - 2))
+        fill = _pin(constraints, "fill_drain", f["rows"] + f["cols"] - 2, minimum=0)
         params = {"M0": m0, "P0": p0, "P1": p1, "M1": m1, "M2": n_sub // m1, "group": group, "fill_drain": fill,
                   "interleave": interleave, "granularity": "query block"}
         if interleave:
             # Lookahead (groups) that hides a 2D→1D→2D round trip behind independent tiles of the other subtiles.
             two = sum(cycles(arch, "2d", o, min(f["pes2"], m0 * p0), cascade.dtype) for e, o in
                       tile_ops(cascade, _per_1pass(cascade, m0)).items() if binding[e] == "2d")
-            params["lookahead"] = int(constraints.get("lookahead", max(1, math.ceil((fill + 8) / (group * two)))))
+            params["lookahead"] = _pin(constraints, "lookahead", max(1, math.ceil((fill + 8) / (group * two))))
         return Mapping(name, (FusionGroup(ONE_PASS, _nests(n_sub // m1, p1, m1, m0, p0)),), binding, params)
     return plan
 
@@ -407,7 +417,7 @@ def _plan_3pass(name: str):
         m0, p0 = min(f["cols"], s["M"]), min(f["rows"], s["P"])
         p1 = s["P"] // p0
         if "rows" in constraints:
-            options = [int(constraints["rows"])]
+            options = [_pin(constraints, "rows", 0)]
         else:
             options = [m0 * 2 ** i for i in range(40) if m0 * 2 ** i <= s["M"]]
         if name == "flat" and "rows" not in constraints:
