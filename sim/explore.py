@@ -685,3 +685,24 @@ SPACES.update({
     "gna": lambda c, a: {"stages": (1, 2, 3, 4), "ctas_per_sm": (1, 2, 3, 4)},
     "gemm": _gpu_gemm, "gpu-unfused": _gpu_gemm,
 })
+
+
+def _array_cols(arch: Arch) -> int:
+    return max((u.pes[-1] for u in arch.units if len(u.pes) == 2), default=1)
+
+
+def _spatial_1pass(cascade: Cascade, arch: Arch) -> dict[str, tuple]:
+    # Query block size (in M0-row subtiles) and the interleaving lookahead; `fill_drain` (a hardware fact) and
+    # `group` (the simulation's tile grouping) are not mapping choices.
+    n_sub = max(1, cascade.sizes.get("M", 1) // min(_array_cols(arch), cascade.sizes.get("M", 1)))
+    return {"M1": tuple(_divisors(n_sub)), "lookahead": (1, 2, 4, 8)}
+
+
+def _spatial_3pass(cascade: Cascade, arch: Arch) -> dict[str, tuple]:
+    m = cascade.sizes.get("M", 1)
+    m0 = min(_array_cols(arch), m)
+    return {"rows": tuple(m0 << i for i in range(40) if m0 << i <= m)}   # query rows per fused block
+
+
+SPACES.update({"fusemax": _spatial_1pass, "fusemax-arch": _spatial_1pass, "fusemax-cascade": _spatial_1pass,
+               "flat": _spatial_3pass, "unfused": _spatial_3pass})
