@@ -75,7 +75,9 @@ def _plan(kind: str):
             mt = s["M"]
             while mt > 1 and (2 * mt * s["K"] + mt * c) * b > f["buffer"] * 3 // 4 and mt % 2 == 0:
                 mt //= 2
-            mt = int(constraints.get("Mt", mt))
+            mt = constraints.get("Mt", mt)
+            if isinstance(mt, bool) or not isinstance(mt, int) or mt < 1 or s["M"] % mt:
+                raise MappingError(f"mapping parameter Mt={mt!r} must be a positive integer dividing M={s['M']}")
             params.update(Mt=mt, outer=s["M"] // mt, folds=(s["N"] // c) * (s["K"] // r))
             loops = (Loop("M", s["M"] // mt), Loop("N", s["N"] // c), Loop("K", s["K"] // r))
             inner = (Loop("M", mt), Loop("K", r, "rows"), Loop("N", c, "cols"))
