@@ -167,3 +167,41 @@ def test_gemm_l2_bytes_cover_compulsory():
     r = sim.evaluate(c, accel.preset("h100"), "gemm")
     l2 = sum(n for key, n in r.bytes_per_level.items() if key.startswith("L2."))
     assert l2 >= workloads.compulsory_bytes(c)
+
+
+PIN_VALUES = st.sampled_from([0, -1, 1, 2, 3, 7, 64, 10 ** 9, 2.5, "a", None, True, False, (2, 2), (0, 1)])
+
+
+def check_pinned(df, case, key, value):
+    c, arch = case
+    if DATAFLOWS[df].supports(c, arch) is not None:
+        return
+    keys = sorted(DATAFLOWS[df].plan(c, arch, {}).params)
+    key = keys[key % len(keys)] if key >= 0 else "bogus"
+    try:
+        r = sim.evaluate(c, arch, df, constraints={key: value})
+    except (MappingError, workloads.CascadeError, accel.ArchError, sim.program.ProgramError) as err:
+        assert str(err)
+        return
+    assert r.cycles > 0 and all(0.0 <= u <= 1.0 + 1e-12 for u in r.utilization.values())
+
+
+@pytest.mark.parametrize("df", sorted(DATAFLOWS))
+@settings(max_examples=max(FAST // 5, 3), deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data(), key=st.integers(-1, 12), value=PIN_VALUES)
+def test_pinned_parameters_fail_cleanly(df, data, key, value):
+    """Pinning any plan parameter (or an unknown one) to a bad or extreme value either evaluates to a sane result
+    or raises a documented error — never ZeroDivisionError, TypeError or a crash deep in the engine."""
+    if not SUPPORTED[df]:
+        pytest.skip(f"{df}: no supported family")
+    check_pinned(df, data.draw(request(df)), key, value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("df", sorted(DATAFLOWS))
+@settings(max_examples=SLOW // 10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data(), key=st.integers(-1, 12), value=PIN_VALUES)
+def test_pinned_parameters_fail_cleanly_slow(df, data, key, value):
+    if not SUPPORTED[df]:
+        pytest.skip(f"{df}: no supported family")
+    check_pinned(df, data.draw(request(df)), key, value)
