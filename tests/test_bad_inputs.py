@@ -7,6 +7,7 @@ Regenerate the doc after changing a message: `PYTHONPATH=. python tests/test_bad
 from __future__ import annotations
 
 import copy
+import importlib
 import pathlib
 import sys
 
@@ -265,13 +266,13 @@ CASES = [
     ("mapping-for-other-dataflow", lambda: sim.evaluate(
         workloads.gemm(64, 64, 64), H100, "flash2",
         mapping=sim.Mapping("gemm", (), {})), MappingError, "dataflow='flash2' but the mapping is for 'gemm'"),
-    ("explore-bad-objective", lambda: __import__("sim.explore").explore.explore(workloads.gemm(8, 8, 8), H100,
+    ("explore-bad-objective", lambda: importlib.import_module("sim.explore").explore(workloads.gemm(8, 8, 8), H100,
                                                                                 objective="speed"),
      MappingError, "objective must be one of latency, energy, edp, got 'speed'"),
-    ("explore-budget-type", lambda: __import__("sim.explore").explore.explore(workloads.gemm(8, 8, 8), H100,
+    ("explore-budget-type", lambda: importlib.import_module("sim.explore").explore(workloads.gemm(8, 8, 8), H100,
                                                                               budget="all"),
      MappingError, "budget must be a positive number of candidates, got 'all'"),
-    ("explore-zero-budget", lambda: __import__("sim.explore").explore.explore(workloads.gemm(8, 8, 8), H100,
+    ("explore-zero-budget", lambda: importlib.import_module("sim.explore").explore(workloads.gemm(8, 8, 8), H100,
                                                                               budget=0),
      MappingError, "budget must be a positive number of candidates, got 0"),
     # --- tile programs and the engine --------------------------------------------------------------------------
