@@ -132,11 +132,11 @@ def test_dask_sweep_with_builtin_dataflows_equals_local():
 @pytest.mark.slow
 def test_fusemax_pe_array_and_buffer_sweep_at_256k():
     """FuseMax-style co-design sweep: PE array × buffer size on BERT at 256K tokens, with a latency/energy/area
-    front; a bigger array is never slower."""
+    front; a bigger array is never slower. The array keeps 256 rows (the cascade's key tile P0) and widens."""
     from test_explore import require
     require("fusemax")
     w = workloads.attention("mha", batch=64, heads=12, seq=262144, head_dim=64)
-    archs = sim.arch_variants(accel.preset("fusemax"), array=[64, 128, 256, 512],
+    archs = sim.arch_variants(accel.preset("fusemax"), array=[(256, 128), (256, 256), (256, 512)],
                               buffer_bytes=[4 << 20, 16 << 20, 64 << 20])
     s = sim.sweep(w, archs, dataflows=["fusemax"])
     rows = s.table.records()
