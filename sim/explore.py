@@ -291,7 +291,14 @@ def _remember(key: str | None, outcome: tuple) -> None:
 
 
 def _evaluate_task(task: tuple) -> tuple:
-    return evaluate_mapping(*task)
+    df, *rest = task
+    return evaluate_mapping(get_dataflow(df) if isinstance(df, str) else df, *rest)
+
+
+def portable(df: Dataflow) -> str | Dataflow:
+    """What to send to a worker: the name of a dataflow registered by a module of `sim` (the worker imports it
+    by name; their closures do not pickle), else the record itself (its functions must be importable there)."""
+    return df.name if DATAFLOWS.get(df.name) is df and getattr(df.lower, "__module__", "").startswith("sim.") else df
 
 
 # ---- progress ----------------------------------------------------------------------------------------------------
@@ -584,7 +591,8 @@ class _Search:
                 self.rows[p.order] = Candidate(df.name, p.params, "pruned", "roofline bound cannot beat the incumbent",
                                                bound=p.bound)
                 continue
-            tasks.append((df, self.workload, self.arch, p.mapping, self.objective, incumbent, p.key))
+            tasks.append((portable(df) if self.executor is not None else df, self.workload, self.arch, p.mapping,
+                          self.objective, incumbent, p.key))
             todo.append(p)
         if self.executor is None or len(tasks) < 2:
             outcomes = [_evaluate_task(t) for t in tasks]

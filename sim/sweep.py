@@ -34,8 +34,8 @@ from accel import Arch
 from workloads import Cascade
 
 from . import area
-from .dataflow import DATAFLOWS, Dataflow
-from .explore import Exploration, Table, explore, progress_bar, resolve_dataflows
+from .dataflow import Dataflow
+from .explore import Exploration, Table, explore, portable, progress_bar, resolve_dataflows
 
 # ---- architecture variants -------------------------------------------------------------------------------------
 
@@ -170,8 +170,8 @@ def sweep(workloads: Cascade | Sequence[Cascade] | MappingType[str, Cascade],
     of each with its area. `progress`: None shows a bar on an interactive stderr; see `sim.explore.progress_bar`."""
     wl = _labelled(workloads, Cascade)
     ar = _labelled(archs, Arch)
-    portable = tuple(df.name if _builtin(df) else df for df in resolve_dataflows(dataflows))
-    tasks = [(w, a, objective, portable, dict(constraints or {}), budget, seed)
+    sendable = tuple(portable(df) for df in resolve_dataflows(dataflows))
+    tasks = [(w, a, objective, sendable, dict(constraints or {}), budget, seed)
              for w in wl.values() for a in ar.values()]
     labels = [(wn, an) for wn in wl for an in ar]
     if progress is None:
@@ -214,11 +214,6 @@ def _labelled(items, kind) -> dict[str, Any]:
             name, k = f"{item.name}#{k}", k + 1
         out[name] = item
     return out
-
-
-def _builtin(df: Dataflow) -> bool:
-    """Registered under its name by a module of `sim` (so a worker finds it by name)."""
-    return DATAFLOWS.get(df.name) is df and getattr(df.lower, "__module__", "").startswith("sim.")
 
 
 def _cell(task: tuple) -> Exploration:
