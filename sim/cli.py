@@ -90,11 +90,12 @@ def load_arch(name: str) -> accel.Arch:
         if not path.exists():
             raise CLIError(f"--arch: no such file {name!r}")
         text = path.read_text()
-        if path.suffix == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-            data = yaml.safe_load(text)
+        import yaml
+        try:
+            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as e:
+            raise CLIError(f"--arch: {name} is not valid {path.suffix[1:].upper()}: "
+                           f"{' '.join(str(e).split())}") from None
         try:
             return accel.from_dict(data, path=f"arch file {name}")
         except accel.ArchError as e:
