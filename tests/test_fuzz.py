@@ -367,3 +367,31 @@ def test_model_builders_raise_only_cascade_errors(name, seq, batch, options):
         model_attention(model(name), seq=seq, batch=batch, **options)
     except CascadeError as err:
         assert str(err)
+
+
+# ---- architecture files given to the command line -------------------------------------------------------------
+
+@st.composite
+def arch_file_text(draw):
+    text = yaml.safe_dump(draw(mutated_arch()), sort_keys=False)
+    for _ in range(draw(st.integers(0, 2))):
+        k = draw(st.integers(0, len(text)))
+        text = text[:k] + draw(st.sampled_from(YAML_CHARS)) + text[k + 1:]
+    return text
+
+
+def load_arch_file_or_cli_error(tmp_dir, text, suffix) -> None:
+    from sim.cli import CLIError, load_arch
+    path = tmp_dir / f"arch{suffix}"
+    path.write_text(text)
+    try:
+        load_arch(str(path))
+    except CLIError as err:
+        assert str(err).startswith("--arch: ")
+
+
+@fast
+@given(arch_file_text(), st.sampled_from([".yaml", ".json"]))
+def test_cli_arch_files_raise_only_cli_errors(tmp_path_factory, text, suffix):
+    """Mutated arch files (YAML, or YAML text named .json) either load or give the CLI's `--arch: ...` error."""
+    load_arch_file_or_cli_error(tmp_path_factory.mktemp("arch"), text, suffix)
