@@ -204,3 +204,28 @@ def test_pinned_parameters_fail_cleanly_slow(df, data, key, value):
     if not SUPPORTED[df]:
         pytest.skip(f"{df}: no supported family")
     check_pinned(df, data.draw(request(df)), key, value)
+
+
+_DETERMINISM_SCRIPT = """
+import accel, sim, workloads
+c = workloads.attention("mha", batch=1, heads=2, seq=512, head_dim=64, causal=True)
+c1 = workloads.attention("mha", batch=1, heads=2, seq=512, head_dim=64)
+for df, cc, arch in (("flash2", c, "h100"), ("flash3", c, "h100"), ("fusemax", c1, "fusemax")):
+    r = sim.evaluate(cc, accel.preset(arch), df)
+    print(df, repr(r.cycles), repr(r.energy_j), repr(r.dram_bytes), sorted(r.utilization.items()))
+"""
+
+
+@pytest.mark.slow
+def test_results_are_identical_across_processes():
+    """Two interpreters with different hash seeds give bit-identical cycles, energy, bytes and utilizations."""
+    import os
+    import subprocess
+    import sys
+    outputs = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", _DETERMINISM_SCRIPT], env=env, capture_output=True, text=True,
+                              check=True, cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1] and outputs[0].count("\n") == 3
