@@ -19,7 +19,7 @@ from accel import ArchError
 from workloads import CascadeError
 from workloads.serialize import load, save
 
-FAST, SLOW = 60, 2000
+FAST, SLOW = 150, 3000
 fast = settings(max_examples=FAST, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 slow = settings(max_examples=SLOW, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -11,8 +11,8 @@ import accel
 from sim.program import Program, ProgramBuilder, ProgramError
 
 # Example counts: the default run stays within the suite's budget; `pytest -m slow` runs the *_slow twins.
-FAST = int(os.environ.get("CASCADESIM_PROPERTY_EXAMPLES", "25"))
-SLOW = int(os.environ.get("CASCADESIM_PROPERTY_EXAMPLES_SLOW", "500"))
+FAST = int(os.environ.get("CASCADESIM_PROPERTY_EXAMPLES", "80"))
+SLOW = int(os.environ.get("CASCADESIM_PROPERTY_EXAMPLES_SLOW", "1000"))
 
 
 # ---- generic cascades over a query rank M, a split-able rank P and a free rank N -----------------------------
