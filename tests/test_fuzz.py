@@ -19,6 +19,8 @@ from accel import ArchError
 from workloads import CascadeError
 from workloads.serialize import load, save
 
+from properties.prop_strategies import VARIANT_EXAMPLES as EXAMPLES
+
 FAST, SLOW = 150, 3000
 fast = settings(max_examples=FAST, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 slow = settings(max_examples=SLOW, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -295,24 +297,7 @@ def test_from_dict_fuzz_slow(d):
 
 # ---- attention variants and model builders ---------------------------------------------------------------------
 
-VARIANT_EXAMPLES = {
-    "mha": dict(batch=1, heads=2, seq=5, head_dim=3, causal=True),
-    "gqa": dict(batch=2, heads=4, kv_heads=2, seq=3, seq_kv=7, head_dim=3, softmax="2pass", causal=True),
-    "mqa": dict(batch=1, heads=3, seq=1, seq_kv=6, head_dim=2, softmax="3pass"),
-    "sqa": dict(batch=1, heads=8, query_heads=4, kv_heads=2, seq=4, head_dim=2),
-    "mla": dict(batch=1, seq=1, seq_kv=4, heads=2, latent=4, rope_dim=2, nope_dim=2, head_dim_v=3),
-    "tpla": dict(batch=1, seq=1, seq_kv=4, devices=2),
-    "moh": dict(batch=1, heads=4, seq=3, head_dim=2, model_dim=4, shared_heads=1, top_k=2, accounting="sparse"),
-    "cca": dict(batch=1, seq=4, model_dim=16, heads=4, compression=2),
-    "sliding": dict(batch=1, heads=2, seq=2, seq_kv=9, head_dim=2, left=3, right=1),
-    "na": dict(batch=1, heads=2, spatial=(4, 5), window=(3, 3), head_dim=2),
-    "gna": dict(batch=1, heads=2, spatial=(3, 4, 5), window=(2, 3, 3), stride=(1, 2, 3), dilation=(1, 1, 1),
-                causal=(True, False, False), head_dim=2),
-    "blocked": dict(batch=1, heads=2, spatial=7, block=3, keep=((1, 0, 0), (1, 1, 0), (0, 1, 1)), head_dim=2),
-    "linear": dict(batch=1, heads=2, seq=4, head_dim=2, causal=True),
-    "split_kv": dict(batch=1, heads=4, kv_heads=1, seq_kv=10, head_dim=2, splits=3),
-}
-VARIANT_EXAMPLES = {k: v for k, v in VARIANT_EXAMPLES.items() if k in workloads.VARIANTS}
+VARIANT_EXAMPLES = {k: v for k, v in EXAMPLES.items() if k in workloads.VARIANTS}
 bad_values = st.sampled_from([0, -1, 1, 3, 2 ** 20, 2.5, "4", None, True, (), (0,), (2, 2), ((1,),), "3pass", "fp7",
                               "absorbed", [[1, 0]], 10 ** 30])
 

@@ -18,7 +18,7 @@ import workloads
 from sim.dataflow import DATAFLOWS, _load_builtin
 from sim.mapping import MappingError
 
-from prop_strategies import FAST, SLOW, arch_factors, scaled
+from prop_strategies import FAST, SLOW, VARIANT_EXAMPLES, arch_factors, scaled
 
 _load_builtin()
 
@@ -229,3 +229,26 @@ def test_results_are_identical_across_processes():
                               check=True, cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1] and outputs[0].count("\n") == 3
+
+
+def _every_variant():
+    cascades = [workloads.attention(name, **kw) for name, kw in VARIANT_EXAMPLES.items() if name in workloads.VARIANTS]
+    return cascades + [workloads.gemm(3, 5, 7), workloads.cascade("input X[m]\nY[m] = exp(X[m])", {"M": 5})]
+
+
+@pytest.mark.parametrize("df", sorted(DATAFLOWS))
+def test_verdicts_never_raise_and_supported_requests_run(df):
+    """On every attention variant, a GEMM and a plain map, on every preset and a tiny systolic array, `supports`
+    returns None or a reason (never raises), and whatever it accepts evaluates or raises a documented error."""
+    archs = list(ARCHS.values()) + [accel.systolic(4, 4)]
+    for c in _every_variant():
+        for arch in archs:
+            reason = DATAFLOWS[df].supports(c, arch)
+            assert reason is None or (isinstance(reason, str) and reason), (c.name, arch.name, reason)
+            if reason is None:
+                try:
+                    r = sim.evaluate(c, arch, df)
+                except (MappingError, workloads.CascadeError, accel.ArchError) as err:
+                    assert str(err)
+                else:
+                    assert r.cycles > 0
