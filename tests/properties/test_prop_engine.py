@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 
 from sim.engine import simulate
 from sim.program import ProgramError
@@ -54,7 +54,7 @@ def check_engine_equals_reference(program) -> None:
     assert fast.ops_total == program.ops_total
 
 
-@settings(max_examples=FAST * 2, deadline=None)
+@settings(max_examples=FAST * 2, deadline=None, suppress_health_check=list(HealthCheck))
 @given(programs())
 def test_engine_equals_reference_on_random_programs(program):
     """Ticks, busy, stalls, bytes and every op's start equal the SimPy model's (or both raise the same deadlock);
@@ -63,7 +63,7 @@ def test_engine_equals_reference_on_random_programs(program):
 
 
 @pytest.mark.slow
-@settings(max_examples=SLOW * 2, deadline=None)
+@settings(max_examples=SLOW * 2, deadline=None, suppress_health_check=list(HealthCheck))
 @given(programs(max_segments=4, max_ops=10, max_repeat=40))
 def test_engine_equals_reference_on_random_programs_slow(program):
     check_engine_equals_reference(program)

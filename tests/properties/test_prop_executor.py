@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import workloads
 from workloads import masks as mask_rules
@@ -38,7 +38,7 @@ def check_split_invariance(case, seed):
         assert workloads.compulsory_bytes(split) == workloads.compulsory_bytes(plain)
 
 
-@settings(max_examples=FAST, deadline=None)
+@settings(max_examples=FAST, deadline=None, suppress_health_check=list(HealthCheck))
 @given(generic_case(), st.integers(0, 2 ** 16))
 def test_splitting_a_rank_never_changes_the_result(case, seed):
     """P → P1·P0 with any tile P0 ≤ P (padded when it does not divide), with no mask, a causal mask or a
@@ -47,7 +47,7 @@ def test_splitting_a_rank_never_changes_the_result(case, seed):
 
 
 @pytest.mark.slow
-@settings(max_examples=SLOW, deadline=None)
+@settings(max_examples=SLOW, deadline=None, suppress_health_check=list(HealthCheck))
 @given(generic_case(), st.integers(0, 2 ** 16))
 def test_splitting_a_rank_never_changes_the_result_slow(case, seed):
     check_split_invariance(case, seed)
@@ -87,7 +87,7 @@ def check_cores_agree(shape, mask, tiles, seed):
 masks = st.one_of(st.none(), st.just("causal"), st.tuples(st.integers(0, 5), st.integers(0, 5)))
 
 
-@settings(max_examples=FAST, deadline=None)
+@settings(max_examples=FAST, deadline=None, suppress_health_check=list(HealthCheck))
 @given(attention_shape(), masks, st.tuples(st.integers(1, 12), st.integers(1, 12)), st.integers(0, 2 ** 16))
 def test_softmax_cores_agree(shape, mask, tiles, seed):
     """The 3-pass, 2-pass and 1-pass cores (any key tiles) give the same attention as a dense softmax, with no
@@ -96,13 +96,13 @@ def test_softmax_cores_agree(shape, mask, tiles, seed):
 
 
 @pytest.mark.slow
-@settings(max_examples=SLOW, deadline=None)
+@settings(max_examples=SLOW, deadline=None, suppress_health_check=list(HealthCheck))
 @given(attention_shape(max_seq=16), masks, st.tuples(st.integers(1, 20), st.integers(1, 20)), st.integers(0, 2 ** 16))
 def test_softmax_cores_agree_slow(shape, mask, tiles, seed):
     check_cores_agree(shape, mask, tiles, seed)
 
 
-@settings(max_examples=max(FAST // 2, 5), deadline=None)
+@settings(max_examples=max(FAST // 2, 5), deadline=None, suppress_health_check=list(HealthCheck))
 @given(generic_case(), st.integers(0, 2 ** 16))
 def test_execution_and_counts_are_deterministic(case, seed):
     """Running the same cascade on the same inputs twice gives bit-identical tensors and identical counts."""

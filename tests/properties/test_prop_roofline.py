@@ -3,7 +3,7 @@ component, compulsory traffic is attributed exactly once, and more bandwidth or 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import accel
 import sim
@@ -43,7 +43,7 @@ def check_roofline(case, factors):
         assert t <= roof.level_s[level] * (1 + 1e-12)
 
 
-@settings(max_examples=FAST, deadline=None)
+@settings(max_examples=FAST, deadline=None, suppress_health_check=list(HealthCheck))
 @given(roofline_case(), arch_factors())
 def test_roofline_invariants(case, factors):
     """lower bound = max component ≥ 0; compulsory bytes attributed once; FLOPs match; more bandwidth or PEs never
@@ -52,7 +52,7 @@ def test_roofline_invariants(case, factors):
 
 
 @pytest.mark.slow
-@settings(max_examples=SLOW, deadline=None)
+@settings(max_examples=SLOW, deadline=None, suppress_health_check=list(HealthCheck))
 @given(roofline_case(), arch_factors())
 def test_roofline_invariants_slow(case, factors):
     check_roofline(case, factors)
