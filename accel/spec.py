@@ -143,6 +143,8 @@ def _number(value: Any, path: str, *, positive: bool = True, integer: bool = Fal
         raise ArchError(f"{path}: expected a finite number, got {value!r}")
     if integer and not math.isinf(value) and value != int(value):
         raise ArchError(f"{path}: expected an integer, got {value!r}")
+    if integer and not math.isinf(value) and abs(int(value)) > 2 ** 63:
+        raise ArchError(f"{path}: {value!r} is out of range for an integer (at most 2**63)")
     if (positive and value <= 0) or value < 0:
         raise ArchError(f"{path}: expected a {'positive' if positive else 'non-negative'} number, got {value!r}")
     return int(value) if integer else float(value)
