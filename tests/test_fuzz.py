@@ -239,12 +239,13 @@ def mutated_arch(draw):
         for k in path[:-1]:
             parent = parent[k]
         op = draw(st.integers(0, 3))
-        if op == 0:
-            parent[path[-1]] = draw(arch_values)
+        if op == 0:   # values are deep-copied: a later mutation must not edit a shared `st.just` object
+            parent[path[-1]] = copy.deepcopy(draw(arch_values))
         elif op == 1:
             del parent[path[-1]]
         elif op == 2 and isinstance(parent, dict):
-            parent[draw(st.sampled_from(["bogus", "fanout", "pes", "count", "capacity_bytes"]))] = draw(arch_values)
+            key = draw(st.sampled_from(["bogus", "fanout", "pes", "count", "capacity_bytes"]))
+            parent[key] = copy.deepcopy(draw(arch_values))
         elif isinstance(parent, list):
             parent.append(copy.deepcopy(parent[0]))
     return d
