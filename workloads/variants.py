@@ -7,6 +7,8 @@ AV [B,G,R,M,F], which is AV [B,H,M,F] reshaped row-major.
 """
 from __future__ import annotations
 
+import functools
+
 from .attention import core, key_tile_size, positive, register_variant
 from .build import cascade
 from .errors import CascadeError
@@ -103,8 +105,8 @@ def sqa(*, batch: int, heads: int, seq: int, head_dim: int, query_heads: int | N
                    dtype=dtype)
 
 
-for _setting in ("ssqa", "xsqa"):
-    register_variant(_setting)(lambda *, _s=_setting, **shape: sqa(setting=_s, **shape))
+for _setting in ("ssqa", "xsqa"):   # a partial keeps sqa's signature, so unknown arguments are named up front
+    register_variant(_setting)(functools.partial(sqa, setting=_setting))
 
 SPLIT_KV = """
 split p -> z, p0
