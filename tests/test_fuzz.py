@@ -381,3 +381,8 @@ def load_arch_file_or_cli_error(tmp_dir, text, suffix) -> None:
 def test_cli_arch_files_raise_only_cli_errors(tmp_path_factory, text, suffix):
     """Mutated arch files (YAML, or YAML text named .json) either load or give the CLI's `--arch: ...` error."""
     load_arch_file_or_cli_error(tmp_path_factory.mktemp("arch"), text, suffix)
+
+
+def test_fuzzed_variants_cover_the_registry():
+    """Every registered attention variant has an example for the fuzzers (add one when adding a variant)."""
+    assert sorted(set(workloads.VARIANTS) - set(VARIANT_EXAMPLES)) == []
