@@ -419,7 +419,8 @@ def _plan_3pass(name: str):
         if "rows" in constraints:
             options = [_pin(constraints, "rows", 0)]
         else:
-            options = [m0 * 2 ** i for i in range(40) if m0 * 2 ** i <= s["M"]]
+            # Row blocks are power-of-two multiples of the array width that divide M (supports() checked m0 | M).
+            options = [m0 * 2 ** i for i in range(40) if m0 * 2 ** i <= s["M"] and s["M"] % (m0 * 2 ** i) == 0]
         if name == "flat" and "rows" not in constraints:
             fits = [r for r in options if _flat_rows(cascade, arch, r)[0] == 0.0]
             if fits:
@@ -430,7 +431,7 @@ def _plan_3pass(name: str):
             else:
                 rows = options[0]
         else:
-            rows = options[0] if name == "flat" else min(options[-1], max(options[0], 1024))
+            rows = options[0] if name == "flat" else max([r for r in options if r <= 1024], default=options[0])
         return _mapping_3pass(name, cascade, arch, rows, p1, p0)
     return plan
 

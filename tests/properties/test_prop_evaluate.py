@@ -148,9 +148,6 @@ def test_evaluate_invariants_slow(df, data, factors):
 
 
 @pytest.mark.parametrize("df", ["flat", "unfused"])
-@pytest.mark.xfail(raises=MappingError, strict=False,
-                   reason="found by the issue-9 properties: supports() accepts M=768 on FLAT but plan() then raises "
-                          "'rows=512 must divide M=768' (supports and plan disagree)")
 def test_supported_request_plans(df):
     """A request `supports` accepts must plan and evaluate (here M = 768, a multiple of the 256-column tile)."""
     c = workloads.attention("mha", batch=1, heads=1, seq=768, head_dim=64, softmax="3pass")
