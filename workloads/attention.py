@@ -8,6 +8,8 @@ from __future__ import annotations
 import inspect
 from typing import Callable
 
+import numpy as np
+
 from .build import cascade
 from .errors import CascadeError
 from .ir import Cascade
@@ -81,6 +83,11 @@ def attention(name: str, **shape) -> Cascade:
         inspect.signature(VARIANTS[name]).bind(**shape)
     except TypeError as err:
         raise ArgumentError(f"attention {name!r}: {err}") from None
+    causal = shape.get("causal", False)
+    flags = causal if isinstance(causal, (tuple, list)) else (causal,)
+    if not all(isinstance(flag, (bool, np.bool_)) for flag in flags):
+        raise CascadeError(f"attention {name!r}: causal must be True/False (one per layout dimension for local "
+                           f"attention), got {causal!r}")
     return VARIANTS[name](**shape)
 
 
