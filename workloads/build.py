@@ -135,6 +135,7 @@ def _resolve(e: Einsum, tensors: dict[str, Tensor], sizes: dict[str, int], split
     where = f"Einsum {e.name} `{e.text}`"
     split_of = {s.rank: s for s in splits}
     inner_of = {s.inner: s for s in splits}
+    outer_of = {s.outer: s for s in splits}
     rhs_ranks: list[str] = []
 
     def need_size(rank: str, token: str) -> int:
@@ -174,6 +175,12 @@ def _resolve(e: Einsum, tensors: dict[str, Tensor], sizes: dict[str, int], split
                                        f"{split.outer.lower()}, {split.inner.lower()} (both, in that order)")
                 rhs_ranks.extend([split.outer, split.inner])
                 k, pos = k + 2, pos + 1
+                continue
+            merged = outer_of.get(rank)
+            if (merged is not None and index.rank == merged.rank and pos + 1 < len(stored)
+                    and stored[pos + 1] == merged.inner):
+                rhs_ranks.append(index.rank)   # a tensor stored split (p1, p0) read whole (p): padding dropped
+                k, pos = k + 1, pos + 2
                 continue
             if need_size(index.rank, token) != need_size(rank, token):
                 raise CascadeError(f"{where}: rank used with two sizes: index {token!r} ({index.rank}="

@@ -118,11 +118,24 @@ def _view(c: Cascade, ref: Ref, env, loops, fixed):
     tensor = c.tensors[ref.tensor]
     parts = {s.rank: s for s in c.splits}
     # First expand split views (p → p1, p0, padding with NaN), then index each axis.
+    outers = {s.outer: s for s in c.splits}
     k, axis, indexer, labels = 0, 0, [], []
     indices = list(ref.indices)
-    for rank in tensor.ranks:
+    ranks = list(tensor.ranks)
+    pos = 0
+    while pos < len(ranks):
+        rank = ranks[pos]
         index = indices[k]
         split = parts.get(rank)
+        merged = outers.get(rank)
+        if merged is not None and index.rank == merged.rank and pos + 1 < len(ranks) and ranks[pos + 1] == merged.inner:
+            # Stored split (p1, p0), read whole (p): merge the two axes and drop the padding.
+            arr = arr.reshape(arr.shape[:axis] + (-1,) + arr.shape[axis + 2:])
+            arr = arr[(slice(None),) * axis + (slice(0, c.sizes[merged.rank]),)]
+            indexer.append(slice(None))
+            labels.append(index.rank)
+            k, axis, pos = k + 1, axis + 1, pos + 2
+            continue
         if split is not None and index.rank == split.outer and index.step == EACH:
             outer, inner = c.sizes[split.outer], c.sizes[split.inner]
             pad = outer * inner - arr.shape[axis]
@@ -135,7 +148,7 @@ def _view(c: Cascade, ref: Ref, env, loops, fixed):
                 indexer.append(fixed[r] if r in fixed else slice(None))
                 if r not in fixed:
                     labels.append(r)
-            k, axis = k + 2, axis + 2
+            k, axis, pos = k + 2, axis + 2, pos + 1
             continue
         if index.step == FIRST:
             indexer.append(0)
@@ -146,7 +159,7 @@ def _view(c: Cascade, ref: Ref, env, loops, fixed):
         else:
             indexer.append(slice(None))
             labels.append(index.rank)
-        k, axis = k + 1, axis + 1
+        k, axis, pos = k + 1, axis + 1, pos + 1
     arr = arr[tuple(indexer)]
     order = sorted(range(len(labels)), key=lambda a: loops.index(labels[a]))
     arr = np.transpose(arr, order)

@@ -6,8 +6,10 @@ its Q/K/V (or MLA's QN/QR/CKV/KR) inputs become Einsums over the normalised inpu
 inputs stay inputs. The output is OUT [B,M,D]. Prefill is self-attention (P = M); with P > M (decode) the K/V
 (or latent) cache is an input and the new tokens' K/V projections are written to KN/VN.
 
-RoPE is a rotation contracted over pairs: Q[.., e] = QP[.., e2]·ROT[m, e2, e] filtered to the 2×2 diagonal blocks
-(2 MACs per element; the reference counts 3 FLOPs with cos/sin tables). The MoE routing (which k experts a token
+RoPE rotates the interleaved pairs (2i, 2i+1): with the head dim split e -> e1, e0 (E0 = 2),
+Q[.., e1, e0] = QP[.., e1, e0s]·ROT[m, e1, e0s, e0], where ROT holds each position's 2×2 rotation (cos, sin, −sin,
+cos): a table of 2·M·E values, like the reference's cos/sin tables, and 2 MACs per element (the reference counts 3
+FLOPs). The rotated tensors are stored split and read whole by the attention core. The MoE routing (which k experts a token
 takes) is control, an input ROUTE [B,T,X] plus the matching (token, expert) block filter, shared across the batch.
 """
 from __future__ import annotations
@@ -54,12 +56,11 @@ def norm_inputs(kind: str, dst: str, rank: str) -> list[str]:
     return [f"{dst}_G[{rank}]"] + ([f"{dst}_B[{rank}]"] if kind == "layer" else [])
 
 
-def rope_mask(rank: str, size: int) -> str:
-    """The 2×2 block-diagonal filter between a head-dim rank and its pre-rotation copy (`rank`2)."""
+def rope_split(rank: str, size: int) -> tuple[str, dict[str, int]]:
+    """The pair split of a rotated head-dim rank and the sizes it needs (pair element and its partner index)."""
     if size % 2:
         raise CascadeError(f"rope: the rotated dimension {rank.upper()}={size} must be even")
-    keep = tuple(tuple(int(i == j) for j in range(size // 2)) for i in range(size // 2))
-    return f"mask {rank}2, {rank}: blocks(q_block=2, kv_block=2, keep={keep})"
+    return f"split {rank} -> {rank}1, {rank}0", {f"{rank.upper()}0": 2, f"{rank.upper()}0S": 2}
 
 
 def ffn(kind: str, src: str, *, moe: MoE | None, seq: int) -> tuple[list[str], list[str], list[str], dict]:
@@ -137,12 +138,13 @@ def layer(attention: Cascade, *, model_dim: int, ffn_kind: str, ffn_dim: int | N
     kv_src = src if not decode else None
 
     def rotate(dst: str, proj: str, lead: str, pos: str, rank: str) -> list[str]:
-        return [f"{dst}[{lead},{rank}] = {proj}[{lead},{rank}2] * ROT_{rank.upper()}[{pos},{rank}2,{rank}]"]
+        r1, r0 = f"{rank}1", f"{rank}0"
+        return [f"{dst}[{lead},{r1},{r0}] = {proj}[{lead},{r1},{r0}s] * ROT_{rank.upper()}[{pos},{r1},{r0}s,{r0}]"]
 
     rot_ranks = []
     if {"Q", "K", "V"} <= ins:
         qk = "e"
-        pre.append(f"{'QP' if rope else 'Q'}[b,h,m,e] = {src}[b,m,d] * WQ[d,h,e]")
+        pre.append(f"QP[b,h,m,e1,e0] = {src}[b,m,d] * WQ[d,h,e1,e0]" if rope else f"Q[b,h,m,e] = {src}[b,m,d] * WQ[d,h,e]")
         inputs.append("WQ[d,h,e]")
         if rope:
             pre += rotate("Q", "QP", "b,h,m", "m", qk)
@@ -153,7 +155,8 @@ def layer(attention: Cascade, *, model_dim: int, ffn_kind: str, ffn_dim: int | N
             inputs += [f"K[b,{kvh},p,e]", f"V[b,{kvh},p,f]"]
             pre += [f"KN[b,{kvh},m,e] = {src}[b,m,d] * WK[d,{kvh},e]", f"VN[b,{kvh},m,f] = {src}[b,m,d] * WV[d,{kvh},f]"]
         else:
-            pre.append(f"{'KP' if rope else 'K'}[b,{kvh},p,e] = {kv_src}[b,p,d] * WK[d,{kvh},e]")
+            pre.append(f"KP[b,{kvh},p,e1,e0] = {kv_src}[b,p,d] * WK[d,{kvh},e1,e0]" if rope
+                       else f"K[b,{kvh},p,e] = {kv_src}[b,p,d] * WK[d,{kvh},e]")
             if rope:
                 pre += rotate("K", "KP", f"b,{kvh},p", "p", qk)
             pre.append(f"V[b,{kvh},p,f] = {kv_src}[b,p,d] * WV[d,{kvh},f]")
@@ -162,7 +165,7 @@ def layer(attention: Cascade, *, model_dim: int, ffn_kind: str, ffn_dim: int | N
         cq = q_lora or 1536
         sizes["CQ"] = cq
         pre += [f"CQ[b,m,cq] = {src}[b,m,d] * WDQ[d,cq]"] + norm("rms", "CQ", "CQN", "b,m", "cq", cq, eps)
-        pre += ["QN[b,h,m,en] = CQN[b,m,cq] * WUQ[cq,h,en]", "QRP[b,h,m,er] = CQN[b,m,cq] * WQR[cq,h,er]"]
+        pre += ["QN[b,h,m,en] = CQN[b,m,cq] * WUQ[cq,h,en]", "QRP[b,h,m,er1,er0] = CQN[b,m,cq] * WQR[cq,h,er1,er0]"]
         pre += rotate("QR", "QRP", "b,h,m", "m", "er")
         inputs += ["WDQ[d,cq]", "CQN_G[cq]", "WUQ[cq,h,en]", "WQR[cq,h,er]", "WDKV[d,c]", "WKR[d,er]"]
         rot_ranks.append(("er", sizes["ER"]))
@@ -173,15 +176,16 @@ def layer(attention: Cascade, *, model_dim: int, ffn_kind: str, ffn_dim: int | N
             inputs.append("CKV_G[c]")
             pre += [f"CKVR[b,p,c] = {kv_src}[b,p,d] * WDKV[d,c]"] + norm("rms", "CKVR", "CKV", "b,p", "c",
                                                                            sizes["C"], eps)
-            pre += [f"KRP[b,p,er] = {kv_src}[b,p,d] * WKR[d,er]"] + rotate("KR", "KRP", "b,p", "p", "er")
+            pre += [f"KRP[b,p,er1,er0] = {kv_src}[b,p,d] * WKR[d,er1,er0]"] + rotate("KR", "KRP", "b,p", "p", "er")
         produced = {"QN", "QR", "CKV", "KR"}
     else:
         raise CascadeError(f"layer: attention {attention.name} has inputs {list(attention.inputs)}; a layer needs "
                            f"Q, K, V (GQA family) or QN, QR, CKV, KR (MLA)")
     for r, size in rot_ranks:
-        masks.append(rope_mask(r, size))
-        sizes[r.upper() + "2"] = size
-        inputs.append(f"ROT_{r.upper()}[m,{r}2,{r}]")
+        split, extra = rope_split(r, size)
+        masks.append(split)
+        sizes.update(extra)
+        inputs.append(f"ROT_{r.upper()}[m,{r}1,{r}0s,{r}0]")
     for t in attention.inputs:
         if t not in produced:
             inputs.append(f"{t}[{','.join(r.lower() for r in attention.tensors[t].ranks)}]")

@@ -11,13 +11,11 @@ T = torch.from_numpy
 
 
 def rot_table(m, e, rng):
-    """ROT[m, e2, e]: per position, 2×2 rotations of the interleaved pairs (2i, 2i+1) by random angles."""
+    """ROT[m, e1, a, b]: per position, the 2×2 rotation of pair (2·e1, 2·e1+1) by a random angle — the coefficient
+    of x[2·e1 + a] in y[2·e1 + b]."""
     theta = rng.uniform(0, 2 * np.pi, (m, e // 2))
-    rot = np.zeros((m, e, e))
-    for i in range(e // 2):
-        c, s = np.cos(theta[:, i]), np.sin(theta[:, i])
-        rot[:, 2 * i, 2 * i], rot[:, 2 * i + 1, 2 * i] = c, -s
-        rot[:, 2 * i, 2 * i + 1], rot[:, 2 * i + 1, 2 * i + 1] = s, c
+    c, s = np.cos(theta), np.sin(theta)
+    rot = np.stack([np.stack([c, s], axis=-1), np.stack([-s, c], axis=-1)], axis=-2)
     return rot, theta
 
 

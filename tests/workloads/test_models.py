@@ -35,8 +35,9 @@ def test_llama3_8b_prefill_core_and_layers():
     assert round(flops(m.layer(seq=1, seq_kv=8192, batch=64)) / 1e9, 1) == 36.5
     prefill = m.layer(seq=8192)
     assert round(flops(prefill) / 1e12, 2) == 4.12
-    # Compulsory bytes: §2.5's 604 MB, plus the dense [M,E,E] rotation table, minus the cache write (not an output).
-    rot, cache_write = 8192 * 128 * 128 * 2, 2 * 8192 * g * 2 * e
+    # Compulsory bytes: §2.5's 604 MB, plus the RoPE table (2·M·E values, as cos/sin tables), minus the cache write
+    # (not an output).
+    rot, cache_write = 2 * 8192 * 128 * 2, 2 * 8192 * g * 2 * e
     assert round((compulsory_bytes(prefill) - rot + cache_write) / 1e6) == 604
 
 
