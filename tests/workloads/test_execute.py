@@ -80,3 +80,17 @@ def test_gemm():
     c = workloads.gemm(5, 3, 4)
     a, b = np.arange(20.0).reshape(5, 4), np.arange(12.0).reshape(4, 3)
     np.testing.assert_allclose(workloads.execute(c, {"A": a, "B": b})["Z"], a @ b)
+
+
+def test_tensor_stored_split_is_read_whole():
+    """A tensor written over (p1, p0) is read back over p: the two axes merge and the padding is dropped."""
+    text = """input X[p]
+split p -> p1, p0
+Y[p1,p0] = X[p1,p0] * 2
+Z[p] = Y[p] + 1
+"""
+    c = workloads.cascade(text, {"P": 7, "P0": 3})
+    env = workloads.execute(c, {"X": np.arange(7.0)})
+    assert env["Y"].shape == (3, 3)
+    np.testing.assert_allclose(env["Z"], 2 * np.arange(7.0) + 1)
+    assert workloads.points(c) == {"Y": 7, "Z": 7}
