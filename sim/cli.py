@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import importlib
 import inspect
 import io
@@ -446,11 +447,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     sweep = require("sim.sweep", "sweep", "sweep")
     archs = [load_arch(a) for a in (args.arch or DEFAULT_ARCHS)]
     cascades = [build_workload(args, s) for s in (args.seqs or [None])]
+    if args.seqs:   # one builder name for every length: say which length each cell is
+        cascades = [dataclasses.replace(c, name=f"{c.name}_seq{s}") for c, s in zip(cascades, args.seqs)]
     progress = not (args.quiet or args.json or args.csv)
-    try:
-        result = sweep(cascades, archs, objective=args.objective, progress=progress)
-    except TypeError:   # an engine without these keywords
-        result = sweep(cascades, archs)
+    result = sweep(cascades, archs, objective=args.objective, progress=progress)
     tbl = getattr(result, "table", result)
     records = tbl.records() if hasattr(tbl, "records") else [dict(r) for r in tbl]
     emit(args, records, lambda: str(result))
