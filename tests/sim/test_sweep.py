@@ -105,7 +105,7 @@ def test_text_progress_bar(capsys):
 
 def test_sweep_on_dask_equals_local():
     """A sweep on a Dask LocalCluster (Client(...).get_executor()) returns the same table as the local run."""
-    distributed = pytest.importorskip("distributed")
+    import distributed
     ws, archs = grid()
     local = sim.sweep(ws, archs, dataflows=[TOY])
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
@@ -116,7 +116,7 @@ def test_sweep_on_dask_equals_local():
 
 def test_dask_sweep_with_builtin_dataflows_equals_local():
     """Built-in dataflows travel by name: a Dask sweep of GPU decode cells equals the local one."""
-    distributed = pytest.importorskip("distributed")
+    import distributed
     from test_explore import require
     require("flash-decoding", "flash3")
     ws = {f"decode{s}": workloads.attention("gqa", batch=1, heads=32, kv_heads=8, seq=1, seq_kv=s, head_dim=128)
