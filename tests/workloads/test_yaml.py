@@ -6,27 +6,9 @@ import workloads
 from workloads import CascadeError, attention
 from workloads.serialize import load, save, to_text
 
-# One small example per registered variant: a new variant without an example fails test_every_variant_has_an_example.
-EXAMPLES = {
-    "mha": dict(batch=1, heads=2, seq=5, head_dim=3, causal=True),
-    "gqa": dict(batch=2, heads=4, kv_heads=2, seq=3, seq_kv=7, head_dim=3, softmax="2pass", causal=True),
-    "mqa": dict(batch=1, heads=3, seq=1, seq_kv=6, head_dim=2, softmax="3pass"),
-    "sqa": dict(batch=1, heads=8, query_heads=4, kv_heads=2, seq=4, head_dim=2),
-    "ssqa": dict(batch=1, heads=8, seq=4, head_dim=2),
-    "xsqa": dict(batch=1, heads=8, seq=4, head_dim=2),
-    "mla": dict(batch=1, seq=1, seq_kv=4, heads=2, latent=4, rope_dim=2, nope_dim=2, head_dim_v=3),
-    "tpla": dict(batch=1, seq=1, seq_kv=4, devices=2),
-    "moh": dict(batch=1, heads=4, seq=3, head_dim=2, model_dim=4, shared_heads=1, top_k=2, accounting="sparse"),
-    "cca": dict(batch=1, seq=4, model_dim=16, heads=4, compression=2),
-    "ccgqa": dict(batch=1, seq=4, model_dim=16, heads=8, compression=2, kv_heads=2),
-    "sliding": dict(batch=1, heads=2, seq=2, seq_kv=9, head_dim=2, left=3, right=1),
-    "na": dict(batch=1, heads=2, spatial=(4, 5), window=(3, 3), head_dim=2),
-    "gna": dict(batch=1, heads=2, spatial=(3, 4, 5), window=(2, 3, 3), stride=(1, 2, 3), dilation=(1, 1, 1),
-                causal=(True, False, False), head_dim=2),
-    "blocked": dict(batch=1, heads=2, spatial=7, block=3, keep=((1, 0, 0), (1, 1, 0), (0, 1, 1)), head_dim=2),
-    "linear": dict(batch=1, heads=2, seq=4, head_dim=2, causal=True),
-    "split_kv": dict(batch=1, heads=4, kv_heads=1, seq_kv=10, head_dim=2, splits=3),
-}
+# One small example per registered variant (shared with the fuzzers): a new variant without an example fails
+# test_every_variant_has_an_example.
+from properties.prop_strategies import VARIANT_EXAMPLES as EXAMPLES
 
 
 def test_every_variant_has_an_example():
