@@ -1,7 +1,7 @@
 """What it runs on: architecture specs (memory hierarchy, spatial fan-out, compute units) and presets."""
-from .presets import PRESETS, preset, register_preset
-from .systolic import systolic
-from .spec import (Arch, ArchError, Level, Unit, from_dict, instances, level, op_rate, path_to, pe_count, to_dict,
+from accel.presets import PRESETS, preset, register_preset
+from accel.arrays import systolic
+from accel.spec import (Arch, ArchError, Level, Unit, from_dict, instances, level, op_rate, path_to, pe_count, to_dict,
                    unit, unit_instances)
 
 __all__ = ["Arch", "ArchError", "Level", "PRESETS", "Unit", "from_dict", "instances", "level", "op_rate", "path_to",

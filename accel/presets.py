@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .spec import Arch, ArchError, from_dict
+from accel.spec import Arch, ArchError, from_dict
 
 # 45 nm Accelergy energies (pJ per action) and areas (µm²), fusemax-and-flat.md §4.
 MAC_PJ, ADD_PJ, MAX_PJ, DIV_PJ, EXP_UNIT_PJ = 17.1645, 8.3395, 0.028, 36.251, 94.65

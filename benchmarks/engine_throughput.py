@@ -25,8 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim.engine import _flatten, _schedule, simulate  # noqa: E402
-from sim.program import Program, ProgramBuilder, Segment, validate  # noqa: E402
+from sim.engine.scheduler import _flatten, _schedule, simulate  # noqa: E402
+from sim.ir.program import Program, ProgramBuilder, Segment, validate  # noqa: E402
 
 
 def random_flat_program(n_ops: int, seed: int = 0) -> Program:
@@ -128,7 +128,7 @@ def main() -> None:
     full = statistics.median(timed(lambda: simulate(periodic_small, extrapolate=False), args.runs))
     print(f"engine, same pipeline x 250,000 in full:   {full:6.3f} s  = {periodic_small.ops_total / full:12,.0f} ops/s")
 
-    from sim.reference import simulate_reference
+    from sim.engine.reference import simulate_reference
 
     small = random_flat_program(20_000, seed=1)
     t = min(timed(lambda: simulate_reference(small), 1))

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import accel  # noqa: E402
 import sim  # noqa: E402
 import workloads  # noqa: E402
-from sim.explore import _MEMO  # noqa: E402
+from sim.search.exploration import _MEMO  # noqa: E402
 
 
 def cases():

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import accel  # noqa: E402
 import sim  # noqa: E402
 import workloads  # noqa: E402
-from sim import gpu  # noqa: E402
+from sim.dataflows.gpu import kernels as gpu  # noqa: E402
 from validation.fa2_public import FWD_FLASH2, FWD_STANDARD, SEQS  # noqa: E402
 
 HEAD_DIMS = (64, 128, 256)

@@ -8,8 +8,8 @@ from pathlib import Path
 import accel
 import workloads
 
-from .plots import plot_rooflines
-from .roofline import roofline
+from sim.report.plots import plot_rooflines
+from sim.bounds.rooflines import roofline
 
 
 def default_job(out: Path) -> Path:
@@ -27,7 +27,7 @@ def default_job(out: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import main as cli_main
+    from sim.report.cli import main as cli_main
     return cli_main(argv)
 
 

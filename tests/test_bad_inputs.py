@@ -18,8 +18,8 @@ import accel
 import sim
 import workloads
 from accel import ArchError
-from sim.mapping import MappingError
-from sim.program import ProgramBuilder, ProgramError
+from sim.ir.mapping import MappingError
+from sim.ir.program import ProgramBuilder, ProgramError
 from workloads import CascadeError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -184,7 +184,7 @@ CASES = [
     ("moh-routing-too-large", lambda: workloads.attention("moh", batch=1, heads=4, seq=2 ** 40, head_dim=2,
                                                           model_dim=4, shared_heads=1, top_k=2, accounting="sparse"),
      CascadeError, "at most 1048576 (use accounting='dense')"),
-    ("unknown-model", lambda: __import__("workloads.models").models.model("gpt5"), CascadeError,
+    ("unknown-model", lambda: workloads.model("gpt5"), CascadeError,
      "unknown model 'gpt5'"),
     # --- execution and analysis --------------------------------------------------------------------------------
     ("execute-missing-input", execute_with(lambda c: {"Q": np.zeros((1, 1, 4, 2))}), CascadeError,
@@ -266,13 +266,13 @@ CASES = [
     ("mapping-for-other-dataflow", lambda: sim.evaluate(
         workloads.gemm(64, 64, 64), H100, "flash2",
         mapping=sim.Mapping("gemm", (), {})), MappingError, "dataflow='flash2' but the mapping is for 'gemm'"),
-    ("explore-bad-objective", lambda: importlib.import_module("sim.explore").explore(workloads.gemm(8, 8, 8), H100,
+    ("explore-bad-objective", lambda: importlib.import_module("sim.search.exploration").explore(workloads.gemm(8, 8, 8), H100,
                                                                                 objective="speed"),
      MappingError, "objective must be one of latency, energy, edp, got 'speed'"),
-    ("explore-budget-type", lambda: importlib.import_module("sim.explore").explore(workloads.gemm(8, 8, 8), H100,
+    ("explore-budget-type", lambda: importlib.import_module("sim.search.exploration").explore(workloads.gemm(8, 8, 8), H100,
                                                                               budget="all"),
      MappingError, "budget must be a positive number of candidates, got 'all'"),
-    ("explore-zero-budget", lambda: importlib.import_module("sim.explore").explore(workloads.gemm(8, 8, 8), H100,
+    ("explore-zero-budget", lambda: importlib.import_module("sim.search.exploration").explore(workloads.gemm(8, 8, 8), H100,
                                                                               budget=0),
      MappingError, "budget must be a positive number of candidates, got 0"),
     # --- tile programs and the engine --------------------------------------------------------------------------
@@ -294,9 +294,8 @@ ERROR_TYPES = [  # (type, module, what raises it)
                          "`accel.unit` look-ups"),
     (MappingError, "sim", "`sim.evaluate` and dataflows (`supports` verdicts, `plan` parameter checks, infeasible "
                           "tiles and shapes at `lower`), `sim.roofline` bindings, `sim.explore` arguments"),
-    (ProgramError, "sim.program", "`ProgramBuilder`, `sim.program.validate`, `sim.engine.simulate` and "
-                                  "`sim.reference.simulate_reference` (malformed programs, buffer deadlock, "
-                                  "over-release)"),
+    (ProgramError, "sim.ir", "`sim.ir.ProgramBuilder`, `sim.ir.validate`, `sim.engine.simulate` and "
+                          "`sim.engine.simulate_reference` (malformed programs, buffer deadlock, over-release)"),
 ]
 
 
@@ -383,7 +382,7 @@ def test_errors_doc_is_generated_from_real_errors():
 
 def test_explore_marks_infeasible_candidates():
     """An infeasible pinned tile gives `infeasible` candidates with the reason, not an exception."""
-    from sim.explore import explore
+    from sim.search.exploration import explore
     c = workloads.attention("mha", batch=1, heads=2, seq=256, head_dim=64)
     table = explore(c, H100, dataflows=["flash2"], constraints={"q_tile": 10 ** 6}, budget=2)
     assert table.candidates and all(x.status == "infeasible" for x in table.candidates)

@@ -348,7 +348,7 @@ def test_variant_builders_fuzz_slow(request):
        st.dictionaries(st.sampled_from(["causal", "bogus", "softmax", "form", "key_tile"]), bad_values, max_size=2))
 def test_model_builders_raise_only_cascade_errors(name, seq, batch, options):
     """`workloads.models.model_attention` with bad seq, batch and options raises only CascadeError."""
-    from workloads.models import model, model_attention
+    from workloads.models.zoo import model, model_attention
     try:
         model_attention(model(name), seq=seq, batch=batch, **options)
     except CascadeError as err:
@@ -367,7 +367,7 @@ def arch_file_text(draw):
 
 
 def load_arch_file_or_cli_error(tmp_dir, text, suffix) -> None:
-    from sim.cli import CLIError, load_arch
+    from sim.report.cli import CLIError, load_arch
     path = tmp_dir / f"arch{suffix}"
     path.write_text(text)
     try:

@@ -72,8 +72,6 @@ def _load_dataflows() -> Mapping:
     import importlib
 
     import sim
-
-    importlib.import_module("sim.dataflow")._load_builtin()
     return sim.DATAFLOWS
 
 

@@ -24,7 +24,7 @@ from validation.compare_match import PUBLIC_SUITE
 if TYPE_CHECKING:
     from validation.compare import Compared, Simulator
 
-GPU_MODULE = "sim.gpu"
+GPU_MODULE = "sim.dataflows.gpu.kernels"
 GOLDEN_ITERATIONS = 16   # brackets shrink by 0.618 each: 16 leave 5e-4 of the bound range
 SWEEPS = 2               # coordinate-descent sweeps for groups of several constants
 

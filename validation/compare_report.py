@@ -271,7 +271,7 @@ def _slug(text: str) -> str:
 
 
 def write_plots(compared: Sequence["Compared"], prs: Sequence[Pair], out: Path) -> list[Path]:
-    from sim.plots import plot_sim_vs_measured, plot_speedup_bars
+    from sim.report.plots import plot_sim_vs_measured, plot_speedup_bars
 
     paths = []
     ok = [c for c in compared if c.status == "ok"]

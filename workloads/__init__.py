@@ -1,18 +1,17 @@
 """What is computed: attention and friends as cascades of extended Einsums (plain data + pure functions)."""
-from .analysis import (compulsory_bytes, elements, execution_order, first_touch, flops, footprint, loop_ranks, op_counts,
+from workloads.analysis import (compulsory_bytes, elements, execution_order, first_touch, flops, footprint, loop_ranks, op_counts,
                        operand_bytes, passes, points,
                        point_cost, total_ops)
-from .attention import VARIANTS, attention, register_variant
-from . import cca, local, mla, moh, variants  # noqa: F401  (register the variants)
-from .build import DTYPE_BYTES, cascade, gemm
-from .errors import CascadeError
-from .execute import execute
-from .ir import (Blocks, Call, Cascade, Causal, Const, Einsum, Index, Init, Neighborhood, Ref, Split, Tensor,
+from workloads.variants import VARIANTS, attention, register_variant
+from workloads.build import DTYPE_BYTES, cascade, gemm
+from workloads.errors import CascadeError
+from workloads.executor import execute
+from workloads.ir import (Blocks, Call, Cascade, Causal, Const, Einsum, Index, Init, Neighborhood, Ref, Split, Tensor,
                  Window)
-from .ops import OPS, register_op
-from .serialize import load, save, statements, to_text
-from .layers import MoE, layer
-from .models import MODELS, Model, arithmetic_intensity, kv_cache_bytes, model
+from workloads.ops import OPS, register_op
+from workloads.serialize import load, save, statements, to_text
+from workloads.models.layers import MoE, layer
+from workloads.models.zoo import MODELS, Model, arithmetic_intensity, kv_cache_bytes, model
 
 __all__ = [
     "Blocks", "Call", "Cascade", "CascadeError", "Causal", "Const", "DTYPE_BYTES", "Einsum", "Index", "Init",

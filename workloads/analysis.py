@@ -5,11 +5,11 @@ import math
 
 import numpy as np
 
-from . import masks as mask_rules
-from .build import DTYPE_BYTES, refs
-from .errors import CascadeError
-from .ir import EACH, LAST, NEXT, Call, Cascade, Einsum
-from .ops import OPS, REDUCE_OPS
+from workloads import masks as mask_rules
+from workloads.build import DTYPE_BYTES, refs
+from workloads.errors import CascadeError
+from workloads.ir import EACH, LAST, NEXT, Call, Cascade, Einsum
+from workloads.ops import OPS, REDUCE_OPS
 
 
 def producers(c: Cascade) -> dict[str, Einsum]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-from . import masks as mask_rules
-from .errors import CascadeError
-from .ir import EACH, FIRST, LAST, NEXT, Call, Cascade, Const, Einsum, Expr, Init, Ref, Split, Tensor
-from .parse import parse
-from .ops import REDUCE_OPS
+from workloads import masks as mask_rules
+from workloads.errors import CascadeError
+from workloads.ir import EACH, FIRST, LAST, NEXT, Call, Cascade, Const, Einsum, Expr, Init, Ref, Split, Tensor
+from workloads.parse import parse
+from workloads.ops import REDUCE_OPS
 
 DTYPE_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1}
 
@@ -83,7 +83,7 @@ def build(*, name, sizes, inputs, splits, masks, inits, init_refs, einsums, outp
     _check_used_sizes(result)
     if output not in tensors or output in result.inputs:
         raise CascadeError(f"output {output}: no Einsum produces it")
-    from .analysis import execution_order  # late import: analysis depends on the IR only
+    from workloads.analysis import execution_order  # late import: analysis depends on the IR only
     execution_order(result)  # raises on cycles
     return result
 

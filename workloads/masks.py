@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CascadeError
-from .ir import Blocks, Causal, Mask, Neighborhood, Window
+from workloads.errors import CascadeError
+from workloads.ir import Blocks, Causal, Mask, Neighborhood, Window
 
 
 @dataclass(frozen=True)

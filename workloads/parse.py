@@ -22,10 +22,10 @@ import math
 import re
 from dataclasses import dataclass
 
-from .errors import CascadeError
-from .ir import (EACH, FIRST, LAST, NEXT, Blocks, Call, Causal, Const, Einsum, Expr, Index, Init, Neighborhood,
+from workloads.errors import CascadeError
+from workloads.ir import (EACH, FIRST, LAST, NEXT, Blocks, Call, Causal, Const, Einsum, Expr, Index, Init, Neighborhood,
                  Ref, Split, Window)
-from .ops import OPS, REDUCE_OPS
+from workloads.ops import OPS, REDUCE_OPS
 
 _TOKEN = re.compile(r"\s*(?:(\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+|\d+(?:[eE][-+]?\d+)?)|([A-Za-z_]\w*)|(->|[-+*/()\[\],:=]))")
 _BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div"}

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import math
 
-from .build import cascade
-from .errors import CascadeError
-from .ir import Blocks, Cascade, Causal, Neighborhood, Window
-from .parse import parse_statement
+from workloads.build import cascade
+from workloads.errors import CascadeError
+from workloads.ir import Blocks, Cascade, Causal, Neighborhood, Window
+from workloads.parse import parse_statement
 
 KEYS = ("cascade", "dtype", "output", "sizes", "inputs", "splits", "masks", "init", "einsums")
 REQUIRED = ("cascade", "sizes", "inputs", "einsums")

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import accel
-from sim.program import Program, ProgramBuilder, ProgramError
+from sim.ir.program import Program, ProgramBuilder, ProgramError
 
 # Example counts: the default run stays within the suite's budget; `pytest -m slow` runs the *_slow twins.
 FAST = int(os.environ.get("CASCADESIM_PROPERTY_EXAMPLES", "80"))

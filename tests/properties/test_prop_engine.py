@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from sim.engine import simulate
-from sim.program import ProgramError
-from sim.reference import simulate_reference
+from sim.engine.scheduler import simulate
+from sim.ir.program import ProgramError
+from sim.engine.reference import simulate_reference
 
 from prop_strategies import FAST, SLOW, programs
 

@@ -15,12 +15,11 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import accel
 import sim
 import workloads
-from sim.dataflow import DATAFLOWS, _load_builtin
-from sim.mapping import MappingError
+from sim.dataflows.registry import DATAFLOWS
+from sim.ir.mapping import MappingError
 
 from prop_strategies import FAST, SLOW, VARIANT_EXAMPLES, arch_factors, scaled
 
-_load_builtin()
 
 ARCHS = {name: accel.preset(name) for name in sorted(accel.PRESETS)}
 ARCHS["systolic16"] = accel.systolic(16, 16, buffer_bytes=2 ** 20, dram_bytes_per_s=50e9)
@@ -176,7 +175,7 @@ def check_pinned(df, case, key, value):
     key = keys[key % len(keys)] if key >= 0 else "bogus"
     try:
         r = sim.evaluate(c, arch, df, constraints={key: value})
-    except (MappingError, workloads.CascadeError, accel.ArchError, sim.program.ProgramError) as err:
+    except (MappingError, workloads.CascadeError, accel.ArchError, sim.ir.ProgramError) as err:
         assert str(err)
         return
     assert r.cycles > 0 and all(0.0 <= u <= 1.0 + 1e-12 for u in r.utilization.values())

@@ -11,8 +11,8 @@ import pytest
 import accel
 import sim
 import workloads
-from sim import gallery
-from sim.cli import main
+from sim.report import gallery
+from sim.report.cli import main
 
 TINY = ["--heads", "2", "--seq", "512", "--head-dim", "32"]
 
@@ -109,7 +109,7 @@ def test_explore(tmp_path, capsys):
     records = json.loads(out)
     assert {r["status"] for r in records} <= {"ok", "pruned", "infeasible", "unsupported", "duplicate"}
     best = min((r for r in records if r["status"] == "ok"), key=lambda r: r["latency_s"], default=None)
-    ex = importlib.import_module("sim.explore").explore(tiny(), accel.preset("fusemax"), budget=4)
+    ex = importlib.import_module("sim.search.exploration").explore(tiny(), accel.preset("fusemax"), budget=4)
     assert best is None or best["latency_s"] == ex.best.latency_s
     status, out, _ = run(capsys, "explore", *TINY, "--arch", "fusemax", "--budget", "4", "--quiet", "--plot",
                          str(tmp_path))
@@ -121,7 +121,7 @@ def test_sweep(tmp_path, capsys):
     assert status == 0 and json.loads(out)
 
 
-@pytest.mark.parametrize("command,module", [("explore", "sim.explore"), ("sweep", "sim.sweep")])
+@pytest.mark.parametrize("command,module", [("explore", "sim.search.exploration"), ("sweep", "sim.search.sweeps")])
 def test_missing_engine_part_is_named(monkeypatch, capsys, command, module):
     """With the engine module absent, the subcommand exits 1 naming what is missing."""
     monkeypatch.setitem(sys.modules, module, None)       # makes `import sim.explore` raise ImportError

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.engine import simulate
-from sim.program import Program, ProgramBuilder, ProgramError, Segment
-from sim.reference import simulate_reference
-from sim.run import STALL_CAUSES
+from sim.engine.scheduler import simulate
+from sim.ir.program import Program, ProgramBuilder, ProgramError, Segment
+from sim.engine.reference import simulate_reference
+from sim.ir.run import STALL_CAUSES
 
 DEP, MEM, BUF = (STALL_CAUSES.index(c) for c in ("dependency", "memory", "buffer"))
 SIMULATORS = {"engine": simulate, "engine-full": lambda p, **kw: simulate(p, extrapolate=False, **kw),

@@ -8,8 +8,8 @@ import pytest
 import accel
 import sim
 import workloads
-from sim.explore import SPACES, canonical, content_hash, onchip_bytes, pareto
-from sim.program import ProgramBuilder
+from sim.search.exploration import SPACES, canonical, content_hash, onchip_bytes, pareto
+from sim.ir.program import ProgramBuilder
 
 # ---- a toy tiled-attention dataflow (registered once; module-level functions so workers can import them) --------
 
@@ -192,7 +192,7 @@ def test_onchip_bytes_is_the_program_order_peak():
 
 def test_pareto_keeps_only_non_dominated():
     """Non-dominated over (latency, energy, on-chip bytes)."""
-    from sim.explore import Candidate
+    from sim.search.exploration import Candidate
     cs = [Candidate("d", {"i": i}, "ok", "", lat, en, on) for i, (lat, en, on) in
           enumerate([(1, 5, 1), (2, 4, 1), (3, 4, 1), (1, 5, 2), (4, 1, 9)])]
     assert [c.params["i"] for c in pareto(cs)] == [0, 1, 4]
@@ -209,8 +209,6 @@ def test_progress_callback_sees_every_candidate(fusemax):
 
 def require(*names):
     """The built-in dataflows import and include `names` (a rename in a dataflow module fails here, by name)."""
-    from sim.dataflow import _load_builtin
-    _load_builtin()
     missing = [n for n in names if n not in sim.DATAFLOWS]
     assert not missing, f"dataflow(s) {missing} are not registered"
 

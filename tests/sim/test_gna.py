@@ -7,7 +7,7 @@ import pytest
 
 import sim
 import workloads
-from sim.gna import flop_bound, fully_block_sparse, gna_speedup_bound, neighborhood, tile_visits
+from sim.bounds.gna_tiles import flop_bound, fully_block_sparse, gna_speedup_bound, neighborhood, tile_visits
 from workloads import masks
 
 CASES = [  # (spatial, window, stride, q_tile, kv_tile): the reference's fully block-sparse use cases

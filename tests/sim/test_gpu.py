@@ -8,7 +8,7 @@ import pytest
 import accel
 import sim
 import workloads
-from sim import gpu
+from sim.dataflows.gpu import kernels as gpu
 from validation.fa2_public import FWD_FLASH2, FWD_STANDARD, SEQS
 
 H100 = accel.preset("h100")
@@ -95,7 +95,7 @@ def test_stride_one_na_costs_more_than_its_flop_bound():
         return c, sim.evaluate(c, H100, dataflow="gna")
     c1, na = gna((1, 1))
     c16, strided = gna((16, 16))
-    flop_time = dense.latency_s / sim.gna.flop_bound(c1)
+    flop_time = dense.latency_s / sim.bounds.gna_tiles.flop_bound(c1)
     assert na.latency_s > 1.3 * flop_time
     assert na.latency_s > strided.latency_s
     assert strided.tflops > 0.6 * dense.tflops

@@ -8,7 +8,7 @@ import pytest
 import accel
 import sim
 import workloads
-from sim import gallery, plots
+from sim.report import gallery, plots
 
 
 def png_size(path):

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.engine import simulate
-from sim.program import Program, ProgramBuilder, ProgramError
-from sim.reference import simulate_reference
+from sim.engine.scheduler import simulate
+from sim.ir.program import Program, ProgramBuilder, ProgramError
+from sim.engine.reference import simulate_reference
 
 SIMULATORS = {"engine": lambda p, **kw: simulate(p, extrapolate=False, **kw),  # full: trace lists every op
               "reference": simulate_reference}
@@ -71,8 +71,8 @@ def test_runtime_deadlock_detection_agrees_with_validation(monkeypatch):
     program = Program(units=b.units, unit_is_memory=b.unit_is_memory, buffers=b.buffers,
                       buffer_capacity=b.buffer_capacity, levels=b.levels, tags=b.tags,
                       ticks_per_cycle=b.ticks_per_cycle, segments=(s.build(),))
-    monkeypatch.setattr("sim.engine.validate", lambda p: None)
-    monkeypatch.setattr("sim.reference.validate", lambda p: None)
+    monkeypatch.setattr("sim.engine.scheduler.validate", lambda p: None)
+    monkeypatch.setattr("sim.engine.reference.validate", lambda p: None)
     for sim in (simulate, simulate_reference):
         with pytest.raises(ProgramError) as runtime:
             sim(program)

@@ -9,8 +9,8 @@ import pytest
 import accel
 import sim
 import workloads
-from sim.engine import simulate
-from sim.reference import simulate_reference
+from sim.engine.scheduler import simulate
+from sim.engine.reference import simulate_reference
 
 # dataflow → (softmax cascade, hardware preset) as in the FuseMax ablation.
 SPATIAL = {"unfused": ("3pass", "flat"), "flat": ("3pass", "flat"), "fusemax-cascade": ("1pass", "flat"),
@@ -86,7 +86,7 @@ def test_query_block_rule():
     """FuseMax's M1: avail = 16 MiB − 256·(E+F)·2, 260 bytes per query row, 256 rows per subtile → 251,
     rounded down to a factor of M/256 (4096 at 1M tokens) → 128."""
     c = workloads.attention("mha", batch=1, heads=1, seq=2 ** 20, head_dim=64)
-    assert sim.spatial.query_block(c, accel.preset("fusemax"), 256, 256) == 128
+    assert sim.dataflows.spatial.attention.query_block(c, accel.preset("fusemax"), 256, 256) == 128
 
 
 def test_fusemax_balances_the_arrays():

@@ -4,9 +4,9 @@ import pytest
 import accel
 import sim
 import workloads
-from sim.area import SRAM_UM2_PER_BYTE, area_mm2
-from sim.explore import TextBar
-from sim.sweep import front
+from sim.bounds.area import SRAM_UM2_PER_BYTE, area_mm2
+from sim.search.exploration import TextBar
+from sim.search.sweeps import front
 
 from test_explore import TOY  # noqa: F401  (registers the toy dataflow)
 

@@ -7,8 +7,8 @@ import pytest
 import accel
 import sim
 import workloads
-from sim.engine import simulate
-from sim.reference import simulate_reference
+from sim.engine.scheduler import simulate
+from sim.engine.reference import simulate_reference
 
 SYSTOLIC = ("systolic-ws", "systolic-os", "systolic-is")
 
@@ -30,7 +30,7 @@ def test_gemm_1024_cube_hand_derivation(df, n):
     expected = {128: 89_984, 256: 28_640}[n]
     r = sim.evaluate(workloads.gemm(1024, 1024, 1024), accel.systolic(n, n, buffer_bytes=64 * 2 ** 20), dataflow=df)
     assert r.cycles == expected
-    assert r.cycles == (1024 // n) ** 2 * sim.systolic.fold_cycles(n, n, 1024)
+    assert r.cycles == (1024 // n) ** 2 * sim.dataflows.spatial.systolic.fold_cycles(n, n, 1024)
 
 
 @pytest.mark.parametrize("df", SYSTOLIC)

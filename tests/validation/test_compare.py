@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import sim
-from sim.dataflow import Dataflow, Lowered
-from sim.mapping import FusionGroup, Mapping
-from sim.program import ProgramBuilder
+from sim.dataflows.registry import Dataflow, Lowered
+from sim.ir.mapping import FusionGroup, Mapping
+from sim.ir.program import ProgramBuilder
 from validation import compare_fit
 from validation.compare import Compared, Simulator, compare_points, main
 from validation.compare_match import BACKEND_DATAFLOWS, Point, preset_for, read_points, target
@@ -23,10 +23,6 @@ from validation.fa2_public import CSV_PATH as FA2_CSV
 from validation.measure import COLUMNS
 
 STUB_FLOPS_PER_S = 400e12
-
-
-def _load_builtin() -> None:
-    importlib.import_module("sim.dataflow")._load_builtin()
 
 
 def _fa_flops(c) -> float:
@@ -46,7 +42,7 @@ def _stub(name: str, efficiency: str | None = None) -> Dataflow:
         return Mapping(name, (FusionGroup(tuple(e.name for e in c.einsums)),), {e.name: "tensor" for e in c.einsums})
 
     def lower(c, arch, mp):
-        eff = getattr(importlib.import_module("sim.gpu"), efficiency) if efficiency else 1.0
+        eff = getattr(importlib.import_module("sim.dataflows.gpu.kernels"), efficiency) if efficiency else 1.0
         flops = _fa_flops(c)
         b = ProgramBuilder(["tensor"], [False])
         b.segment("all").op("tensor", max(1, round(flops / (STUB_FLOPS_PER_S * eff) * arch.clock_hz)))
@@ -58,10 +54,9 @@ def _stub(name: str, efficiency: str | None = None) -> Dataflow:
 @pytest.fixture
 def stubs(monkeypatch):
     """flash2 and gpu-unfused replaced by stubs (flash2 scaled by sim.gpu.FA2_MMA_EFFICIENCY)."""
-    _load_builtin()
     monkeypatch.setitem(sim.DATAFLOWS, "flash2", _stub("flash2", "FA2_MMA_EFFICIENCY"))
     monkeypatch.setitem(sim.DATAFLOWS, "gpu-unfused", _stub("gpu-unfused"))
-    gpu = importlib.import_module("sim.gpu")
+    gpu = importlib.import_module("sim.dataflows.gpu.kernels")
     monkeypatch.setattr(gpu, "FA2_MMA_EFFICIENCY", 1.0)
 
 
@@ -163,7 +158,6 @@ def test_rows_without_a_model_say_why(point: Point, reason: str) -> None:
 
 def test_every_backend_dataflow_is_registered() -> None:
     """Every dataflow named in the backend table exists in the registry (catches renames in the GPU model)."""
-    _load_builtin()
     assert "flash2" in sim.DATAFLOWS, "the GPU dataflows are not registered"
     named = {d for flows, _ in BACKEND_DATAFLOWS.values() for d in flows} | {"mla-decode", "flash-decoding"}
     assert named <= set(sim.DATAFLOWS), sorted(named - set(sim.DATAFLOWS))
@@ -203,7 +197,7 @@ def test_speedup_pairs(stubs) -> None:
 def test_fit_finds_the_stub_efficiency_and_restores_constants(stubs) -> None:
     """The fit of FA2_MMA_EFFICIENCY on the D=128 non-causal row lands on the least-squares log optimum
     (geometric mean of tflops/400), the module constant is restored afterwards, and held-out points are kept apart."""
-    gpu = importlib.import_module("sim.gpu")
+    gpu = importlib.import_module("sim.dataflows.gpu.kernels")
     groups = compare_fit.FIT_GROUPS[:1]
     compared, _ = compare_points(read_points(FA2_CSV), log=lambda s: None)
     (fitted,) = compare_fit.fit_constants(compared, Simulator(), groups, log=lambda s: None)
@@ -264,7 +258,6 @@ def test_cli_refuses_unknown_files(tmp_path: Path, capsys) -> None:
 def test_public_fa2_table_with_the_gpu_model(tmp_path: Path) -> None:
     """All 36 forward FlashAttention-2 points are simulated with flash2 on the h100 preset and get a finite error in
     points.csv and the report; the Standard points use gpu-unfused; every other row is listed with its reason."""
-    _load_builtin()
     assert {"flash2", "gpu-unfused"} <= set(sim.DATAFLOWS), "the GPU dataflows are not registered"
     assert main([str(FA2_CSV), "--out", str(tmp_path)]) == 0
     rows = list(csv.DictReader((tmp_path / "points.csv").open()))

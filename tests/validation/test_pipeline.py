@@ -24,7 +24,6 @@ def _measure(tmp_path: Path, suite: str) -> Path:
 
 
 def _gpu_dataflows() -> None:
-    importlib.import_module("sim.dataflow")._load_builtin()
     assert "flash2" in sim.DATAFLOWS, "the GPU dataflows are not registered"
 
 

@@ -63,7 +63,7 @@ def test_masked_tiles_are_skipped_not_nan():
     """A sliding window leaves whole key tiles masked for some rows: the 1-pass cascade skips them (no NaN)."""
     text = """input Q[b,h,m,e], K[b,h,p,e], V[b,h,p,f]
 mask m, p: window(left=2, right=0)
-""" + workloads.attention.__globals__["core"]("1pass", "b,h", "b,h")
+""" + workloads.variants.core("1pass", "b,h", "b,h")
     c = workloads.cascade(text, {"B": 1, "H": 1, "M": 12, "P": 12, "E": 3, "F": 2, "P0": 4})
     rng = np.random.default_rng(2)
     q, k, v = rng.standard_normal((1, 1, 12, 3)), rng.standard_normal((1, 1, 12, 3)), rng.standard_normal((1, 1, 12, 2))

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from workloads import attention, execute
-from workloads.layers import MoE, layer, moe_routing
+from workloads.models.layers import MoE, layer, moe_routing
 
 T = torch.from_numpy
 

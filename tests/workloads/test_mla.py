@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 import workloads
 from workloads import CascadeError, attention, execute
-from workloads.mla import mla_flops_per_pair, mla_kv_bytes_per_token, tpla_kv_bytes_per_token
+from workloads.variants.mla import mla_flops_per_pair, mla_kv_bytes_per_token, tpla_kv_bytes_per_token
 
 SMALL = dict(heads=3, latent=8, rope_dim=2, nope_dim=3, head_dim_v=4)
 

@@ -3,7 +3,7 @@ intensity equal the worked numbers of attention-einsums.md §2.5, §3.4, §8.6 a
 import pytest
 
 from workloads import CascadeError, compulsory_bytes, flops
-from workloads.models import MODELS, arithmetic_intensity, kv_cache_bytes, model
+from workloads.models.zoo import MODELS, arithmetic_intensity, kv_cache_bytes, model
 
 
 def test_llama3_8b_decode_core():

@@ -1,0 +1,117 @@
+"""Tile tools for NATTEN-style block-sparse generalized neighborhood attention (gpus-and-local-attention.md §5–§6).
+
+Fused GNA kernels permute tokens so that each multi-dimensional tile (e.g. 2-D `(16, 8)`) is contiguous, pad every
+dimension up to the tile shape, and then, per Q tile, visit the bounding box of KV tiles covering the union of its
+queries' windows. A visited KV tile is *full* when every query of the Q tile attends every key of it (no element
+mask) and *partial* otherwise. Everything here is a pure function of the layout and the tile shapes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from workloads import Cascade, Neighborhood
+from workloads.masks import gna_bounds
+
+from sim.ir.mapping import MappingError
+
+
+@dataclass(frozen=True)
+class TileVisits:
+    """Per Q tile (row-major over the tile grid): KV tiles visited, and how many of them need an element mask."""
+    q_tiles: int                 # dense Q tiles (padded grid)
+    kv_tiles: int                # dense KV tiles (padded grid)
+    visited: np.ndarray          # int64[q_tiles]: bounding-box KV tiles per Q tile
+    partial: np.ndarray          # int64[q_tiles]: of those, partially masked ones
+
+    @property
+    def full(self) -> np.ndarray:
+        return self.visited - self.partial
+
+
+def neighborhood(workload: Cascade) -> Neighborhood:
+    """The cascade's single `Neighborhood` mask (the GNA layout), or MappingError naming what is there."""
+    found = [m for m in workload.masks if isinstance(m, Neighborhood)]
+    if len(found) != 1:
+        raise MappingError(f"{workload.name}: expected one neighborhood (GNA) mask, got {workload.masks}")
+    return found[0]
+
+
+def _tiles(value, dims: int, what: str) -> tuple[int, ...]:
+    t = (value,) if isinstance(value, int) else tuple(value)
+    if len(t) != dims or any(not isinstance(x, int) or x < 1 for x in t):
+        raise MappingError(f"{what}={value!r}: need {dims} positive tile sizes, one per layout dimension")
+    return t
+
+
+def _dim_visits(n: int, w: int, s: int, dil: int, causal: bool, qt: int, kt: int) -> tuple[np.ndarray, np.ndarray]:
+    """One dimension: (visited, full) KV tiles per Q tile. Dilation groups are tiled separately, as NATTEN does."""
+    visited, full = [], []
+    for g in range(dil):
+        ng = -(-(n - g) // dil)
+        start, end = gna_bounds(n, w, s, dil, causal)
+        idx = np.arange(g, n, dil)
+        start, end = start[idx], end[idx]          # window per query of this group, in group coordinates
+        for t in range(-(-ng // qt)):
+            lo, hi = t * qt, min((t + 1) * qt, ng)
+            kv_lo = (start[lo:hi].min() // kt) * kt
+            kv_hi = -(-end[lo:hi].max() // kt) * kt
+            first = np.arange(kv_lo, kv_hi, kt)
+            last = first + kt
+            # full: the tile holds real keys only and lies inside every query's window
+            is_full = (last <= ng) & (first >= start[lo:hi].max()) & (last <= end[lo:hi].min())
+            visited.append(len(first))
+            full.append(int(is_full.sum()))
+    return np.array(visited, dtype=np.int64), np.array(full, dtype=np.int64)
+
+
+def tile_visits(mask: Neighborhood, q_tile, kv_tile) -> TileVisits:
+    """Visited and partially masked KV tiles per Q tile of a 1-/2-/3-D layout (bounding-box rule, §6)."""
+    dims = len(mask.spatial)
+    qt, kt = _tiles(q_tile, dims, "q_tile"), _tiles(kv_tile, dims, "kv_tile")
+    per_dim = [_dim_visits(n, w, s, d, c, q, k) for n, w, s, d, c, q, k
+               in zip(mask.spatial, mask.window, mask.stride, mask.dilation, mask.causal, qt, kt)]
+    visited = np.ones(1, dtype=np.int64)
+    full = np.ones(1, dtype=np.int64)
+    for v, f in per_dim:                                    # row-major outer product over dimensions
+        visited = np.outer(visited, v).ravel()
+        full = np.outer(full, f).ravel()
+    kv_tiles = math.prod(-(-n // k) for n, k in zip(mask.spatial, kt))
+    return TileVisits(q_tiles=len(visited), kv_tiles=kv_tiles, visited=visited, partial=visited - full)
+
+
+def fully_block_sparse(spatial, window, stride, q_tile, kv_tile, dilation=None) -> bool:
+    """NATTEN's rule (§6): no Q/KV tile pair anywhere needs an element mask (non-causal)."""
+    dims = len(spatial)
+    dilation = (1,) * dims if dilation is None else tuple(dilation)
+    for n, w, s, qt, kt, d in zip(spatial, window, stride, _tiles(q_tile, dims, "q_tile"),
+                                  _tiles(kv_tile, dims, "kv_tile"), dilation):
+        if d != 1:
+            n = n // d if n % d == 0 else None
+            if n is None:
+                return False
+        if n == w:
+            continue
+        w_left = w // 2
+        if not (s % qt == 0 and w % kt == 0 and (w_left - s // 2) % kt == 0):
+            return False
+        if n % s != 0:
+            start, _ = gna_bounds(n, w, s, 1, False)
+            if start[-1] % kt != 0:                    # the last stride group's window start
+                return False
+    return True
+
+
+def gna_speedup_bound(workload: Cascade, q_tile, kv_tile) -> float:
+    """Upper bound on the speedup of block-sparse GNA over dense self-attention with the same tiles:
+    (dense Q tiles × dense KV tiles) / visited tile pairs. Exact when the case is fully block-sparse."""
+    v = tile_visits(neighborhood(workload), q_tile, kv_tile)
+    return v.q_tiles * v.kv_tiles / float(v.visited.sum())
+
+
+def flop_bound(workload: Cascade) -> float:
+    """The FLOP bound on the speedup over self-attention, N / prod(window)."""
+    m = neighborhood(workload)
+    return math.prod(m.spatial) / math.prod(m.window)

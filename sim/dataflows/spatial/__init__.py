@@ -1,0 +1,1 @@
+"""Dataflows for spatial arrays: the FuseMax ablation steps and FLAT on attention, systolic GEMMs."""

@@ -1,0 +1,1 @@
+"""Whole transformer layers around an attention core, and the model zoo."""
