@@ -230,11 +230,15 @@ def simulate_reference(program: Program, *, trace: bool = False) -> Run:
             iteration=np.array([op.iteration for op in ops], np.int64),
             op=np.array([op.index for op in ops], np.int64),
         )
+    seg_end = np.zeros(len(program.segments), np.int64)
+    for op in ops:
+        seg_end[op.segment] = max(seg_end[op.segment], op.ready)
+    seg_end = np.maximum.accumulate(seg_end) if len(seg_end) else seg_end
     return Run(
         ticks=max((op.ready for op in ops), default=0), ticks_per_cycle=int(program.ticks_per_cycle),
         units=program.units, levels=program.levels, tags=program.tags,
         segments=tuple(s.name for s in program.segments), busy_ticks=busy, stall_ticks=model.stall,
         level_bytes=level_bytes, tag_busy_ticks=tag_busy, ops_total=program.ops_total, ops_simulated=len(ops),
         iterations_simulated=np.array([s.repeat for s in program.segments], np.int64),
-        period_ticks=np.zeros(len(program.segments), np.int64), trace=run_trace,
+        period_ticks=np.zeros(len(program.segments), np.int64), segment_end_ticks=seg_end, trace=run_trace,
     )

@@ -48,7 +48,7 @@ def simulate(program: Program, *, extrapolate: bool = True, trace: bool = False)
 def _simulate_validated(program: Program, *, extrapolate: bool, trace: bool) -> Run:
     flat = _flatten(program)
     (status, err, ticks, stall, iters, period, ops_sim,
-     tr_start, tr_op, tr_iter, n_trace) = _schedule(*flat, extrapolate, trace)
+     tr_start, tr_op, tr_iter, n_trace, seg_end) = _schedule(*flat, extrapolate, trace)
     if status == _DEADLOCK:
         s, k, i, b = (int(x) for x in err[:4])
         raise ProgramError(f"deadlock: segment {program.segments[s].name!r} iteration {k} op {i} waits for space "
@@ -66,7 +66,7 @@ def _simulate_validated(program: Program, *, extrapolate: bool, trace: bool) -> 
         ticks=int(ticks), ticks_per_cycle=int(program.ticks_per_cycle), units=program.units, levels=program.levels,
         tags=program.tags, segments=tuple(s.name for s in program.segments), busy_ticks=busy, stall_ticks=stall,
         level_bytes=level_bytes, tag_busy_ticks=tag_busy, ops_total=program.ops_total, ops_simulated=int(ops_sim),
-        iterations_simulated=iters, period_ticks=period, trace=run_trace,
+        iterations_simulated=iters, period_ticks=period, segment_end_ticks=seg_end, trace=run_trace,
     )
 
 
@@ -239,7 +239,8 @@ def _schedule(seg_ptr, seg_repeat, seg_barrier, unit, duration, latency, dep_ptr
               acq_ptr, acq_buf, acq_amt, rel_ptr, rel_buf, rel_amt, unit_is_mem, cap,
               tgt_ptr, tgt, su_ptr, seg_units, sb_ptr, seg_bufs, extrapolate, trace):
     """Schedule all ops; see the module docstring. Returns (status, err[4], ticks, stall[U,3],
-    iterations_simulated[S], period[S], ops_simulated, trace_start, trace_op, trace_iteration, trace_len)."""
+    iterations_simulated[S], period[S], ops_simulated, trace_start, trace_op, trace_iteration, trace_len,
+    segment_end[S]) — segment_end[s] is the latest `ready` of segments 0..s."""
     n_seg = seg_ptr.shape[0] - 1
     n_units, n_bufs = unit_is_mem.shape[0], cap.shape[0]
     free = np.zeros(n_units, np.int64)
@@ -254,6 +255,7 @@ def _schedule(seg_ptr, seg_repeat, seg_barrier, unit, duration, latency, dep_ptr
     stall_it = np.zeros((n_units, 3), np.int64)
     iters = np.zeros(n_seg, np.int64)
     period = np.zeros(n_seg, np.int64)
+    seg_end = np.zeros(n_seg, np.int64)
     err = np.zeros(4, np.int64)
     st = np.zeros((2, 64), np.int64)
     st_len = np.zeros(2, np.int64)
@@ -309,7 +311,7 @@ def _schedule(seg_ptr, seg_repeat, seg_barrier, unit, duration, latency, dep_ptr
                         if hn[b] == 0:
                             err[0], err[1], err[2], err[3] = s, k, g - o0, b
                             return (_DEADLOCK, err, gmax, stall, iters, period, ops_sim,
-                                    tr_start, tr_op, tr_iter, n_tr)
+                                    tr_start, tr_op, tr_iter, n_tr, seg_end)
                         r, amt = _heap_pop(ht, ha, hn, b)
                         t = max(t, r)
                         used[b] -= amt
@@ -383,4 +385,5 @@ def _schedule(seg_ptr, seg_repeat, seg_barrier, unit, duration, latency, dep_ptr
                     break
             ref_prev = ref
         iters[s] = k
-    return _OK, err, gmax, stall, iters, period, ops_sim, tr_start, tr_op, tr_iter, n_tr
+        seg_end[s] = gmax
+    return _OK, err, gmax, stall, iters, period, ops_sim, tr_start, tr_op, tr_iter, n_tr, seg_end

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping as MappingType
 
+from workloads.frozen import FrozenDict, freeze
+
 
 class MappingError(ValueError):
     """A mapping or dataflow request is invalid or unsupported for this (workload, architecture) pair."""
@@ -17,6 +19,7 @@ class MappingError(ValueError):
 
 @dataclass(frozen=True)
 class Loop:
+    """One loop of a nest: a rank (or split part) with its tile factor, temporal or spatial on an array dimension."""
     rank: str
     factor: int
     spatial: str | None = None   # array dimension (e.g. "rows", "cols", "sms"); None = temporal
@@ -24,22 +27,34 @@ class Loop:
 
 @dataclass(frozen=True)
 class LevelNest:
+    """The loops of one fusion group at one architecture level, outermost first."""
     level: str                   # an architecture level name
     loops: tuple[Loop, ...]      # outermost first
 
 
 @dataclass(frozen=True)
 class FusionGroup:
+    """Einsums that run fused (intermediates stay on chip), with their loop nest per level."""
     einsums: tuple[str, ...]
     nests: tuple[LevelNest, ...] = ()   # outermost level first
 
 
 @dataclass(frozen=True)
 class Mapping:
+    """A concrete mapping: what a dataflow's `plan` returns and its `lower` reads (never changes).
+
+    `params` are the mapping *choices* only (tile sizes, query-block size, pipeline stages, CTAs per SM, split-KV
+    factor, ...) — the values `explore` searches and `constraints` pin. Hardware facts live in the `Arch`, simulation
+    options in `sim.ir.options.Options`. `binding` maps every Einsum to the compute unit that runs it.
+    """
     dataflow: str
     groups: tuple[FusionGroup, ...]
     binding: MappingType[str, str]                         # Einsum → unit name
-    params: MappingType[str, Any] = field(default_factory=dict)
+    params: MappingType[str, Any] = field(default_factory=FrozenDict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "binding", FrozenDict(self.binding))
+        object.__setattr__(self, "params", freeze(self.params))
 
     def __str__(self) -> str:
         lines = [f"mapping ({self.dataflow}): " + ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))]

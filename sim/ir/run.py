@@ -29,7 +29,8 @@ class Run:
     """Totals of one simulation. Times are integer ticks; `cycles` divides by ticks_per_cycle.
 
     `stall_ticks[u, c]` is the idle time of unit u before its ops, charged to cause `STALL_CAUSES[c]`.
-    `iterations_simulated[s]` and `period_ticks[s]` (0 = not extrapolated) say how much of segment s was simulated.
+    `iterations_simulated[s]` and `period_ticks[s]` (0 = not extrapolated) say how much of segment s was simulated;
+    `segment_end_ticks[s]` is when everything of segments 0..s is done (the latest result ready time).
     """
 
     ticks: int
@@ -46,6 +47,7 @@ class Run:
     ops_simulated: int
     iterations_simulated: np.ndarray  # int64[S]
     period_ticks: np.ndarray  # int64[S]
+    segment_end_ticks: np.ndarray  # int64[S], non-decreasing
     trace: Trace | None = None
 
     @property

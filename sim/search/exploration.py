@@ -58,6 +58,7 @@ from workloads import Cascade
 from sim.dataflows.registry import DATAFLOWS, Dataflow, dataflow as get_dataflow
 from sim.engine.scheduler import _simulate_validated, _workload_totals
 from sim.evaluation import account, energy_breakdown
+from sim.ir.options import DEFAULT_OPTIONS
 from sim.ir.mapping import Mapping, MappingError
 from sim.ir.program import Program, validate
 from sim.ir.result import Result
@@ -257,7 +258,7 @@ def evaluate_mapping(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mappi
         return ("pruned", "program bound (busiest unit) cannot beat the incumbent", onchip, bound)
     if status != "ok":
         try:
-            lowered = payload if payload is not None else df.lower(workload, arch, mapping)
+            lowered = payload if payload is not None else df.lower(workload, arch, mapping, DEFAULT_OPTIONS)
             run = _simulate_validated(lowered.program, extrapolate=True, trace=False)
             payload = account(workload, arch, mapping, lowered, run)
         except ValueError as e:      # e.g. a buffer deadlock found while scheduling
@@ -271,7 +272,7 @@ def evaluate_mapping(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mappi
 def _lower_and_bound(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mapping) -> tuple:
     """("lowered", Lowered, onchip, (latency bound, energy)) or ("infeasible", reason, None, None)."""
     try:
-        lowered = df.lower(workload, arch, mapping)
+        lowered = df.lower(workload, arch, mapping, DEFAULT_OPTIONS)
         program = lowered.program
         validate(program)
         busy, level_bytes, _ = _workload_totals(program)

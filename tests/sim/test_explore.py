@@ -57,7 +57,7 @@ def toy_lower(c, a, mapping):
     mm = seg.op("2d", share["2d"] + 256 // s, deps=[ld], tag="mm", bytes={"GlobalBuffer.read": tile})
     seg.op("1d", share["1d"] + q // 16, deps=[mm], prev_deps=[2], release={"kv": tile}, tag="sm")
     return sim.Lowered(b.build(), {"dma": "hbm", "2d": "2d", "1d": "1d"},
-                       {"2d.mac": heads * m * p * e * 2, "1d.add": heads * m * p})
+                       {"2d.mac": heads * m * p * e * 2, "1d.add": heads * m * p}, phases=("mm", "sm"))
 
 
 if TOY not in sim.DATAFLOWS:

@@ -35,7 +35,9 @@ import accel
 from accel import Arch
 from workloads import Causal, Cascade, Neighborhood
 from workloads.analysis import dtype_bytes
+from workloads.analysis import point_cost
 from workloads.masks import pair_count
+from sim.bounds.rooflines import assign
 
 from sim.bounds import gna_tiles as gna_tools
 from sim.dataflows.registry import Lowered, register_dataflow
@@ -64,8 +66,35 @@ DEFAULT_HBM_FRACTION = 0.9
 DEFAULT_TENSOR_FRACTION = 0.8
 
 UNITS = ("tensor", "sfu", "fma", "l2", "hbm", "host")
+UNIT_LEVELS = {"hbm": "HBM", "l2": "L2"}
+PHASES = ("load", "epilogue", "launch", "stream")   # engine tags that are kernel phases, not Einsums
 MEMORY = (False, False, False, True, True, False)
 LEVELS = ("HBM.read", "HBM.write", "L2.read", "L2.write", "SMEM.read")
+
+
+def _attention_tags(c: Cascade) -> dict[str, tuple[str, ...]]:
+    """Engine tags → the cascade's Einsums by role: score GEMMs (MACs not reducing the key rank), value GEMMs (MACs
+    reducing it) and the softmax exponentials."""
+    key = {"P", "P0", "P1"}
+    roles: dict[str, list[str]] = {"qk": [], "pv": [], "softmax": []}
+    for e in c.einsums:
+        cost = point_cost(e)
+        if "exp" in cost:
+            roles["softmax"].append(e.name)
+        elif "mac" in cost:
+            roles["pv" if key & set(e.reduce_ranks) else "qk"].append(e.name)
+    return {k: tuple(v) for k, v in roles.items() if v}
+
+
+def useful_actions(c: Cascade, arch: Arch) -> dict[str, float]:
+    """The cascade's ops on the units the roofline's default binding gives them (MACs on the tensor cores, exp on
+    the SFU, the rest on the FMA pipe): the useful work behind utilization and energy."""
+    acts: dict[str, float] = {}
+    for per_unit in assign(c, arch).values():
+        for unit_name, ops in per_unit.items():
+            for op, n in ops.items():
+                acts[f"{unit_name}.{op}"] = acts.get(f"{unit_name}.{op}", 0.0) + n
+    return acts
 
 
 # ---- per-SM machine rates -------------------------------------------------------------------------------------
@@ -424,7 +453,10 @@ def _lower_fused(c: Cascade, arch: Arch, mp: Mapping, kern: Kernel, *, kv_shared
     for k, dims in enumerate(gemms[1]):
         _gemm_program(b, sm, dims, gemm_params, a.elem, f"post{k}")
     return Lowered(program=b.build(), unit_keys=_unit_keys(b),
-                   flops=attention_flops(a), tags={"qk": ("BQK",), "pv": ("SLNV",), "softmax": ("SLN",)},
+                   flops=attention_flops(a), tags={**_attention_tags(c), "gemm": tuple(e.name for e in c.einsums
+                                                                            if "mac" in point_cost(e))},
+                   phases=PHASES, actions=useful_actions(c, arch),
+                   unit_levels=UNIT_LEVELS,
                    notes=notes + (f"{ctas_total} CTAs, {slots}/SM; simulated SM runs {len(mine)}; "
                                   f"K/V HBM fraction {frac:.3g}",))
 
@@ -717,6 +749,7 @@ def _gemm_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
     b = _gemm_builder(sm, prm["stages"] * (prm["tile_m"] + prm["tile_n"]) * prm["tile_k"] * dtype_bytes(c))
     flops = _gemm_program(b, sm, _gemm_dims(c), prm, dtype_bytes(c), "gemm")
     return Lowered(program=b.build(), unit_keys={u: u for u in UNITS}, flops=flops, tags={"gemm": (c.einsums[0].name,)},
+                   phases=PHASES, actions=useful_actions(c, arch), unit_levels=UNIT_LEVELS,
                    notes=("cuBLAS-like tiles on the native tensor path; the critical SM gets ⌈CTAs/SMs⌉ tiles",))
 
 
@@ -756,7 +789,9 @@ def _math_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
     if 3 * s_bytes > accel.level(arch, "HBM").capacity_bytes:
         notes += (f"would run out of memory: scores, masked scores and probabilities need {3 * s_bytes / 1e9:.3g} GB",)
     return Lowered(program=b.build(), unit_keys={u: u for u in UNITS}, flops=attention_flops(a),
-                   tags={"gemm": ("QK", "AV")}, notes=notes)
+                   tags={"gemm": tuple(e.name for e in c.einsums if "mac" in point_cost(e)),
+                         "softmax": _attention_tags(c).get("softmax", ())},
+                   phases=PHASES, actions=useful_actions(c, arch), unit_levels=UNIT_LEVELS, notes=notes)
 
 
 def unfused_fits(c: Cascade, arch: Arch) -> bool:
