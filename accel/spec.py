@@ -41,6 +41,7 @@ class Unit:
     register_entries: int = 0
     register_read_pj: float = 0.0
     register_write_pj: float = 0.0
+    fill_drain_cycles: int | None = None   # pipeline fill + drain of one tile; None: rows + cols − 2 on a 2-D array
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,14 @@ def op_rate(u: Unit, op: str, dtype: str | None = None) -> float | None:
     return u.ops_per_cycle.get(op)
 
 
+def fill_drain(u: Unit) -> int:
+    """Cycles to fill and drain the unit's PE array for one tile: its spec's `fill_drain_cycles`, else the skew of a
+    systolic wavefront, rows + cols − 2, on a 2-D array (0 on a 1-D one)."""
+    if u.fill_drain_cycles is not None:
+        return u.fill_drain_cycles
+    return u.pes[0] + u.pes[1] - 2 if len(u.pes) == 2 else 0
+
+
 def path_to(arch: Arch, level_name: str) -> tuple[Level, ...]:
     """Levels from the outermost down to `level_name` inclusive: what data must cross to reach it."""
     names = [lv.name for lv in arch.levels]
@@ -108,7 +117,7 @@ _LEVEL_KEYS = {"name": True, "capacity_bytes": True, "bandwidth_bytes_per_s": Tr
                "read_energy_pj_per_byte": False, "write_energy_pj_per_byte": False, "latency_cycles": False}
 _UNIT_KEYS = {"name": True, "level": True, "pes": True, "ops_per_cycle": True, "energy_pj_per_op": False,
               "count": False, "area_um2_per_pe": False, "register_entries": False, "register_read_pj": False,
-              "register_write_pj": False}
+              "register_write_pj": False, "fill_drain_cycles": False}
 _ARCH_KEYS = {"name": True, "clock_hz": True, "levels": True, "units": True, "measured": False,
               "launch_overhead_s": False, "notes": False}
 
@@ -204,7 +213,9 @@ def from_dict(data: Mapping[str, Any], path: str = "arch") -> Arch:
             register_entries=_number(u.get("register_entries", 0), f"{p}.register_entries", positive=False,
                                      integer=True),
             register_read_pj=_number(u.get("register_read_pj", 0.0), f"{p}.register_read_pj", positive=False),
-            register_write_pj=_number(u.get("register_write_pj", 0.0), f"{p}.register_write_pj", positive=False)))
+            register_write_pj=_number(u.get("register_write_pj", 0.0), f"{p}.register_write_pj", positive=False),
+            fill_drain_cycles=_number(u.get("fill_drain_cycles"), f"{p}.fill_drain_cycles", positive=False,
+                                      integer=True, allow_none=True)))
     unit_names = [u.name for u in units]
     for k, n in enumerate(unit_names):
         if n in unit_names[:k] or n in names:

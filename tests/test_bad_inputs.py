@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import importlib.util
 import pathlib
 import sys
 
@@ -285,6 +286,20 @@ CASES = [
     ("program-zero-repeat", program(_zero_repeat), ProgramError, "field repeat: must be an int >= 1, got 0"),
     ("program-negative-duration", program(_negative), ProgramError, "field duration: negative value -5"),
 ]
+
+
+def _area_cases() -> list:
+    """More cases, one module per area in tests/battery/ (each defines CASES in the same format)."""
+    out = []
+    for path in sorted((pathlib.Path(__file__).parent / "battery").glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"battery_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        out += module.CASES
+    return out
+
+
+CASES += _area_cases()
 
 ERROR_TYPES = [  # (type, module, what raises it)
     (CascadeError, "workloads", "the Einsum parser and `workloads.cascade` (text, sizes, splits, masks), attention "

@@ -9,7 +9,7 @@ from workloads.executor import execute
 from workloads.ir import (Blocks, Call, Cascade, Causal, Const, Einsum, Index, Init, Neighborhood, Ref, Split, Tensor,
                  Window)
 from workloads.ops import OPS, register_op
-from workloads.serialize import load, save, statements, to_text
+from workloads.serialize import load, retile, save, statements, to_text
 from workloads.models.layers import MoE, layer
 from workloads.models.zoo import MODELS, Model, arithmetic_intensity, kv_cache_bytes, model
 
@@ -19,6 +19,6 @@ __all__ = [
     "compulsory_bytes", "elements", "execute", "execution_order", "first_touch", "flops", "footprint", "gemm",
     "loop_ranks", "op_counts", "operand_bytes",
     "passes", "point_cost", "points", "register_op", "register_variant", "total_ops",
-    "load", "save", "statements", "to_text", "MoE", "layer", "MODELS", "Model", "arithmetic_intensity",
+    "load", "retile", "save", "statements", "to_text", "MoE", "layer", "MODELS", "Model", "arithmetic_intensity",
     "kv_cache_bytes", "model",
 ]

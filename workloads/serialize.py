@@ -230,3 +230,20 @@ def _checked(text, node, path):
         return parse_statement(text, node.start_mark.line + 1)
     except CascadeError as err:
         raise CascadeError(f"{_where(node, path)}: {err}") from None
+
+
+def retile(c: Cascade, inner: str, size: int) -> Cascade:
+    """The same cascade with split part `inner` (e.g. "P0") of size `size`; the outer part (P1 = ⌈P/P0⌉) follows.
+
+    Retiling changes how a rank is walked, not what is computed: a dataflow that chooses its own key tile applies
+    it with this (the per-tile Einsums, such as the 1-pass cascade's running max, then count one point per tile).
+    """
+    split = next((s for s in c.splits if s.inner == inner), None)
+    if split is None:
+        raise CascadeError(f"retile: {inner!r} is not the inner part of a split of {c.name} "
+                           f"(splits: {', '.join(f'{s.rank} -> {s.outer}, {s.inner}' for s in c.splits) or 'none'})")
+    if c.sizes[inner] == size:
+        return c
+    sizes = {k: v for k, v in c.sizes.items() if k != split.outer}
+    sizes[inner] = size
+    return cascade(to_text(c), sizes, name=c.name, output=c.output, dtype=c.dtype)
