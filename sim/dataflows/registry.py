@@ -67,13 +67,16 @@ Space = Callable[[Cascade, Arch], MappingType[str, tuple]]
 @dataclass(frozen=True)
 class Dataflow:
     """A registered dataflow: its name, the functions above, a one-line description and its search space.
-    A `lower` written without the `options` argument is adapted (it then ignores the simulation options)."""
+    `searched=False` keeps it out of `sim.explore`'s default set (it is still explored when named), e.g. for
+    illustrative or experimental dataflows. A `lower` written without the `options` argument is adapted (it then
+    ignores the simulation options)."""
     name: str
     supports: Supports
     plan: Plan
     lower: Lower
     doc: str = ""
     space: Space | None = None
+    searched: bool = True
 
     def __post_init__(self) -> None:
         if not _takes_options(self.lower):
@@ -107,7 +110,7 @@ def _takes_options(lower: Callable) -> bool:
 
 
 def register_dataflow(name: str, *, supports: Supports, plan: Plan, lower: Lower, space: Space | None = None,
-                      doc: str = "") -> Dataflow:
+                      doc: str = "", searched: bool = True) -> Dataflow:
     """Register a dataflow under `name` and return its record; a duplicate name raises ValueError."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"dataflow name must be a non-empty string, got {name!r}")
@@ -118,7 +121,9 @@ def register_dataflow(name: str, *, supports: Supports, plan: Plan, lower: Lower
             raise ValueError(f"dataflow {name!r}: {what} must be callable, got {fn!r}")
     if space is not None and not callable(space):
         raise ValueError(f"dataflow {name!r}: space must be callable or None, got {space!r}")
-    df = Dataflow(name, supports, plan, lower, doc, space)
+    if not isinstance(searched, bool):
+        raise ValueError(f"dataflow {name!r}: searched must be True or False, got {searched!r}")
+    df = Dataflow(name, supports, plan, lower, doc, space, searched)
     DATAFLOWS[name] = df
     return df
 
