@@ -558,17 +558,41 @@ def _lower_3pass(cascade: Cascade, arch: Arch, mapping: Mapping) -> Lowered:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Search spaces (what `sim.explore` searches, starting from the default plan)
+
+
+def _divisors(n: int) -> tuple[int, ...]:
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return tuple(small + [n // d for d in reversed(small) if d * d != n])
+
+
+def space_1pass(cascade: Cascade, arch: Arch) -> dict[str, tuple]:
+    """1-pass dataflows: the query block (M1, in M0-row subtiles) and the interleaving lookahead (groups)."""
+    m = cascade.sizes.get("M", 1)
+    n_sub = max(1, m // min(_arch_facts(arch)["cols"], m))
+    return {"M1": _divisors(n_sub), "lookahead": (1, 2, 4, 8)}
+
+
+def space_3pass(cascade: Cascade, arch: Arch) -> dict[str, tuple]:
+    """3-pass dataflows: the query rows per fused block (power-of-two multiples of the array width)."""
+    m = cascade.sizes.get("M", 1)
+    m0 = min(_arch_facts(arch)["cols"], m)
+    return {"rows": tuple(m0 << i for i in range(40) if m0 << i <= m)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Registration
 
 register_dataflow("unfused", supports=_supports_3pass, plan=_plan_3pass("unfused"), lower=_lower_3pass,
-                  doc="3-pass cascade in three phases (QK, softmax, AV), each through DRAM")
-register_dataflow("flat", supports=_supports_3pass, plan=_plan_3pass("flat"), lower=_lower_3pass,
+                  space=space_3pass, doc="3-pass cascade in three phases (QK, softmax, AV), each through DRAM")
+register_dataflow("flat", supports=_supports_3pass, plan=_plan_3pass("flat"), lower=_lower_3pass, space=space_3pass,
                   doc="FLAT: 3-pass cascade fused at head or row granularity, spilling QK/SN when a block does not fit")
 register_dataflow("fusemax-cascade", supports=_supports_1pass("flat"),
-                  plan=_plan_1pass("fusemax-cascade", "flat", True), lower=_lower_1pass,
+                  plan=_plan_1pass("fusemax-cascade", "flat", True), lower=_lower_1pass, space=space_1pass,
                   doc="+Cascade: the 1-pass cascade on FLAT's hardware")
 register_dataflow("fusemax-arch", supports=_supports_1pass("fusemax"),
-                  plan=_plan_1pass("fusemax-arch", "fusemax", False), lower=_lower_1pass,
+                  plan=_plan_1pass("fusemax-arch", "fusemax", False), lower=_lower_1pass, space=space_1pass,
                   doc="+Architecture: FuseMax hardware, one tile produced and consumed at a time")
 register_dataflow("fusemax", supports=_supports_1pass("fusemax"), plan=_plan_1pass("fusemax", "fusemax", True),
-                  lower=_lower_1pass, doc="FuseMax: 1-pass cascade with two-level interleaving of the 2D and 1D arrays")
+                  lower=_lower_1pass, space=space_1pass,
+                  doc="FuseMax: 1-pass cascade with two-level interleaving of the 2D and 1D arrays")
