@@ -801,24 +801,56 @@ def unfused_fits(c: Cascade, arch: Arch) -> bool:
     return 3 * s_bytes + 4 * a.batch * a.heads * a.m * a.p <= accel.level(arch, "HBM").capacity_bytes
 
 
+# ---- search spaces (the mapping choices `sim.explore` searches, from the default plan) -------------------------
+
+def _attention_space(*, warps: bool = False, splits: bool = False):
+    """Tiles, pipeline stages and CTAs per SM of a fused attention kernel; FA2 also its warps per CTA; decode
+    kernels few query rows per CTA and the KV length split over CTAs."""
+    def space(c: Cascade, arch: Arch) -> dict[str, tuple]:
+        axes = {"q_tile": (64, 128, 256), "kv_tile": (32, 64, 128, 256), "stages": (1, 2, 3, 4),
+                "ctas_per_sm": (1, 2, 3, 4)}
+        if warps:
+            axes["warps"] = (4, 8)
+        if splits:
+            axes["q_tile"] = (16, 32, 64, 128)
+            axes["splits"] = (1, 2, 4, 8, 16, 32, 64, 128)
+        return axes
+    return space
+
+
+def _gemm_space(c: Cascade, arch: Arch) -> dict[str, tuple]:
+    """cuBLAS-like tile shapes. Small tiles multiply the CTAs the lowering walks and never win on large GEMMs."""
+    return {"tile_m": (128, 256), "tile_n": (128, 256), "tile_k": (32, 64), "stages": (2, 3, 4),
+            "ctas_per_sm": (1, 2), "cluster": (1, 2)}
+
+
+def _gna_space(c: Cascade, arch: Arch) -> dict[str, tuple]:
+    """Pipeline stages and CTAs per SM (the multi-dimensional tile shapes stay at NATTEN's defaults)."""
+    return {"stages": (1, 2, 3, 4), "ctas_per_sm": (1, 2, 3, 4)}
+
+
 # ---- registration ---------------------------------------------------------------------------------------------
 
 register_dataflow("flash2", supports=lambda c, a: _supports_attention(c, a), plan=_fa2_plan, lower=_fa2_lower,
+                  space=_attention_space(warps=True),
                   doc="FlashAttention-2 forward (mma.sync; per-CTA Q tile, loop over KV tiles, in-order softmax)")
 register_dataflow("flash3", supports=lambda c, a: _supports_attention(c, a) or _hopper(a),
-                  plan=_fa3_plan("flash3", FA3_TILES, 1), lower=_fa3_lower,
+                  plan=_fa3_plan("flash3", FA3_TILES, 1), lower=_fa3_lower, space=_attention_space(),
                   doc="FlashAttention-3 forward (TMA, warp-specialized producer, ping-pong warpgroups, wgmma)")
 register_dataflow("cudnn", supports=lambda c, a: _supports_attention(c, a) or _hopper(a),
-                  plan=_fa3_plan("cudnn", CUDNN_TILES, 2), lower=_cudnn_lower,
+                  plan=_fa3_plan("cudnn", CUDNN_TILES, 2), lower=_cudnn_lower, space=_attention_space(),
                   doc="cuDNN-style Hopper fused attention (wgmma, 64-row tiles, two CTAs per SM)")
 register_dataflow("gpu-unfused", supports=lambda c, a: _supports_attention(c, a, max_dim=1 << 20),
-                  plan=_math_plan, lower=_math_lower,
+                  plan=_math_plan, lower=_math_lower, space=_gemm_space,
                   doc="PyTorch math attention: GEMM, softmax, GEMM as separate kernels through HBM")
 register_dataflow("flash-decoding", supports=_decode_supports, plan=_decode_plan("flash-decoding", 128, 64),
-                  lower=_decode_lower, doc="split-KV decode attention with a combine kernel")
+                  lower=_decode_lower, space=_attention_space(splits=True),
+                  doc="split-KV decode attention with a combine kernel")
 register_dataflow("mla-decode", supports=_mla_supports, plan=_decode_plan("mla-decode", 64, 64), lower=_mla_lower,
+                  space=_attention_space(splits=True),
                   doc="absorbed MLA decode: MQA over the cached latent (values = its first F dims)")
 register_dataflow("gna", supports=lambda c, a: _supports_attention(c, a, sparse=True), plan=_gna_plan,
-                  lower=_gna_lower, doc="NATTEN-style block-sparse GNA: permute, bounding-box tiles, unpermute")
-register_dataflow("gemm", supports=_gemm_supports, plan=_gemm_plan, lower=_gemm_lower,
+                  lower=_gna_lower, space=_gna_space,
+                  doc="NATTEN-style block-sparse GNA: permute, bounding-box tiles, unpermute")
+register_dataflow("gemm", supports=_gemm_supports, plan=_gemm_plan, lower=_gemm_lower, space=_gemm_space,
                   doc="cuBLAS-like tiled GEMM on the native tensor path")
