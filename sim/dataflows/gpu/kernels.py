@@ -19,8 +19,8 @@ The model (docs/gpu-model.md):
   products and the softmax on the same warps in order (no overlap); FlashAttention-3 ping-pongs two warpgroups
   (tensor order g1A, g1B, g2A, g2B) so one warpgroup's softmax hides behind the other's GEMMs.
 
-Fitted constants (named below) were fitted only on the D=128 non-causal row of the public FlashAttention-2 H100
-forward table; tests/sim/test_gpu.py validates on the other rows.
+Fitted constants (`constants.CALIBRATED`, read through `Options.constant`) were fitted only on the D=128
+non-causal row of the public FlashAttention-2 H100 forward table; tests/sim/test_gpu.py validates on the other rows.
 """
 from __future__ import annotations
 
@@ -41,17 +41,12 @@ from sim.bounds.rooflines import assign
 
 from sim.bounds import gna_tiles as gna_tools
 from sim.dataflows.registry import Lowered, register_dataflow
+from sim.dataflows.gpu.constants import calibrated, check_calibration
 from sim.ir.mapping import FusionGroup, Mapping, MappingError
+from sim.ir.options import DEFAULT_OPTIONS, Options
 from sim.ir.program import ProgramBuilder
 
 # ---- constants ------------------------------------------------------------------------------------------------
-
-# Fitted on the FA2 H100 D=128 non-causal row (S = 16K point): the fraction of the mma.sync path's rate that
-# FlashAttention-2's inner loop sustains (register pressure, ldmatrix/mma issue, row reductions on the same warps).
-FA2_MMA_EFFICIENCY = 0.896
-# Fitted on the "Standard" D=128 non-causal row (S = 8K point): the fraction of the measured copy bandwidth that
-# PyTorch's elementwise/softmax kernels and layout copies reach.
-STREAM_EFFICIENCY = 0.642
 
 # Per score element, besides the exp: scale-and-subtract FMA, running max, row-sum add, fp32→fp16 convert.
 SOFTMAX_FMA_OPS = 4
@@ -394,7 +389,7 @@ def _tile_lists(a: Attn, q_tile: int, kv_tile: int, rows_per_head: int, spatial_
 MAX_CTAS = 1 << 24   # CTAs a fused-attention lowering lists (memory, not hardware, bounds it)
 
 
-def _lower_fused(c: Cascade, arch: Arch, mp: Mapping, kern: Kernel, *, kv_shared: bool = False,
+def _lower_fused(c: Cascade, arch: Arch, mp: Mapping, kern: Kernel, options: Options, *, kv_shared: bool = False,
                  pre_passes: float = 0.0, gemms: tuple = ((), ()), notes: tuple[str, ...] = ()) -> Lowered:
     a = attn_shape(c)
     sm = sm_rates(arch, a.dtype)
@@ -442,14 +437,14 @@ def _lower_fused(c: Cascade, arch: Arch, mp: Mapping, kern: Kernel, *, kv_shared
     for k, dims in enumerate(gemms[0]):
         _gemm_program(b, sm, dims, gemm_params, a.elem, f"pre{k}")
     if pre_passes:
-        _stream(b, sm, pre_passes, "permute")
+        _stream(b, sm, pre_passes, "permute", calibrated(options, "STREAM_EFFICIENCY"))
     _attention_program(sm, [tuple(x) for x in base[mine]], tile, cta, groups=kern.groups, stages=stages,
                        slots=slots, scale=scale, builder=b, copies=copies)
     if splits > 1:   # combine kernel: read fp32 partial outputs and log-sum-exps, write O
         part = a.batch * a.heads * a.m * splits * (a.f + 1) * 4
-        _stream(b, sm, part + a.batch * a.heads * a.m * a.f * a.elem, "combine", efficiency=1.0)
+        _stream(b, sm, part + a.batch * a.heads * a.m * a.f * a.elem, "combine", 1.0)
     if prm.get("post_bytes"):
-        _stream(b, sm, prm["post_bytes"], "unpermute")
+        _stream(b, sm, prm["post_bytes"], "unpermute", calibrated(options, "STREAM_EFFICIENCY"))
     for k, dims in enumerate(gemms[1]):
         _gemm_program(b, sm, dims, gemm_params, a.elem, f"post{k}")
     return Lowered(program=b.build(), unit_keys=_unit_keys(b),
@@ -475,9 +470,9 @@ def _builder(sm: SM, copies: int = 1) -> ProgramBuilder:
                           ticks_per_cycle=4)
 
 
-def _stream(b: ProgramBuilder, sm: SM, total_bytes: float, name: str, efficiency: float | None = None) -> None:
-    """A memory-bound kernel moving `total_bytes` through HBM, split evenly over the SMs."""
-    eff = STREAM_EFFICIENCY if efficiency is None else efficiency
+def _stream(b: ProgramBuilder, sm: SM, total_bytes: float, name: str, eff: float) -> None:
+    """A memory-bound kernel moving `total_bytes` through HBM at `eff` of the sustained bandwidth, split evenly
+    over the SMs."""
     T = b.ticks_per_cycle
     s = b.segment(f"{name}{len(b._segments)}", barrier=True)
     h = s.op("host", _cyc(sm.launch_cycles * T), tag="launch")
@@ -543,9 +538,10 @@ def _fa2_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
     return _mapping("flash2", c, p)
 
 
-def _fa2_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
-    kern = Kernel("mma_sync", 1, mp.params["warps"], FA2_MMA_EFFICIENCY, False)
-    return _lower_fused(c, arch, mp, kern, notes=("FlashAttention-2: mma.sync, softmax in order on the same warps",))
+def _fa2_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
+    check_calibration(options, mp.dataflow)
+    kern = Kernel("mma_sync", 1, mp.params["warps"], calibrated(options, "FA2_MMA_EFFICIENCY"), False)
+    return _lower_fused(c, arch, mp, kern, options, notes=("FlashAttention-2: mma.sync, softmax in order on the same warps",))
 
 
 # FlashAttention-3 / cuDNN-style -----------------------------------------------------------------------------------
@@ -560,18 +556,20 @@ def _fa3_plan(name: str, tiles: dict, slots_default: int):
     return plan
 
 
-def _fa3_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
+def _fa3_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
+    check_calibration(options, mp.dataflow)
     kern = Kernel("mac", 2, 1, 1.0, False)
-    return _lower_fused(c, arch, mp, kern, notes=("FlashAttention-3: wgmma + TMA, two consumer warpgroups "
+    return _lower_fused(c, arch, mp, kern, options, notes=("FlashAttention-3: wgmma + TMA, two consumer warpgroups "
                                                   "ping-pong softmax against GEMMs",))
 
 
-def _cudnn_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
+def _cudnn_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
     # Two co-resident 64-row CTAs (one consumer warpgroup each) interleave like FA3's two warpgroups.
     p = dict(mp.params)
     p["q_tile"] = p["q_tile"] * 2
+    check_calibration(options, mp.dataflow)
     kern = Kernel("mac", 2, 1, 1.0, False)
-    return _lower_fused(c, arch, Mapping(mp.dataflow, mp.groups, mp.binding, p), kern,
+    return _lower_fused(c, arch, Mapping(mp.dataflow, mp.groups, mp.binding, p), kern, options,
                         notes=("cuDNN-style: wgmma, two 64-row CTAs per SM overlapping softmax and GEMMs",))
 
 
@@ -618,12 +616,13 @@ def _decode_supports(c: Cascade, arch: Arch) -> str | None:
     return None
 
 
-def _decode_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
+def _decode_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
+    check_calibration(options, mp.dataflow)
     hopper = _hopper(arch) is None
     kern = Kernel("mac" if hopper else "mma_sync", 1, 1 if hopper else 4, 1.0, True)
     a = attn_shape(c)
     c2 = c if not a.causal else c   # decode: the causal mask only trims the last M−1 keys (ignored)
-    return _lower_fused(c2, arch, mp, kern, notes=("flash-decoding: split-KV, query heads of a KV group packed, "
+    return _lower_fused(c2, arch, mp, kern, options, notes=("flash-decoding: split-KV, query heads of a KV group packed, "
                                                    "combine kernel",))
 
 
@@ -637,14 +636,15 @@ def _mla_supports(c: Cascade, arch: Arch) -> str | None:
     return None
 
 
-def _mla_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
+def _mla_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
+    check_calibration(options, mp.dataflow)
     kern = Kernel("mac", 1, 1, 1.0, True)
     s = c.sizes
     gemms = ((), ())
     if "CKV" in c.inputs and {"EN", "C", "F"} <= set(s):   # the absorbed cascade's own projections, per head
         rows = s["B"] * s["M"]
         gemms = (((s["H"], rows, s["C"], s["EN"]),), ((s["H"], rows, s["F"], s["C"]),))
-    return _lower_fused(c, arch, mp, kern, kv_shared=True, gemms=gemms,
+    return _lower_fused(c, arch, mp, kern, options, kv_shared=True, gemms=gemms,
                         notes=("MLA decode: MQA over the cached latent row; values are its first F dims",))
 
 
@@ -661,16 +661,17 @@ def _gna_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
     return _mapping("gna", c, p)
 
 
-def _gna_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
+def _gna_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
+    check_calibration(options, mp.dataflow)
     a = attn_shape(c)
     hopper = _hopper(arch) is None        # Hopper NATTEN kernels are FA3-style; older GPUs use FA2-style ones
     kern = (Kernel("mac", 2, 1, 1.0, False) if hopper else
-            Kernel("mma_sync", 1, 4, FA2_MMA_EFFICIENCY, False))
+            Kernel("mma_sync", 1, 4, calibrated(options, "FA2_MMA_EFFICIENCY"), False))
     qkv = a.batch * a.m * (a.heads * a.e + a.kv_heads * (a.e + a.f)) * a.elem
     o = a.batch * a.m * a.heads * a.f * a.elem
     p = dict(mp.params)
     p["post_bytes"] = 2 * o
-    return _lower_fused(c, arch, Mapping(mp.dataflow, mp.groups, mp.binding, p), kern, pre_passes=2 * qkv,
+    return _lower_fused(c, arch, Mapping(mp.dataflow, mp.groups, mp.binding, p), kern, options, pre_passes=2 * qkv,
                         notes=("GNA: token permute, block-sparse FA3-style kernel over bounding-box KV tiles, "
                                "unpermute",))
 
@@ -743,7 +744,8 @@ def _gemm_builder(sm: SM, stages_bytes: int) -> ProgramBuilder:
                           ticks_per_cycle=4)
 
 
-def _gemm_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
+def _gemm_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
+    check_calibration(options, mp.dataflow)
     sm = sm_rates(arch, c.dtype)
     prm = mp.params
     b = _gemm_builder(sm, prm["stages"] * (prm["tile_m"] + prm["tile_n"]) * prm["tile_k"] * dtype_bytes(c))
@@ -760,9 +762,11 @@ def _math_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
     return _mapping("gpu-unfused", c, p)
 
 
-def _math_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
+def _math_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
     """PyTorch's math path as in the FlashAttention benchmark: layout copies of Q, K, V; S = QKᵀ (batched GEMM);
     (+ causal mask add); softmax; O = PV (batched GEMM); the output copy back — every step through HBM."""
+    check_calibration(options, mp.dataflow)
+    eff = calibrated(options, "STREAM_EFFICIENCY")
     a = attn_shape(c)
     sm = sm_rates(arch, a.dtype)
     prm = dict(mp.params)
@@ -771,20 +775,21 @@ def _math_lower(c: Cascade, arch: Arch, mp: Mapping) -> Lowered:
     b = _gemm_builder(sm, prm["stages"] * (prm["tile_m"] + prm["tile_n"]) * prm["tile_k"] * a.elem)
     tok = a.batch * a.m
     if prm["layout_copies"]:   # Q, K, V to [B,H,S,D]-contiguous: read + write each
-        _stream(b, sm, 2 * (tok * a.heads * a.e + a.batch * a.p * a.kv_heads * (a.e + a.f)) * a.elem, "copy_qkv")
+        qkv = tok * a.heads * a.e + a.batch * a.p * a.kv_heads * (a.e + a.f)
+        _stream(b, sm, 2 * qkv * a.elem, "copy_qkv", eff)
     _gemm_program(b, sm, (bh, a.m, a.p, a.e), prm, a.elem, "qk")
     if a.causal:
         # The benchmark builds triu(full((M, P), -1e4)) in fp32 and casts it (write 4, read+write 4, read 4 + write
         # 2 bytes per element), then adds it to the scores: read S, read the mask (from HBM unless it fits in L2),
         # write S.
         mask = a.m * a.p * a.elem
-        _stream(b, sm, 18 * a.m * a.p, "mask_build")
+        _stream(b, sm, 18 * a.m * a.p, "mask_build", eff)
         in_l2 = mask <= accel.level(arch, "L2").capacity_bytes
-        _stream(b, sm, 2 * s_bytes + (0 if in_l2 else s_bytes), "mask")
-    _stream(b, sm, 2 * s_bytes, "softmax")
+        _stream(b, sm, 2 * s_bytes + (0 if in_l2 else s_bytes), "mask", eff)
+    _stream(b, sm, 2 * s_bytes, "softmax", eff)
     _gemm_program(b, sm, (bh, a.m, a.f, a.p), prm, a.elem, "pv")
     if prm["layout_copies"]:
-        _stream(b, sm, 2 * tok * a.heads * a.f * a.elem, "copy_o")
+        _stream(b, sm, 2 * tok * a.heads * a.f * a.elem, "copy_o", eff)
     notes = ("unfused PyTorch math: S and P through HBM",)
     if 3 * s_bytes > accel.level(arch, "HBM").capacity_bytes:
         notes += (f"would run out of memory: scores, masked scores and probabilities need {3 * s_bytes / 1e9:.3g} GB",)
