@@ -48,6 +48,6 @@ done
 if [ "$DEVICE" = cuda ] && command -v nvidia-smi >/dev/null; then
   nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw,pstate --format=csv > "$SIDE/nvidia_smi_after.csv" 2>&1
 fi
-"$PYTHON" -m validation.summary "$OUT"/*.csv | tee "$OUT/summary.txt"
+"$PYTHON" -m validation.harness.summary "$OUT"/*.csv | tee "$OUT/summary.txt"
 echo "total $(( $(date +%s) - START ))s"
 tar -czf "$OUT/campaign.tgz" -C "$SIDE" . && rm -rf "$SIDE"

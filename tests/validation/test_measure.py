@@ -13,12 +13,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from validation import counts, fa2_public  # noqa: E402
-from validation.cases import STATUSES  # noqa: E402
-from validation.gna import dense_gna_mask, flex_mask_mod, gna_pairs  # noqa: E402
-from validation.measure import COLUMNS, SUITES, main  # noqa: E402
-from validation.suites_sdpa import choose_splits, split_kv_attention  # noqa: E402
-from validation.timing import quantile, summarize  # noqa: E402
+from validation.data import fa2_public  # noqa: E402
+from validation.harness import counts  # noqa: E402
+from validation.harness.cases import STATUSES  # noqa: E402
+from validation.harness.gna import dense_gna_mask, flex_mask_mod, gna_pairs  # noqa: E402
+from validation.harness.measure import COLUMNS, SUITES, main  # noqa: E402
+from validation.harness.suites.decode import choose_splits, split_kv_attention  # noqa: E402
+from validation.harness.timing import quantile, summarize  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -178,23 +179,34 @@ def test_flex_mask_mod_matches_numpy(spatial, window, stride, dilation, causal) 
 
 # ---------------------------------------------------------------- counts
 def test_flop_and_byte_helpers() -> None:
-    """FLOP/byte helpers against hand-computed values."""
-    assert counts.attention_flops(2, 3, 5, 7, 8) == 4 * 2 * 3 * 5 * 7 * 8  # 6720
-    assert counts.attention_flops(2, 3, 5, 7, 8, causal=True) == 3360
-    assert counts.attention_flops(1, 128, 1, 10, 192, 128) == 2 * 128 * 10 * (192 + 128)
+    """FLOP/byte helpers against hand-computed values; causal pairs are bottom-right aligned and exact."""
+    assert counts.dense_pairs(5, 7) == 35
+    assert counts.dense_pairs(8, 8, causal=True) == 36              # 1 + 2 + ... + 8
+    assert counts.dense_pairs(1, 1024, causal=True) == 1024         # one decode token sees every key
+    assert counts.dense_pairs(4, 1024, causal=True) == 1021 + 1022 + 1023 + 1024
+    assert counts.dense_pairs(8, 4, causal=True) == 1 + 2 + 3 + 4    # the first 4 queries see no key
+    assert counts.attention_flops(2, 3, 35, 8) == 4 * 2 * 3 * 35 * 8
+    assert counts.attention_flops(2, 128, 1024, 576, 512) == 2 * 2 * 128 * 1024 * 1088
     # FA benchmark point: B=1, S=16K, H=16, D=128 -> 4*1*16384^2*16*128
-    assert counts.attention_flops(1, 16, 16384, 16384, 128) == 2199023255552.0
+    assert counts.attention_flops(1, 16, counts.dense_pairs(16384, 16384), 128) == 2199023255552.0
     # q 1*4*3*8 + kv 1*2*5*(8+8) + o 1*4*3*8 = 96 + 160 + 96 = 352 elements, bf16
     assert counts.attention_bytes(1, 4, 2, 3, 5, 8, None, 2) == 704
     assert counts.gemm_flops(2, 3, 4) == 48 and counts.gemm_bytes(2, 3, 4, 2, 4) == (8 + 12) * 2 + 6 * 4
     assert counts.copy_bytes(1000) == 2000
-    assert counts.gna_flops(1, 2, 100, (3, 5), 8) == 4 * 2 * 100 * 15 * 8
-    assert counts.mla_decode_flops(2, 128, 1, 1024, 576, 512) == 2 * 2 * 128 * 1024 * 1088
     assert counts.tflops(1e12, 1000.0) == pytest.approx(1.0)
     assert counts.gbps(3e9, 1000.0) == pytest.approx(3.0)
-    assert counts.time_ms_from_tflops(2e12, 4.0) == pytest.approx(500.0)
+    assert fa2_public.time_ms_from_tflops(2e12, 4.0) == pytest.approx(500.0)
     with pytest.raises(ValueError, match="unknown dtype"):
         counts.dtype_bytes("int3")
+
+
+def test_causal_sdpa_cases_need_square_masks() -> None:
+    """SDPA's is_causal is top-left aligned, so a causal case with seq_q != seq_kv (another mask than the
+    bottom-right one every count assumes) is refused when the case is built."""
+    from validation.harness.suites.sdpa import sdpa_case
+
+    with pytest.raises(ValueError, match="seq_q == seq_kv"):
+        sdpa_case("decode", "x", "bfloat16", "flash", 1, 8, 8, 4, 1024, 64, causal=True)
 
 
 def test_quantiles() -> None:
@@ -253,27 +265,12 @@ def test_fa2_public_dataset() -> None:
     assert committed == [{k: str(v) for k, v in r.items()} for r in fa2_public.transcribed_rows()]
 
 
-def test_measure_is_standalone() -> None:
-    """The harness imports nothing from sim, accel or workloads (it must run on the device with just torch)."""
-    import ast
-
-    harness = {"measure", "timing", "counts", "gna", "devinfo", "cases", "summary", "fa2_public"}
-    for path in (REPO / "validation").glob("*.py"):
-        if path.stem not in harness and not path.stem.startswith("suites"):
-            continue   # compare.py and the FuseMax reproduction use the simulator; the harness must not
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            for name in names:
-                assert name.split(".")[0] not in {"sim", "accel", "workloads"}, (path.name, name)
-
-
 def test_compiled_flex_uses_each_cases_mask() -> None:
     """Compiled FlexAttention with the GNA block mask equals dense attention under the numpy mask, for several masks in
     a row through the one shared compiled kernel (no stale mask parameters baked into the compiled code)."""
     from torch.nn.attention.flex_attention import create_block_mask
 
-    from validation.suites_local import compiled_flex
+    from validation.harness.suites.local import compiled_flex
 
     flex = compiled_flex()
     gen = torch.Generator().manual_seed(1)
@@ -292,7 +289,7 @@ def test_compiled_flex_uses_each_cases_mask() -> None:
 def test_failure_classification_and_rotation() -> None:
     """Refusals are 'unsupported', memory failures 'oom', anything else 'error'; small inputs rotate over enough
     buffer sets to exceed 3× L2 on a GPU."""
-    from validation.cases import Env, classify, rotation_sets
+    from validation.harness.cases import Env, classify, rotation_sets
 
     assert classify(RuntimeError("No available kernel.  Aborting execution.")) == "unsupported"
     assert classify(NotImplementedError("x")) == "unsupported"

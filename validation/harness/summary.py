@@ -1,11 +1,11 @@
-"""Short summary table of measurement CSVs: `python -m validation.summary FILE.csv ...` (used by campaign.sh)."""
+"""Short summary table of measurement CSVs: `python -m validation.harness.summary FILE.csv ...` (campaign.sh)."""
 from __future__ import annotations
 
 import csv
 import sys
 from pathlib import Path
 
-from validation.cases import STATUSES
+from validation.harness.cases import STATUSES
 
 
 def _best(rows: list[dict], **match: str) -> dict | None:

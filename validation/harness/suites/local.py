@@ -1,6 +1,8 @@
 """The `local` suite: sliding-window, neighborhood (NA) and generalized neighborhood attention (GNA) in 1-D/2-D/3-D and
-blocked attention, through FlexAttention with a block mask built from NATTEN's predicate (validation.gna), compiled
-with torch.compile; a dense SDPA baseline per shape; and NATTEN itself when it is importable (reference §5, §6).
+blocked attention, through FlexAttention (Dong et al., "Flex Attention", 2024) with a block mask built from NATTEN's
+predicate (validation.harness.gna), compiled with torch.compile; a dense SDPA baseline per shape; and NATTEN itself when
+it is importable. Shapes are the GNA paper's use cases (Hassani et al., 2025): FLUX.1 at 4K (256×256 tokens, window
+80×80, stride 16×16), HunyuanVideo 720p (30×48×80, window 18×24×24, stride 16×8×8) and 1-D 32K tokens.
 
 Tokens are flattened row-major, so FlexAttention's 128×128 blocks are not NATTEN's multi-dimensional tiles: the
 block-sparsity FlexAttention finds is what row-major order gives.
@@ -10,10 +12,10 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from validation.cases import Case, Env, randn
-from validation.counts import attention_bytes, dtype_bytes
-from validation.gna import check_gna, flex_mask_mod, gna_pairs
-from validation.suites_sdpa import sdpa_case
+from validation.harness.cases import Case, Env, randn
+from validation.harness.counts import attention_bytes, attention_flops, dtype_bytes
+from validation.harness.gna import check_gna, flex_mask_mod, gna_pairs
+from validation.harness.suites.sdpa import sdpa_case
 
 _COMPILED: dict[str, Any] = {}
 
@@ -63,7 +65,7 @@ def gna_case(name: str, form: str, backend: str, dtype: str, batch: int, heads: 
     # causal along the first dimension only (time, for video), as NATTEN allows causality per dimension
     causal_dims = ((True,) + (False,) * (nd - 1)) if causal else (False,) * nd
     pairs = gna_pairs(spatial, window, stride, dilation, causal_dims)
-    flops = 4.0 * batch * heads * pairs * d
+    flops = attention_flops(batch, heads, pairs, d)
     nbytes = attention_bytes(batch, heads, heads, n, n, d, d, elem)
     params = _shape_params(batch, heads, spatial, window, stride, dilation, causal, d, n)
     params["extra"] = f"attended_pairs={pairs};causal_dims={'x'.join(str(int(c)) for c in causal_dims)}"

@@ -1,12 +1,14 @@
 """FLOP and compulsory-byte counts for measured cases: pure functions of shapes.
 
-FLOPs follow FlashAttention's benchmark convention (reference §3): forward = 4·B·Sq·Skv·H·D (two matmuls of 2 FLOPs per
-MAC), halved when causal; a value head dim different from the query/key head dim splits the 4 into 2·D + 2·Dv.
+One FLOP convention, the simulator's: 2 FLOPs per multiply-accumulate over the (query, key) pairs the mask actually
+attends, i.e. attention FLOPs = 2·B·H·pairs·(D + Dv). A causal mask is bottom-right aligned (query i of M sees keys
+≤ i + P − M of P), so one decode token attends every key and a causal square mask attends M(M+1)/2 pairs — not the
+M²/2 of FlashAttention's benchmark convention (Dao, "FlashAttention-2", 2023), which only the transcription of
+published rates uses (validation.data.fa2_public). `tests/validation/test_flop_convention.py` checks that every
+harness row counts exactly `workloads.flops` of the cascade it is compared with.
 Bytes are compulsory traffic: every input read once, every output written once.
 """
 from __future__ import annotations
-
-import math
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float8_e4m3fn": 1, "float8_e5m2": 1, "float64": 8}
 
@@ -19,12 +21,20 @@ def dtype_bytes(dtype: str) -> int:
         raise ValueError(f"unknown dtype {dtype!r}; known: {sorted(DTYPE_BYTES)}") from None
 
 
-def attention_flops(batch: int, heads: int, seq_q: int, seq_kv: int, head_dim: int, head_dim_v: int | None = None,
-                    causal: bool = False) -> float:
-    """Forward attention FLOPs: 2·B·H·Sq·Skv·(D + Dv), halved when causal (FlashAttention's convention)."""
+def dense_pairs(seq_q: int, seq_kv: int, causal: bool = False) -> int:
+    """Attended (query, key) pairs of one head: Sq·Skv, or causal (bottom-right aligned) the keys ≤ i + Skv − Sq of
+    each query i — Σ over the min(Sq, Skv) queries that see any key of 1 … Skv keys, ending at Skv."""
+    if not causal:
+        return seq_q * seq_kv
+    seeing = min(seq_q, seq_kv)
+    first = seq_kv - seeing + 1
+    return seeing * (first + seq_kv) // 2
+
+
+def attention_flops(batch: int, heads: int, pairs: int, head_dim: int, head_dim_v: int | None = None) -> float:
+    """Forward attention FLOPs: 2·B·H·pairs·(D + Dv) — QKᵀ and PV, 2 FLOPs per MAC, over the attended pairs."""
     dv = head_dim if head_dim_v is None else head_dim_v
-    flops = 2.0 * batch * heads * seq_q * seq_kv * (head_dim + dv)
-    return flops / 2 if causal else flops
+    return 2.0 * batch * heads * pairs * (head_dim + dv)
 
 
 def attention_bytes(batch: int, heads: int, kv_heads: int, seq_q: int, seq_kv: int, head_dim: int,
@@ -35,16 +45,6 @@ def attention_bytes(batch: int, heads: int, kv_heads: int, seq_q: int, seq_kv: i
     kv = batch * kv_heads * seq_kv * (head_dim + dv)
     o = batch * heads * seq_q * dv
     return float((q + kv + o) * elem_bytes)
-
-
-def gna_flops(batch: int, heads: int, tokens: int, window: tuple[int, ...], head_dim: int) -> float:
-    """Non-causal (G)NA FLOPs = 4·B·H·N·prod(window)·D for any stride (reference §5)."""
-    return 4.0 * batch * heads * tokens * math.prod(window) * head_dim
-
-
-def mla_decode_flops(batch: int, heads: int, seq_q: int, seq_kv: int, d_k: int, d_v: int) -> float:
-    """MLA (absorbed) decode FLOPs = 2·B·h_q·s_q·s_k·(d_k + d_v) (reference §7)."""
-    return 2.0 * batch * heads * seq_q * seq_kv * (d_k + d_v)
 
 
 def gemm_flops(m: int, n: int, k: int) -> float:
@@ -70,8 +70,3 @@ def tflops(flops: float, time_ms: float) -> float:
 def gbps(nbytes: float, time_ms: float) -> float:
     """Achieved GB/s (1e9 bytes per second)."""
     return nbytes / (time_ms * 1e-3) / 1e9
-
-
-def time_ms_from_tflops(flops: float, tflops_value: float) -> float:
-    """Inverse of `tflops`: the time a published TFLOP/s figure implies."""
-    return flops / (tflops_value * 1e12) * 1e3

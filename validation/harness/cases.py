@@ -11,8 +11,9 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager
 
-from validation.devinfo import ClockReader, free_memory_bytes, utc_now
-from validation.timing import Budget, time_fn
+from validation.harness.counts import gbps, tflops
+from validation.harness.devinfo import ClockReader, free_memory_bytes, utc_now
+from validation.harness.timing import Budget, Timing, time_fn
 
 PARAM_COLUMNS = ["batch", "heads", "kv_heads", "seq_q", "seq_kv", "head_dim", "head_dim_v", "causal", "spatial",
                  "window", "stride", "dilation", "splits", "m", "n", "k", "copy_bytes", "extra"]
@@ -21,6 +22,9 @@ RESULT_COLUMNS = ["flops", "bytes", "time_ms", "min_ms", "p20_ms", "p80_ms", "ma
                   "mem_clock_mhz", "timestamp_utc"]
 CASE_COLUMNS = ["suite", "case", "form", "dtype", "backend_requested", "backend_ran"]
 STATUSES = ("ok", "unsupported", "oom", "error", "skipped")
+MEMORY_SHARE_LIMIT = 0.9  # a case whose inputs and work exceed this share of the free device memory is skipped
+ROTATION_L2_MULTIPLE = 3  # rotated input sets total at least this many L2 sizes, so timed calls miss in L2
+MAX_ROTATION_SETS = 256
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,8 @@ def rotation_sets(input_bytes: int, env: Env, free: int | None, work_bytes: int)
     """Input sets to rotate through: total at least 3× L2 on GPUs (so timed calls miss in L2), few on the CPU."""
     if env.device_type != "cuda":
         return 2
-    target = 3 * env.l2_bytes
-    n = max(1, min(256, math.ceil(target / max(1, input_bytes))))
+    target = ROTATION_L2_MULTIPLE * env.l2_bytes
+    n = max(1, min(MAX_ROTATION_SETS, math.ceil(target / max(1, input_bytes))))
     if free is not None:  # keep inputs + work under half the free memory
         n = max(1, min(n, int((free * 0.5 - work_bytes) // max(1, input_bytes))))
     return n
@@ -174,70 +178,88 @@ def top_kernel(fn: Callable[..., Any], args: tuple, device_type: str) -> str:
     return _one_line(max(events, key=lambda e: getattr(e, attr)).key, 160) if events else ""
 
 
-def run_case(case: Case, env: Env, budget: Budget, clocks: ClockReader) -> dict:
-    """Measure one case and return its row; never raises for a case's own failure (it becomes the row's status)."""
+def _why_not_run(case: Case, env: Env, budget: Budget) -> tuple[str, str] | None:
+    """(status, reason) for a case that is not attempted: budget used up, skipped by its suite, or unsupported."""
+    if budget.exhausted():
+        return "skipped", f"time budget: {budget.seconds:g} s used up"
+    if case.skip_reason:
+        return "skipped", case.skip_reason
+    reason = case.supports(env)
+    return ("unsupported", reason) if reason else None
+
+
+def _timed(case: Case, env: Env, clocks: ClockReader, n_sets: int, row: dict) -> tuple[Timing, str, str] | str:
+    """Build the case, check its first output, time it; (timing, SM clock, memory clock), or why the output is bad."""
     import torch
 
-    row = base_row(case)
-    row["timestamp_utc"] = utc_now()
-
-    def finish(status: str, reason: str = "") -> dict:
-        row.update(status=status, reason=_one_line(reason))
-        return row
-
-    if budget.exhausted():
-        return finish("skipped", f"time budget: {budget.seconds:g} s used up")
-    if case.skip_reason:
-        return finish("skipped", case.skip_reason)
-    reason = case.supports(env)
-    if reason:
-        return finish("unsupported", reason)
-    free = free_memory_bytes(env.device_type)
-    need = case.input_bytes + case.work_bytes
-    if free is not None and need > 0.9 * free:
-        return finish("skipped", f"does not fit memory: needs ~{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free")
-    n_sets = rotation_sets(case.input_bytes, env, free, case.work_bytes)
     gen = torch.Generator(device=env.device)
     gen.manual_seed(zlib.crc32(f"{case.suite}/{case.name}/{case.form}/{case.backend}".encode()))
-    arg_sets: list = []
-    out = None
+    with case.context():
+        arg_sets = [case.make_inputs(env, gen) for _ in range(n_sets)]
+        _sync(env)
+        t0 = time.perf_counter()  # build (block masks, compilation) + first call
+        fn = case.build(env)
+        out = _first_tensor(fn(*arg_sets[0]))
+        _sync(env)
+        row["first_call_s"] = f"{time.perf_counter() - t0:.4g}"
+        if not bool(torch.isfinite(out.float()).all()):
+            return "non-finite output"
+        del out
+        fn(*arg_sets[-1])  # second warm-up, on another buffer set
+        timing = time_fn(fn, arg_sets, env.device_type, reps=env.reps, target_s=env.target_s,
+                         min_reps=5 if env.device_type == "cpu" else 10, graphs=env.graphs)
+        sm, mem = clocks.read()  # right after the timed calls, while the clocks are those of the load
+        if env.kernel_names:
+            row["kernel"] = top_kernel(fn, arg_sets[0], env.device_type)
+    return timing, sm, mem
+
+
+def _release_memory(env: Env, failed: bool) -> None:
+    """Return cached device memory before the next case (after a failure, first drop what the traceback held)."""
+    if env.device_type == "cuda":
+        import torch
+
+        if failed:
+            gc.collect()
+        torch.cuda.empty_cache()
+
+
+def _finish(row: dict, status: str, reason: str = "") -> dict:
+    row.update(status=status, reason=_one_line(reason))
+    return row
+
+
+def run_case(case: Case, env: Env, budget: Budget, clocks: ClockReader) -> dict:
+    """Measure one case and return its row; never raises for a case's own failure (it becomes the row's status)."""
+    row = base_row(case)
+    row["timestamp_utc"] = utc_now()
+    refused = _why_not_run(case, env, budget)
+    if refused:
+        return _finish(row, *refused)
+    free = free_memory_bytes(env.device_type)
+    need = case.input_bytes + case.work_bytes
+    if free is not None and need > MEMORY_SHARE_LIMIT * free:
+        return _finish(row, "skipped", f"does not fit memory: needs ~{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free")
+    n_sets = rotation_sets(case.input_bytes, env, free, case.work_bytes)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            with case.context():
-                arg_sets = [case.make_inputs(env, gen) for _ in range(n_sets)]
-                _sync(env)
-                t0 = time.perf_counter()  # build (block masks, compilation) + first call
-                fn = case.build(env)
-                out = _first_tensor(fn(*arg_sets[0]))
-                _sync(env)
-                row["first_call_s"] = f"{time.perf_counter() - t0:.4g}"
-                if not bool(torch.isfinite(out.float()).all()):
-                    return finish("error", "non-finite output")
-                out = None
-                fn(*arg_sets[-1])  # second warm-up, on another buffer set
-                timing = time_fn(fn, arg_sets, env.device_type, reps=env.reps, target_s=env.target_s,
-                                 min_reps=5 if env.device_type == "cpu" else 10, graphs=env.graphs)
-                sm, mem = clocks.read()  # right after the timed calls, while the clocks are those of the load
-                if env.kernel_names:
-                    row["kernel"] = top_kernel(fn, arg_sets[0], env.device_type)
+            measured = _timed(case, env, clocks, n_sets, row)
+            failure = ("error", measured) if isinstance(measured, str) else None
         except Exception as exc:  # noqa: BLE001 - every failure is recorded as the row's status, with its reason
-            status = classify(exc)
             detail = _warnings_text(caught)
-            return finish(status, f"{type(exc).__name__}: {_one_line(str(exc), 300)}" + (f" [{detail}]" if detail else ""))
-        finally:
-            out = None
-            arg_sets = []
-            if env.device_type == "cuda":
-                if row["status"] != "":  # a failure: drop what the traceback held before the next case
-                    gc.collect()
-                torch.cuda.empty_cache()
+            failure = (classify(exc), f"{type(exc).__name__}: {_one_line(str(exc), 300)}"
+                       + (f" [{detail}]" if detail else ""))
         wtext = _warnings_text(caught)
+    _release_memory(env, failed=failure is not None)
+    if failure:
+        return _finish(row, *failure)
+    timing, sm, mem = measured
     row.update(time_ms=f"{timing.median_ms:.6g}", min_ms=f"{timing.min_ms:.6g}", p20_ms=f"{timing.p20_ms:.6g}",
                p80_ms=f"{timing.p80_ms:.6g}", max_ms=f"{timing.max_ms:.6g}", reps=timing.reps,
                timing_mode=timing.mode, buffer_sets=n_sets, sm_clock_mhz=sm, mem_clock_mhz=mem,
                backend_ran=case.backend_ran or case.backend,
-               tflops=f"{case.flops / (timing.median_ms * 1e-3) / 1e12:.6g}" if case.flops else "",
-               gbps=f"{case.bytes / (timing.median_ms * 1e-3) / 1e9:.6g}" if case.bytes else "",
+               tflops=f"{tflops(case.flops, timing.median_ms):.6g}" if case.flops else "",
+               gbps=f"{gbps(case.bytes, timing.median_ms):.6g}" if case.bytes else "",
                note=_one_line("; ".join(x for x in (timing.note, wtext) if x)))
-    return finish("ok")
+    return _finish(row, "ok")

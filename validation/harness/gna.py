@@ -1,7 +1,13 @@
-"""Generalized Neighborhood Attention (GNA) mask predicate, exactly as NATTEN defines it.
+"""Generalized Neighborhood Attention (GNA) mask predicate, exactly as NATTEN's kernels define it.
 
-Reference: shared/reference/gpus-and-local-attention.md §5. Per dimension, independently, a key is attended iff the rule
-holds in every dimension. Tokens are flattened row-major (last spatial dimension fastest).
+Sources: Hassani et al., "Neighborhood Attention Transformer" (CVPR 2023) for neighborhood attention and its
+border-shifted windows; Hassani et al., "Generalized Neighborhood Attention: Multi-dimensional Sparse Attention at the
+Speed of Light" (2025) for the stride, and NATTEN's mask code for dilation and per-dimension causality. Per dimension,
+independently, a key is attended iff the rule holds in every dimension. Tokens are flattened row-major (last spatial
+dimension fastest).
+
+The harness keeps its own copy of the predicate on purpose (it runs on a device machine with only torch and numpy);
+`tests/validation/test_flop_convention.py` checks that it attends exactly the pairs of `workloads`' Neighborhood mask.
 
 `gna_mask` is written once over an array module `xp` (numpy or torch) so the same code builds a dense boolean mask on
 the host (tests, small checks) and serves as FlexAttention's `mask_mod` on the device (where indices are 0-d tensors

@@ -1,11 +1,12 @@
 """The `gemm` and `ceilings` suites: matrix products (bf16, fp16, fp8 through torch._scaled_mm) and the two measured
-ceilings of reference §2 (a large device-to-device copy, counting bytes read + written; an 8192³ bf16 matmul)."""
+ceilings a "measured" roofline uses (a large device-to-device copy, counting bytes read + written; an 8192³ bf16
+matmul)."""
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from validation.cases import Case, Env, randn
-from validation.counts import copy_bytes, dtype_bytes, gemm_bytes, gemm_flops
+from validation.harness.cases import Case, Env, randn
+from validation.harness.counts import copy_bytes, dtype_bytes, gemm_bytes, gemm_flops
 
 FP8 = "float8_e4m3fn"
 
