@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import accel  # noqa: E402
 import sim  # noqa: E402
 import workloads  # noqa: E402
-from sim.search.exploration import _MEMO  # noqa: E402
+from sim.search.candidates import clear_memo  # noqa: E402
 
 
 def cases():
@@ -46,10 +46,10 @@ def main() -> None:
         for arch in ("fusemax", "h100"):
             sim.explore(warm, accel.preset(arch), executor=pool, seed=1)
         for label, w, arch in cases():
-            _MEMO.clear()
+            clear_memo()
             x, cold = timed(lambda: sim.explore(w, arch))
             _, memo = timed(lambda: sim.explore(w, arch))
-            _MEMO.clear()
+            clear_memo()
             _, pooled = timed(lambda: sim.explore(w, arch, executor=pool))
             rows = x.table.records()
             evaluated = sum(r["status"] in ("ok", "pruned") for r in rows)

@@ -1,14 +1,21 @@
-"""sim.sweep: explore over workload × architecture grids, architecture variants, area, Pareto fronts, executors."""
+"""sim.sweep: explore over workload × architecture grids, architecture variants, area, per-workload Pareto fronts,
+executors (inline, process pool, Dask) giving the same table."""
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 import accel
 import sim
 import workloads
 from sim.bounds.area import SRAM_UM2_PER_BYTE, area_mm2
-from sim.search.exploration import TextBar
-from sim.search.sweeps import front
 
-from test_explore import TOY  # noqa: F401  (registers the toy dataflow)
+from toy_dataflow import TOY, registered
+
+
+@pytest.fixture
+def toy():
+    with registered() as df:
+        yield df
 
 
 def grid():
@@ -33,10 +40,25 @@ def test_arch_variants_build_valid_named_archs():
                                                                           .bandwidth_bytes_per_s / 2)
     assert h.measured["tensor.bf16_flops_per_s"] == pytest.approx(h100.measured["tensor.bf16_flops_per_s"] / 2)
     assert h.measured["HBM.bytes_per_s"] == h100.measured["HBM.bytes_per_s"]
-    with pytest.raises(accel.ArchError, match="unknown sweep axis 'nope'"):
-        sim.arch_variants(base, {"nope": [1]})
-    with pytest.raises(accel.ArchError):
-        sim.arch_variants(base, array=[0])
+    assert sim.arch_variants(base) == [base]
+
+
+@pytest.mark.parametrize("call,fragment", [
+    (lambda b: sim.arch_variants(b, {"nope": [1]}), "unknown sweep axis 'nope'"),
+    (lambda b: sim.arch_variants(b, array=[0]), "pes"),
+    (lambda b: sim.arch_variants(b, array=["big"]), "sweep axis 'array' takes n or (rows, cols)"),
+    (lambda b: sim.arch_variants(b, array=[]), "axis 'array' needs a non-empty list"),
+    (lambda b: sim.arch_variants(b, array=256), "axis 'array' needs a non-empty list"),
+    (lambda b: sim.arch_variants(b, dram_bytes_per_s=[-1.0]), "needs positive numbers"),
+    (lambda b: sim.arch_variants(b, sms=[4]), "no level fans out to SMs"),
+    (lambda b: sim.arch_variants("fusemax", array=[128]), "base must be an accel.Arch"),
+    (lambda b: sim.arch_variants(b, clock_hz=list(range(1, 1001)), array=list(range(1, 1002))),
+     "1001000 variants requested"),
+])
+def test_arch_variants_refuse_bad_axes(call, fragment):
+    with pytest.raises(accel.ArchError) as e:
+        call(accel.preset("fusemax"))
+    assert fragment in str(e.value) and len(str(e.value)) < 400
 
 
 def test_area_model():
@@ -45,65 +67,73 @@ def test_area_model():
     pe = sum(accel.pe_count(base, u) * u.area_um2_per_pe for u in base.units)
     assert area_mm2(base) == pytest.approx((pe + (16 << 20) * SRAM_UM2_PER_BYTE) * 1e-6)
     small, big = sim.arch_variants(base, array=[128, 256], buffer_bytes=[1 << 20])
-    assert area_mm2(big) > area_mm2(small)
+    pe_small = sum(accel.pe_count(small, u) * u.area_um2_per_pe for u in small.units)
+    pe_big = sum(accel.pe_count(big, u) * u.area_um2_per_pe for u in big.units)
+    assert accel.pe_count(big, accel.unit(big, "2d")) == 4 * accel.pe_count(small, accel.unit(small, "2d"))
+    assert area_mm2(big) - area_mm2(small) == pytest.approx((pe_big - pe_small) * 1e-6)
 
 
-def test_sweep_table_and_pareto_fronts():
-    """One row per cell in grid order with the best mapping, metrics and area; per-workload Pareto fronts over
-    latency × energy × area hold only non-dominated rows."""
+def test_sweep_table_and_per_workload_fronts(toy):
+    """One row per cell in grid order with the best mapping, metrics and area; each workload's front over
+    latency × energy × area holds exactly its non-dominated rows."""
     ws, archs = grid()
     s = sim.sweep(ws, archs, dataflows=[TOY], executor=None)
     rows = s.table.records()
     assert [(r["workload"], r["arch"]) for r in rows] == [(w, a.name) for w in ws for a in archs]
-    assert all(r["status"] == "ok" and r["dataflow"] == TOY and r["area_mm2"] > 0 for r in rows)
+    assert all(r["status"] == "ok" and r["dataflow"] == TOY for r in rows)
+    assert [r["area_mm2"] for r in rows] == [area_mm2(a) for _ in ws for a in archs]
     keys = ("latency_s", "energy_j", "area_mm2")
 
-    def weakly(o, r):
-        return all(o[k] <= r[k] for k in keys)
+    def dominates(o, r):
+        return all(o[k] <= r[k] for k in keys) and any(o[k] < r[k] for k in keys)
 
-    for w, fr in s.pareto.items():
+    assert set(s.pareto) == set(ws)
+    for w, front in s.pareto.items():
         mine = [r for r in rows if r["workload"] == w]
-        assert fr and all(not any(weakly(o, r) and o != r and any(o[k] < r[k] for k in keys) for o in mine)
-                          for r in fr)
-        assert all(any(weakly(f, r) for f in fr) for r in mine)
+        expected = [r for r in mine if not any(dominates(o, r) for o in mine)]
+        assert sorted(r["arch"] for r in front) == sorted(r["arch"] for r in expected)
+        assert all(r["workload"] == w for r in front)
     assert "Pareto front" in str(s)
 
 
-def test_sweep_lists_cells_nothing_can_run():
-    """A cell no dataflow supports is a row with status 'unsupported' and the reasons."""
+def test_fronts_on_other_keys_and_unknown_columns(toy):
+    ws, archs = grid()
+    s = sim.sweep(ws, archs[:2], dataflows=[TOY], executor=None)
+    two = s.fronts(("latency_s", "area_mm2"))
+    assert set(two) == set(ws) and all(len(f) >= 1 for f in two.values())
+    with pytest.raises(sim.MappingError, match="unknown column 'speed'"):
+        s.fronts(("speed",))
+
+
+def test_sweep_lists_cells_nothing_can_run(toy):
     s = sim.sweep(workloads.attention("mha", batch=1, heads=1, seq=512, head_dim=64), accel.preset("h100"),
                   dataflows=[TOY])
     (row,) = s.table.records()
     assert row["status"] == "unsupported" and "2d and a 1d array" in row["reason"]
+    assert s.pareto == {}
 
 
-def test_sweep_on_a_process_pool_equals_inline():
-    """The default local process pool gives the same table as running the cells in this process."""
-    from concurrent.futures import ThreadPoolExecutor
+def test_sweep_on_a_process_pool_equals_inline(toy):
+    """The default local process pool (cells sent in chunks) gives the same table as this process."""
     ws, archs = grid()
-    pooled = sim.sweep(ws, archs[:2], dataflows=[TOY])
+    pooled = sim.sweep(ws, archs, dataflows=[TOY])
     with ThreadPoolExecutor(1) as inline:
-        here = sim.sweep(ws, archs[:2], dataflows=[TOY], executor=inline)
+        here = sim.sweep(ws, archs, dataflows=[TOY], executor=inline)
     assert pooled.table.records() == here.table.records()
 
 
-def test_front_keeps_equal_points_once():
-    rows = [{"a": 1, "b": 2, "i": 0}, {"a": 1, "b": 2, "i": 1}, {"a": 2, "b": 1, "i": 2}, {"a": 2, "b": 2, "i": 3}]
-    assert [r["i"] for r in front(rows, ("a", "b"))] == [0, 2]
+@pytest.mark.parametrize("call,fragment", [
+    (lambda: sim.sweep("mha", accel.preset("fusemax")), "workloads must be a Cascade"),
+    (lambda: sim.sweep([workloads.gemm(8, 8, 8), 3], accel.preset("fusemax")), "workloads[1] must be a"),
+    (lambda: sim.sweep(workloads.gemm(8, 8, 8), {"x": "fusemax"}), "archs['x'] must be a"),
+])
+def test_sweep_refuses_bad_grids(call, fragment):
+    with pytest.raises(sim.MappingError) as e:
+        call()
+    assert fragment in str(e.value)
 
 
-def test_text_progress_bar(capsys):
-    """The built-in bar writes a carriage-return line to its stream and ends with a newline."""
-    import io
-    out = io.StringIO()
-    bar = TextBar(4, "sweep", stream=out)
-    for _ in range(4):
-        bar.update()
-    bar.close()
-    assert "4/4" in out.getvalue() and out.getvalue().endswith("\n")
-
-
-def test_sweep_on_dask_equals_local():
+def test_sweep_on_dask_equals_local(toy):
     """A sweep on a Dask LocalCluster (Client(...).get_executor()) returns the same table as the local run."""
     import distributed
     ws, archs = grid()
@@ -129,10 +159,22 @@ def test_dask_sweep_with_builtin_dataflows_equals_local():
     assert remote.table.records() == local.table.records()
 
 
+def test_array_size_axis_a_bigger_array_is_never_slower():
+    """An array-size sweep on one workload: more PEs of the same height never make FuseMax slower, and the
+    smallest array is on the latency × area front (it has the least area)."""
+    w = workloads.attention("mha", batch=1, heads=4, seq=4096, head_dim=64)
+    archs = sim.arch_variants(accel.preset("fusemax"), array=[(256, 64), (256, 128), (256, 256)])
+    s = sim.sweep(w, archs, dataflows=["fusemax"], executor=None)
+    rows = s.table.records()
+    lat = [r["latency_s"] for r in rows]
+    assert lat == sorted(lat, reverse=True) and lat[0] > lat[-1]
+    assert rows[0]["arch"] in {r["arch"] for r in s.fronts(("latency_s", "area_mm2"))[w.name]}
+
+
 @pytest.mark.slow
 def test_fusemax_pe_array_and_buffer_sweep_at_256k():
     """FuseMax-style co-design sweep: PE array × buffer size on BERT at 256K tokens, with a latency/energy/area
-    front; a bigger array is never slower. The array keeps 256 rows (the cascade's key tile P0) and widens."""
+    front; a bigger array is never slower."""
     from test_explore import require
     require("fusemax")
     w = workloads.attention("mha", batch=64, heads=12, seq=262144, head_dim=64)

@@ -1,0 +1,196 @@
+"""Evaluating one candidate mapping for the search: lower it, bound it, and simulate it unless the bound shows it
+cannot beat the incumbent — memoized per process.
+
+The program bound: the busiest unit's total busy time (no schedule finishes sooner) with the exact energy (energy
+does not depend on the schedule). Memo keys are plain hashes of frozen data, `(workload, arch, mapping, dataflow,
+options)`: the dataflow record itself is part of the key, so re-registering a name with other functions never
+returns the old dataflow's numbers.
+"""
+from __future__ import annotations
+
+import pickle
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Hashable
+
+import numpy as np
+
+from accel import Arch
+from workloads import Cascade
+
+from sim.dataflows.registry import DATAFLOWS, Dataflow, Lowered, dataflow as get_dataflow
+from sim.engine import simulate
+from sim.evaluation import account, energy_breakdown
+from sim.ir.mapping import Mapping
+from sim.ir.options import Options
+from sim.ir.program import Program, validate
+from sim.ir.result import Result
+from sim.search.records import objective_value
+
+MEMO_SIZE = 4096            # outcomes (results, bounds, refusals) kept per process
+LOWERED_MEMO_SIZE = 16      # lowered programs of pruned candidates kept (a program can be megabytes)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What evaluating one candidate gave: "ok" (with its result), "pruned" (its bound, in objective units, cannot
+    beat the incumbent) or "infeasible" (lowering or scheduling refused it; `reason` says why)."""
+    status: str
+    result: Result | None = None
+    reason: str = ""
+    onchip_bytes: int | None = None
+    bound: float | None = None
+
+
+@dataclass(frozen=True)
+class _Bounded:
+    """A lowered candidate's schedule-free facts: the busiest unit's seconds and the exact energy."""
+    latency_s: float
+    energy_j: float
+
+
+@dataclass(frozen=True)
+class _Simulated:
+    result: Result
+    onchip_bytes: int
+    bound: _Bounded
+
+
+@dataclass(frozen=True)
+class _Refused:
+    reason: str
+
+
+_MEMO: OrderedDict[Hashable, _Bounded | _Simulated | _Refused] = OrderedDict()
+_LOWERED: OrderedDict[Hashable, Lowered] = OrderedDict()
+
+
+def clear_memo() -> None:
+    """Forget every memoized evaluation of this process (benchmarks measure cold searches with it)."""
+    _MEMO.clear()
+    _LOWERED.clear()
+
+
+def memo_key(workload: Cascade, arch: Arch, mapping: Mapping, df: Dataflow, options: Options) -> Hashable:
+    """The memo key of one evaluation: the frozen inputs themselves."""
+    return (_hashable(workload), _hashable(arch), mapping, df, options)
+
+
+def _hashable(record: Any) -> Hashable:
+    # A record that does not hash yet is keyed by its pickle: equal bytes mean equal content, so a hit is exact.
+    try:
+        hash(record)
+        return record
+    except TypeError:
+        return (type(record).__qualname__, pickle.dumps(record))
+
+
+def evaluate_candidate(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mapping, options: Options,
+                       objective: str, incumbent: float | None) -> Outcome:
+    """Lower and bound `mapping`; simulate it unless its bound exceeds `incumbent` (objective units). The outcome
+    is the same whether or not the memo already knew the mapping."""
+    key = memo_key(workload, arch, mapping, df, options)
+    known = _MEMO.get(key)
+    if known is None:
+        known = _lower_and_bound(df, workload, arch, mapping, options, key)
+        _remember(_MEMO, key, known, MEMO_SIZE)
+    if isinstance(known, _Refused):
+        return Outcome("infeasible", reason=known.reason)
+    bounded = known.bound if isinstance(known, _Simulated) else known
+    bound = objective_value(objective, bounded.latency_s, bounded.energy_j)
+    if isinstance(known, _Simulated):
+        return Outcome("ok", known.result, onchip_bytes=known.onchip_bytes, bound=bound)
+    if incumbent is not None and bound > incumbent:
+        return Outcome("pruned", reason="program bound (busiest unit) cannot beat the incumbent", bound=bound)
+    done = _simulate(df, workload, arch, mapping, options, key, bounded)
+    _remember(_MEMO, key, done, MEMO_SIZE)
+    if isinstance(done, _Refused):
+        return Outcome("infeasible", reason=done.reason)
+    return Outcome("ok", done.result, onchip_bytes=done.onchip_bytes, bound=bound)
+
+
+def _lower_and_bound(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mapping, options: Options,
+                     key: Hashable) -> _Bounded | _Refused:
+    try:
+        lowered = df.lower(workload, arch, mapping, options)
+        validate(lowered.program)
+        busy, level_bytes = program_totals(lowered.program)
+    except ValueError as e:          # MappingError, ProgramError, ArchError: this candidate cannot run
+        return _Refused(_reason(e))
+    program = lowered.program
+    latency = float(busy.max(initial=0)) / program.ticks_per_cycle / arch.clock_hz
+    energy = sum(energy_breakdown(arch, lowered.actions, dict(zip(program.levels, level_bytes))).values())
+    _remember(_LOWERED, key, lowered, LOWERED_MEMO_SIZE)
+    return _Bounded(latency, energy)
+
+
+def _simulate(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mapping, options: Options, key: Hashable,
+              bounded: _Bounded) -> _Simulated | _Refused:
+    try:
+        lowered = _LOWERED.pop(key, None) or df.lower(workload, arch, mapping, options)
+        run = simulate(lowered.program, extrapolate=options.extrapolate, trace=options.trace)
+        result = account(workload, arch, mapping, lowered, run, options)
+    except ValueError as e:          # e.g. a buffer deadlock found while scheduling
+        return _Refused(_reason(e))
+    return _Simulated(result, onchip_bytes(lowered.program), bounded)
+
+
+def _reason(error: ValueError) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _remember(memo: OrderedDict, key: Hashable, value: Any, size: int) -> None:
+    memo[key] = value
+    memo.move_to_end(key)
+    while len(memo) > size:
+        memo.popitem(last=False)
+
+
+def program_totals(program: Program) -> tuple[np.ndarray, np.ndarray]:
+    """Busy ticks per unit and bytes per level column of a (validated) program: sums that no schedule changes."""
+    busy = np.zeros(len(program.units), np.float64)
+    level_bytes = np.zeros(len(program.levels), np.float64)
+    for seg in program.segments:
+        busy += np.bincount(seg.unit, weights=seg.duration, minlength=len(program.units)) * seg.repeat
+        level_bytes += seg.level_bytes.sum(axis=0) * seg.repeat
+    return busy, level_bytes
+
+
+def onchip_bytes(program: Program) -> int:
+    """Peak bytes held per buffer with acquires and releases applied in program order (an op's acquires before its
+    releases), over all iterations, summed over buffers: the smallest capacities the program runs in."""
+    n_buf = len(program.buffers)
+    held = np.zeros(n_buf, np.int64)
+    peak = np.zeros(n_buf, np.int64)
+    for seg in program.segments:
+        ops = np.arange(seg.n_ops)
+        when = np.concatenate([np.repeat(ops * 2, np.diff(seg.acq_ptr)), np.repeat(ops * 2 + 1, np.diff(seg.rel_ptr))])
+        buf = np.concatenate([seg.acq_buf, seg.rel_buf]).astype(np.int64)
+        delta = np.concatenate([seg.acq_amount, -seg.rel_amount]).astype(np.int64)
+        if not len(buf):
+            continue
+        order = np.lexsort((when, buf))                  # by buffer, then program order
+        buf, delta = buf[order], delta[order]
+        starts = np.flatnonzero(np.r_[True, buf[1:] != buf[:-1]])
+        running = np.cumsum(delta)
+        offset = np.repeat(np.r_[0, running[starts[1:] - 1]], np.diff(np.r_[starts, len(buf)]))
+        running -= offset                                # cumulative bytes within each buffer's events
+        top = np.maximum.reduceat(running, starts)
+        net = np.add.reduceat(delta, starts)
+        b = buf[starts]
+        peak[b] = np.maximum(peak[b], held[b] + top + np.maximum(0, (seg.repeat - 1) * net))
+        held[b] += net * seg.repeat
+    return int(peak.sum())
+
+
+def portable(df: Dataflow) -> str | Dataflow:
+    """What to send to a worker: the name of a dataflow registered by a module of `sim` (the worker imports it by
+    name; closures do not pickle), else the record itself (its functions must be importable there)."""
+    module = getattr(df.lower, "__module__", "") or ""
+    return df.name if DATAFLOWS.get(df.name) is df and module.startswith("sim.") else df
+
+
+def evaluate_task(task: tuple) -> Outcome:
+    """`evaluate_candidate` on a task tuple whose first item is a dataflow or its name (for executors)."""
+    df, *rest = task
+    return evaluate_candidate(get_dataflow(df) if isinstance(df, str) else df, *rest)
