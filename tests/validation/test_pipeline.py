@@ -4,7 +4,6 @@ It proves plumbing, not accuracy: CPU timings against an H100 model are meaningl
 from __future__ import annotations
 
 import csv
-import importlib
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,10 @@ import pytest
 pytest.importorskip("torch")
 
 import sim  # noqa: E402
-from validation import compare, measure  # noqa: E402
+from validation.compare import cli as compare  # noqa: E402
+from validation.harness import measure  # noqa: E402
 
-OUTPUTS = ("points.csv", "ratios.csv", "report.md", "scatter_time.png")
+OUTPUTS = ("points.csv", "ratios.csv", "summary.json", "report.md", "scatter_time.png")
 
 
 def _measure(tmp_path: Path, suite: str) -> Path:

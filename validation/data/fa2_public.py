@@ -57,7 +57,7 @@ def _rows(gpu: str, kernel: str, pass_: str, head_dim: int, causal: bool, values
     for seq, text in zip(SEQS, values.split("/"), strict=True):
         flops = published_flops(pass_, seq, head_dim, causal)
         row = dict(gpu=GPU_NAMES[gpu], kernel=kernel, pass_=pass_, dtype="float16", batch=TOKENS // seq, seq=seq,
-                   heads=HIDDEN // head_dim, head_dim=head_dim, causal=int(causal), tflops="", flops=f"{flops:.6g}",
+                   heads=HIDDEN // head_dim, head_dim=head_dim, causal=int(causal), tflops="", flops=f"{flops:.17g}",
                    time_ms="", reason="", source=source)
         if text == "OOM":
             row["reason"] = "out of memory (OOM in source)"

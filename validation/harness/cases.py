@@ -146,9 +146,10 @@ def _fmt_param(v: Any) -> Any:
 
 
 def base_row(case: Case) -> dict:
+    """The row's case, shape and count columns (every other column empty); unknown parameter names are refused."""
     row = {c: "" for c in CASE_COLUMNS + PARAM_COLUMNS + RESULT_COLUMNS}
     row.update(suite=case.suite, case=case.name, form=case.form, dtype=case.dtype, backend_requested=case.backend,
-               flops=f"{case.flops:.6g}", bytes=f"{case.bytes:.6g}")
+               flops=f"{case.flops:.17g}", bytes=f"{case.bytes:.17g}")  # exact: counts are integers
     unknown = set(case.params) - set(PARAM_COLUMNS)
     if unknown:
         raise ValueError(f"case {case.name}: unknown parameter columns {sorted(unknown)}; known: {PARAM_COLUMNS}")
