@@ -1,15 +1,20 @@
-"""validation.fusemax: the quick grid writes its CSVs and figures, and its numbers are coherent."""
+"""validation.reproductions.fusemax: the quick grid writes its files, its numbers are coherent, and FLAT's point is
+the best of FLAT's own search space."""
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 
-from validation import fusemax
+import accel
+import sim
+from validation.reproductions import fusemax
 
 
-def test_quick_grid_writes_csvs_and_figures(tmp_path):
-    """`--quick` runs BERT and XLM at 1K and 4K for the five dataflows: CSV rows, a summary, four figures."""
+def test_quick_grid_writes_csvs_json_and_figures(tmp_path):
+    """`--quick` runs BERT and XLM at 1K and 4K for the five dataflows: CSV rows, a summary (also as JSON, with every
+    point), four figures."""
     fusemax.main(["--out", str(tmp_path), "--quick"])
     att = list(csv.DictReader(open(tmp_path / "attention.csv")))
     e2e = list(csv.DictReader(open(tmp_path / "end_to_end.csv")))
@@ -20,8 +25,36 @@ def test_quick_grid_writes_csvs_and_figures(tmp_path):
     for a, e in zip(att, e2e):
         assert float(e["latency_s"]) > float(a["latency_s"])        # linear layers add time
         assert 0 <= float(a["util_2d"]) <= 1 and 0 <= float(a["util_1d"]) <= 1
+        assert float(e["util_2d"]) <= 1 and 0 < float(e["attention_share"]) < 1
     summ = {(r["grid"], r["dataflow"]): r for r in csv.DictReader(open(tmp_path / "summary.csv"))}
     assert float(summ[("attention", "fusemax")]["speedup_vs_flat_mean"]) > 1.0
+    record = json.loads((tmp_path / "summary.json").read_text())
+    assert record["grid"] == "quick" and record["searched"] == ["flat"] and len(record["attention"]) == len(att)
+    for s in record["summary"]:
+        assert s["speedup_vs_flat_mean"] == pytest.approx(float(summ[(s["grid"], s["dataflow"])]["speedup_vs_flat_mean"]))
+    assert set(record["per_length"]["attention"]) == {"1024", "4096"}
+
+
+def test_flat_point_is_the_best_of_its_space():
+    """FLAT is defined by its search over row blocks: its point is no slower than any row block FLAT's space offers,
+    and the mapping it reports is one of them."""
+    c = fusemax.attention_cascade("BERT", 4096, "flat")
+    arch = accel.preset("flat")
+    best = fusemax.attention_point("BERT", 4096, "flat")
+    rows = sim.dataflow("flat").space(c, arch)["rows"]
+    assert best.mapping.params["rows"] in rows
+    latencies = [sim.evaluate(c, arch, dataflow="flat", constraints={"rows": r}).latency_s for r in rows]
+    assert best.latency_s == pytest.approx(min(latencies), rel=1e-12)
+
+
+def test_other_dataflows_run_their_default_plans():
+    """Every dataflow but FLAT is its default plan (the paper fixes their mappings)."""
+    for df in fusemax.DATAFLOWS:
+        if df in fusemax.SEARCHED:
+            continue
+        r = fusemax.attention_point("T5", 1024, df)
+        c = fusemax.attention_cascade("T5", 1024, df)
+        assert r.mapping == sim.dataflow(df).plan(c, accel.preset(fusemax.DATAFLOWS[df][1]), {})
 
 
 @pytest.mark.slow

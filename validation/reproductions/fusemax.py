@@ -1,33 +1,43 @@
-"""The FuseMax evaluation, reproduced with the cycle simulator (fusemax-and-flat.md §5).
+"""The FuseMax evaluation reproduced with the cycle simulator.
 
     python -m validation.fusemax --out DIR [--quick]
 
-Attention grid: BERT, TrXL, T5, XLM at batch 64 and sequence lengths 1K…1M, for the ablation dataflows `unfused`,
+Source of the grid: Nayak et al., "FuseMax: Leveraging Extended Einsums to Optimize Attention Accelerator Design"
+(MICRO 2024), §6: BERT, TrXL, T5 and XLM at batch 64 and sequence lengths 1K…1M, for the ablation steps `unfused`,
 `flat`, `fusemax-cascade` (on FLAT's hardware: 3-pass → 1-pass), `fusemax-arch` and `fusemax` (FuseMax hardware).
-End-to-end grid: each attention point plus the linear layers (Q/K/V and output projections, FFN up and down, each a
-GEMM with B·seq rows) on the same 2D array, each with the fastest of `systolic-ws/os/is`. Writes `attention.csv`,
-`end_to_end.csv`, `summary.csv` and figures (utilization vs sequence length; speedup and energy vs unfused).
+FLAT (Kao et al., "FLAT: An Optimized Dataflow for Mitigating Attention Bottlenecks", ASPLOS 2023) is defined by a
+search over its fusion granularity, so FLAT's point is `sim.explore(c, arch, dataflows=["flat"]).best` (its `rows`
+space); every other dataflow runs its default plan, which its paper fixes. End-to-end grid: each attention point plus
+the linear layers (Q/K/V and output projections, FFN up and down, each a GEMM with B·seq rows) on the same 2D array,
+each with the fastest of `systolic-ws/os/is`. Writes `attention.csv`, `end_to_end.csv`, `summary.csv`,
+`summary.json` (the summary and every point, machine-readable) and figures (validation.reproductions.fusemax_figures).
+
+Utilization is useful work ÷ capacity (`sim.Result.utilization`); end to end, each part is weighted by its cycles.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import accel
 import sim
 import workloads
 
-# fusemax-and-flat.md §5: heads H, head dim E = F, model dim D, FFN dim S.
+# FuseMax §6: heads H, head dim E = F, model dim D, FFN dim S.
 MODELS = {"BERT": (12, 64, 768, 3072), "TrXL": (16, 64, 1024, 4096), "T5": (8, 64, 512, 2048),
           "XLM": (16, 128, 2048, 8192)}
 SEQS = tuple(2 ** k for k in range(10, 21, 2))          # 1K, 4K, 16K, 64K, 256K, 1M
 BATCH = 64
+QUICK = (("BERT", "XLM"), SEQS[:2])                     # --quick: two models at 1K and 4K
 # dataflow → (softmax cascade, hardware preset): the paper's ablation steps.
 DATAFLOWS = {"unfused": ("3pass", "flat"), "flat": ("3pass", "flat"), "fusemax-cascade": ("1pass", "flat"),
              "fusemax-arch": ("1pass", "fusemax"), "fusemax": ("1pass", "fusemax")}
+SEARCHED = ("flat",)                                    # dataflows whose point is the best of `sim.explore`
 GEMMS = ("systolic-ws", "systolic-os", "systolic-is")
 SHARE_EINSUMS = ("BQK", "LM", "SLN", "SLD", "SLNV", "QK", "AV")
 
@@ -46,54 +56,87 @@ def best_gemm(g: workloads.Cascade, arch: accel.Arch) -> sim.Result:
     return min(results, key=lambda r: r.cycles)
 
 
-def attention_point(model: str, seq: int, df: str) -> sim.Result:
+def attention_cascade(model: str, seq: int, df: str) -> workloads.Cascade:
+    """Multi-head attention of `model` at `seq` tokens with the softmax cascade `df` runs."""
     h, e, _, _ = MODELS[model]
-    softmax, hw = DATAFLOWS[df]
-    c = workloads.attention("mha", batch=BATCH, heads=h, seq=seq, head_dim=e, softmax=softmax)
-    return sim.evaluate(c, accel.preset(hw), dataflow=df)
+    return workloads.attention("mha", batch=BATCH, heads=h, seq=seq, head_dim=e, softmax=DATAFLOWS[df][0])
+
+
+def attention_point(model: str, seq: int, df: str) -> sim.Result:
+    """One attention point: the explored best for a searched dataflow, else the default plan."""
+    c = attention_cascade(model, seq, df)
+    arch = accel.preset(DATAFLOWS[df][1])
+    if df not in SEARCHED:
+        return sim.evaluate(c, arch, dataflow=df)
+    best = sim.explore(c, arch, dataflows=[df]).best
+    if best is None:
+        raise sim.MappingError(f"{df}: no mapping of {model} at {seq} tokens runs on {arch.name}")
+    return best
+
+
+def attention_row(model: str, seq: int, df: str, r: sim.Result) -> dict:
+    """The attention.csv row of one point."""
+    share = r.einsum_share("2d")
+    return {"model": model, "seq": seq, "dataflow": df, "arch": r.arch, "latency_s": r.latency_s, "cycles": r.cycles,
+            "energy_j": r.energy_j, "dram_bytes": r.dram_bytes, "util_2d": r.utilization["2d"],
+            "util_1d": r.utilization["1d"], **{f"share_2d_{e}": share.get(e, 0.0) for e in SHARE_EINSUMS},
+            "mapping": " ".join(f"{k}={v}" for k, v in sorted(r.mapping.params.items()))}
 
 
 def attention_grid(models=tuple(MODELS), seqs=SEQS, dataflows=tuple(DATAFLOWS)) -> list[dict]:
-    rows = []
-    for model in models:
-        for seq in seqs:
-            for df in dataflows:
-                r = attention_point(model, seq, df)
-                share = r.einsum_share("2d")
-                rows.append({"model": model, "seq": seq, "dataflow": df, "arch": r.arch, "latency_s": r.latency_s,
-                             "cycles": r.cycles, "energy_j": r.energy_j, "dram_bytes": r.dram_bytes,
-                             "util_2d": r.utilization["2d"], "util_1d": r.utilization["1d"],
-                             **{f"share_2d_{e}": share.get(e, 0.0) for e in SHARE_EINSUMS},
-                             "mapping": " ".join(f"{k}={v}" for k, v in sorted(r.mapping.params.items()))})
-    return rows
+    """Every attention point of the grid, as rows."""
+    return [attention_row(m, s, df, attention_point(m, s, df)) for m in models for s in seqs for df in dataflows]
+
+
+@dataclass(frozen=True)
+class Linear:
+    """The linear layers of one (model, seq) on one arch: summed cycles, energy, DRAM bytes, useful 2D cycles."""
+
+    cycles: float
+    energy_j: float
+    dram_bytes: float
+    useful_2d: float          # Σ utilization × cycles: 2D-array-cycles of useful work
+    choice: str               # which systolic dataflow each GEMM took
+
+
+def linear_totals(model: str, seq: int, arch_name: str) -> Linear:
+    """The linear layers of one encoder layer, each GEMM on its fastest systolic dataflow."""
+    arch = accel.preset(arch_name)
+    results = {name: best_gemm(g, arch) for name, g in linear_layers(model, seq).items()}
+    rs = results.values()
+    return Linear(sum(r.cycles for r in rs), sum(r.energy_j for r in rs), sum(r.dram_bytes for r in rs),
+                  sum(r.utilization["2d"] * r.cycles for r in rs),
+                  " ".join(f"{n}:{r.dataflow}" for n, r in results.items()))
 
 
 def end_to_end_grid(attention_rows: list[dict]) -> list[dict]:
     """Attention plus linear layers, per (model, seq, dataflow); the linear layers run on the same 2D array."""
-    cache: dict[tuple, tuple[float, float, float, float, str]] = {}
+    cache: dict[tuple, Linear] = {}
     rows = []
     for a in attention_rows:
         key = (a["model"], a["seq"], a["arch"])
         if key not in cache:
-            arch = accel.preset(a["arch"])
-            results = {name: best_gemm(g, arch) for name, g in linear_layers(a["model"], a["seq"]).items()}
-            cache[key] = (sum(r.cycles for r in results.values()), sum(r.energy_j for r in results.values()),
-                          sum(r.dram_bytes for r in results.values()),
-                          sum(r.utilization["2d"] * r.cycles for r in results.values()),
-                          " ".join(f"{n}:{r.dataflow}" for n, r in results.items()))
-        cyc, energy, dram, busy_2d, choice = cache[key]
-        total = a["cycles"] + cyc
-        clock = accel.preset(a["arch"]).clock_hz
+            cache[key] = linear_totals(*key)
+        lin = cache[key]
+        total = a["cycles"] + lin.cycles
         rows.append({"model": a["model"], "seq": a["seq"], "dataflow": a["dataflow"], "arch": a["arch"],
-                     "latency_s": total / clock, "cycles": total, "energy_j": a["energy_j"] + energy,
-                     "dram_bytes": a["dram_bytes"] + dram, "attention_share": a["cycles"] / total,
-                     "util_2d": (a["util_2d"] * a["cycles"] + busy_2d) / total,
-                     "util_1d": a["util_1d"] * a["cycles"] / total, "linear_dataflows": choice})
+                     "latency_s": total / accel.preset(a["arch"]).clock_hz, "cycles": total,
+                     "energy_j": a["energy_j"] + lin.energy_j, "dram_bytes": a["dram_bytes"] + lin.dram_bytes,
+                     "attention_share": a["cycles"] / total,
+                     "util_2d": (a["util_2d"] * a["cycles"] + lin.useful_2d) / total,
+                     "util_1d": a["util_1d"] * a["cycles"] / total, "linear_dataflows": lin.choice})
     return rows
 
 
+def _ratios(by: dict, points: list, df: str, base: str) -> tuple[list[float], list[float]]:
+    """Speedups (base latency / df latency) and energy ratios (df / base) over `points`."""
+    speed = [by[(*p, base)]["latency_s"] / by[(*p, df)]["latency_s"] for p in points]
+    energy = [by[(*p, df)]["energy_j"] / by[(*p, base)]["energy_j"] for p in points]
+    return speed, energy
+
+
 def summary(att: list[dict], e2e: list[dict]) -> list[dict]:
-    """Mean FuseMax/FLAT speedup and energy ratio (and vs unfused), mean utilizations, per grid."""
+    """Mean speedup and energy ratio of every dataflow vs FLAT and vs unfused, and mean utilizations, per grid."""
     out = []
     for grid, rows in (("attention", att), ("end_to_end", e2e)):
         by = {(r["model"], r["seq"], r["dataflow"]): r for r in rows}
@@ -102,10 +145,8 @@ def summary(att: list[dict], e2e: list[dict]) -> list[dict]:
             have = [p for p in points if (*p, df) in by and (*p, "flat") in by and (*p, "unfused") in by]
             if not have:
                 continue
-            sp_flat = [by[(*p, "flat")]["latency_s"] / by[(*p, df)]["latency_s"] for p in have]
-            sp_unf = [by[(*p, "unfused")]["latency_s"] / by[(*p, df)]["latency_s"] for p in have]
-            en_flat = [by[(*p, df)]["energy_j"] / by[(*p, "flat")]["energy_j"] for p in have]
-            en_unf = [by[(*p, df)]["energy_j"] / by[(*p, "unfused")]["energy_j"] for p in have]
+            sp_flat, en_flat = _ratios(by, have, df, "flat")
+            sp_unf, en_unf = _ratios(by, have, df, "unfused")
             out.append({"grid": grid, "dataflow": df, "points": len(have),
                         "speedup_vs_flat_mean": statistics.fmean(sp_flat),
                         "speedup_vs_flat_geomean": statistics.geometric_mean(sp_flat),
@@ -117,65 +158,39 @@ def summary(att: list[dict], e2e: list[dict]) -> list[dict]:
     return out
 
 
+def per_length(rows: list[dict], df: str = "fusemax", base: str = "flat") -> dict[int, dict[str, float]]:
+    """Per sequence length, the mean (over models) speedup of `df` over `base` and its energy ratio."""
+    by = {(r["model"], r["seq"], r["dataflow"]): r for r in rows}
+    out = {}
+    for seq in sorted({r["seq"] for r in rows}):
+        have = [(m, s) for m, s, d in by if s == seq and d == df and (m, s, base) in by]
+        speed, energy = _ratios(by, have, df, base)
+        out[seq] = {"speedup": statistics.fmean(speed), "energy": statistics.fmean(energy)}
+    return out
+
+
 def write_csv(path: Path, rows: list[dict]) -> None:
+    """Rows as CSV, columns in the first row's order."""
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
 
 
-def figures(out: Path, att: list[dict], e2e: list[dict]) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
+def record(att: list[dict], e2e: list[dict], summ: list[dict], quick: bool) -> dict:
+    """The machine-readable result (summary.json): the grid, the summary, per-length ratios and every point."""
     models = sorted({r["model"] for r in att}, key=list(MODELS).index)
-    for grid, rows in (("attention", att), ("end_to_end", e2e)):
-        fig, axes = plt.subplots(2, len(models), figsize=(4 * len(models), 6.5), squeeze=False, sharey=True)
-        for j, model in enumerate(models):
-            for i, unit in enumerate(("util_2d", "util_1d")):
-                ax = axes[i][j]
-                for df in DATAFLOWS:
-                    pts = sorted((r["seq"], r[unit]) for r in rows if r["model"] == model and r["dataflow"] == df)
-                    if pts:
-                        ax.plot(*zip(*pts), marker="o", label=df)
-                ax.set_xscale("log", base=2)
-                ax.set_title(f"{model}: {unit.replace('util_', '').upper()} utilization ({grid})", fontsize=9)
-                ax.set_ylim(0, 1.05)
-                ax.set_xlabel("sequence length")
-        axes[0][0].legend(fontsize=7)
-        fig.tight_layout()
-        p = out / f"utilization_{grid}.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        paths.append(p)
-        fig, axes = plt.subplots(2, len(models), figsize=(4 * len(models), 6.5), squeeze=False)
-        by = {(r["model"], r["seq"], r["dataflow"]): r for r in rows}
-        for j, model in enumerate(models):
-            for i, (what, label) in enumerate((("latency_s", "speedup vs unfused"), ("energy_j", "energy / unfused"))):
-                ax = axes[i][j]
-                for df in DATAFLOWS:
-                    pts = sorted((s, (by[(model, s, "unfused")][what] / r[what]) if what == "latency_s"
-                                  else r[what] / by[(model, s, "unfused")][what])
-                                 for (m, s, d), r in by.items() if m == model and d == df)
-                    if pts:
-                        ax.plot(*zip(*pts), marker="o", label=df)
-                ax.set_xscale("log", base=2)
-                ax.set_title(f"{model}: {label} ({grid})", fontsize=9)
-                ax.set_xlabel("sequence length")
-        axes[0][0].legend(fontsize=7)
-        fig.tight_layout()
-        p = out / f"speedup_energy_{grid}.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        paths.append(p)
-    return paths
+    return {"grid": "quick" if quick else "full", "models": models, "seqs": sorted({r["seq"] for r in att}),
+            "batch": BATCH, "searched": list(SEARCHED), "summary": summ,
+            "per_length": {grid: {str(k): v for k, v in per_length(rows).items()}
+                           for grid, rows in (("attention", att), ("end_to_end", e2e))},
+            "attention": att, "end_to_end": e2e}
 
 
 def run(out: Path, quick: bool = False, plots: bool = True) -> dict:
+    """Both grids (quick: QUICK's models and lengths), their files in `out`, and the wall times."""
     out.mkdir(parents=True, exist_ok=True)
-    models, seqs = (("BERT", "XLM"), SEQS[:2]) if quick else (tuple(MODELS), SEQS)
+    models, seqs = QUICK if quick else (tuple(MODELS), SEQS)
     t0 = time.perf_counter()
     att = attention_grid(models, seqs)
     t1 = time.perf_counter()
@@ -185,28 +200,37 @@ def run(out: Path, quick: bool = False, plots: bool = True) -> dict:
     write_csv(out / "attention.csv", att)
     write_csv(out / "end_to_end.csv", e2e)
     write_csv(out / "summary.csv", summ)
-    paths = figures(out, att, e2e) if plots else []
+    (out / "summary.json").write_text(json.dumps(record(att, e2e, summ, quick), indent=1) + "\n")
+    paths = []
+    if plots:
+        from validation.reproductions.fusemax_figures import figures
+
+        paths = figures(out, att, e2e)
     return {"attention": att, "end_to_end": e2e, "summary": summ, "figures": paths,
             "attention_s": t1 - t0, "end_to_end_s": t2 - t1}
 
 
+def summary_table(summ: list[dict]) -> str:
+    """The summary as the fixed-width table `main` prints."""
+    lines = [f"{'grid':<11} {'dataflow':<16} {'vs FLAT':>8} {'energy/FLAT':>11} {'vs unfused':>10} "
+             f"{'energy/unf':>10} {'2D util':>8} {'1D util':>8}"]
+    lines += [f"{s['grid']:<11} {s['dataflow']:<16} {s['speedup_vs_flat_mean']:>7.2f}× {s['energy_vs_flat_mean']:>11.3f} "
+              f"{s['speedup_vs_unfused_mean']:>9.2f}× {s['energy_vs_unfused_mean']:>10.3f} {s['util_2d_mean']:>8.1%} "
+              f"{s['util_1d_mean']:>8.1%}" for s in summ]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, required=True)
+    """The command line: run the grid and print the summary."""
+    ap = argparse.ArgumentParser(prog="python -m validation.fusemax", description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, required=True, help="output folder (created)")
     ap.add_argument("--quick", action="store_true", help="BERT and XLM at 1K and 4K only")
     args = ap.parse_args(argv)
+    if args.out.exists() and not args.out.is_dir():
+        ap.error(f"--out {args.out}: exists and is not a directory")
     res = run(args.out, quick=args.quick)
     print(f"attention grid: {len(res['attention'])} points in {res['attention_s']:.2f} s; "
           f"end-to-end grid: {len(res['end_to_end'])} points in {res['end_to_end_s']:.2f} s")
-    print(f"{'grid':<11} {'dataflow':<16} {'vs FLAT':>8} {'energy/FLAT':>11} {'vs unfused':>10} "
-          f"{'energy/unf':>10} {'2D util':>8} {'1D util':>8}")
-    for s in res["summary"]:
-        print(f"{s['grid']:<11} {s['dataflow']:<16} {s['speedup_vs_flat_mean']:>7.2f}× "
-              f"{s['energy_vs_flat_mean']:>11.3f} "
-              f"{s['speedup_vs_unfused_mean']:>9.2f}× {s['energy_vs_unfused_mean']:>10.3f} {s['util_2d_mean']:>8.1%} "
-              f"{s['util_1d_mean']:>8.1%}")
-    print(f"wrote {args.out}/attention.csv, end_to_end.csv, summary.csv and {len(res['figures'])} figures")
-
-
-if __name__ == "__main__":
-    main()
+    print(summary_table(res["summary"]))
+    print(f"wrote {args.out}/attention.csv, end_to_end.csv, summary.csv, summary.json and {len(res['figures'])} "
+          f"figures")
