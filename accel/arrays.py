@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from accel.presets import DRAM_PJ_PER_BYTE, GB_READ_PJ_PER_BYTE, GB_WRITE_PJ_PER_BYTE, MAC_PJ, MAC_UM2
-from accel.spec import Arch, from_dict
+from accel.schema import from_dict
+from accel.spec import Arch
 
 
 def systolic(rows: int, cols: int, *, buffer_bytes: int = 16 * 2 ** 20, dram_bytes_per_s: float | None = None,
              clock_hz: float = 940e6, name: str | None = None) -> Arch:
     """A `rows × cols` FP16 MAC array ("2d") under a GlobalBuffer under DRAM (`dram_bytes_per_s=None`: unlimited).
 
-    Energies are the 45 nm FuseMax/FLAT table's (fusemax-and-flat.md §4)."""
+    Energies are the FuseMax artifact's 45 nm Accelergy table (as the `fusemax` preset)."""
     return from_dict({
         "name": name or f"systolic{rows}x{cols}", "clock_hz": clock_hz,
         "levels": [

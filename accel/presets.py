@@ -1,15 +1,26 @@
-"""Preset architectures from the reference tables (fusemax-and-flat.md §2–§4, gpus-and-local-attention.md §1–§2).
-
-Each preset is a plain dict passed through the strict `from_dict`, so presets and user files share one parser.
+"""Preset architectures, each a plain dict passed through the strict `from_dict` (presets and user files share one
+parser). Sources:
+- `fusemax`: the "cloud" configuration of FuseMax (Nayak et al., "FuseMax: Leveraging Extended Einsums to Optimize
+  Attention Accelerator Design", MICRO 2024, §V) with the 45 nm Accelergy/CACTI energies and areas of its artifact
+  (FPSG-UIUC/micro24-fusemax-artifact, v1.0);
+- `flat`: FLAT (Kao et al., "FLAT: An Optimized Dataflow for Mitigating Attention Bottlenecks", ASPLOS 2023) as
+  re-modelled by the FuseMax paper and artifact;
+- `a100`, `h100`, `h200`, `b200`: NVIDIA's A100 (2020) and H100 (2022) Tensor Core GPU Architecture whitepapers, the
+  H200 datasheet (2024) and the Blackwell architecture technical brief / DGX B200 datasheet (2024); SFU and FP32
+  throughputs from the CUDA C++ Programming Guide's arithmetic-instruction table; the Ampere-style `mma.sync` rate on
+  Hopper from FlashAttention-3 (Shah et al., 2024, §2). Measured ceilings say where they were measured.
 """
 from __future__ import annotations
 
 import copy
+import difflib
 from typing import Any
 
-from accel.spec import Arch, ArchError, from_dict
+from accel.errors import ArchError, show
+from accel.schema import from_dict
+from accel.spec import Arch
 
-# 45 nm Accelergy energies (pJ per action) and areas (µm²), fusemax-and-flat.md §4.
+# 45 nm Accelergy energies (pJ per action) and areas (µm²) from the FuseMax artifact (v1.0).
 MAC_PJ, ADD_PJ, MAX_PJ, DIV_PJ, EXP_UNIT_PJ = 17.1645, 8.3395, 0.028, 36.251, 94.65
 MAC_UM2, ADD_UM2, MAX_UM2, DIV_UM2, EXP_UNIT_UM2 = 1545.0, 1030.0, 49.29, 23740.94, 8240.0
 RF1D_UM2, RF2D_FUSEMAX_UM2, RF2D_FLAT_UM2 = 16849.21, 4255.93, 1838.15
@@ -58,7 +69,7 @@ FLAT = _spatial("flat", 32 * 2 ** 20, [
      "area_um2_per_pe": MAX_UM2 + ADD_UM2 + MAC_UM2 + EXP_UNIT_UM2 + DIV_UM2 + RF1D_UM2,
      "register_entries": 32, "register_read_pj": 2.194, "register_write_pj": 1.906},
 ], "FLAT (ASPLOS 2023) as re-modelled by FuseMax: 32 MiB buffer, 1D array with a pipelined exp unit and divider. "
-   "The 1D register file is not stated in the reference; FuseMax's 32-entry file is assumed.")
+   "The 1D register file is not stated by FuseMax for FLAT; FuseMax's own 32-entry file is assumed.")
 
 
 # Kernel launch overhead: the gap one dependent kernel adds in a CUDA stream. Not measured here; 2 µs is the
@@ -118,7 +129,7 @@ H100 = _gpu("h100", sms=132, clock_hz=1.83e9, mac_per_sm={"mac": 2048, "mac.fp8"
             l2_bytes_per_s=5.5e12, hbm_bytes=80 * 10 ** 9, hbm_bytes_per_s=3.35e12,
             measured={"tensor.bf16_flops_per_s": 798e12, "HBM.bytes_per_s": 3.0e12},
             mma_sync_fraction=HOPPER_MMA_SYNC_FRACTION,
-            notes="H100 SXM5. L2 bandwidth is an estimate (not in the reference; not measured here). Measured "
+            notes="H100 SXM5. L2 bandwidth is an estimate (NVIDIA does not publish it; not measured here). Measured "
                   "(2026-11, PyTorch, this workplace): 8192³ bf16 matmul 798 TFLOP/s, device copy ~3.0 TB/s.")
 H200 = _gpu("h200", sms=132, clock_hz=1.83e9, mac_per_sm={"mac": 2048, "mac.fp8": 4096, "mac.tf32": 1024},
             fp32_fma_per_sm=128, sfu_per_sm=16, smem_bytes=228 * 1024, l2_bytes=50 * 10 ** 6,
@@ -139,17 +150,27 @@ PRESETS: dict[str, dict[str, Any]] = {"fusemax": FUSEMAX, "flat": FLAT, "a100": 
                                       "b200": B200}
 
 
+def _check_preset_name(name: Any, caller: str) -> None:
+    if not isinstance(name, str):
+        hint = " (already an accel.Arch: use it as it is)" if isinstance(name, Arch) else ""
+        raise ArchError(f"accel.{caller}: a preset is named by text, got {type(name).__name__} {show(name)}{hint}")
+
+
 def preset(name: str) -> Arch:
-    """A named preset architecture; an unknown name lists the valid ones."""
+    """A named preset architecture (a fresh parse of its spec); an unknown name lists the valid ones."""
+    _check_preset_name(name, "preset")
     if name not in PRESETS:
-        raise ArchError(f"unknown preset {name!r} (valid: {', '.join(PRESETS)})")
-    return from_dict(copy.deepcopy(PRESETS[name]), path=f"preset {name}")
+        near = difflib.get_close_matches(name, list(PRESETS), n=1)
+        raise ArchError(f"unknown preset {show(name)}" + (f" (did you mean {near[0]!r}?)" if near else "")
+                        + f" (valid: {', '.join(PRESETS)})")
+    return from_dict(PRESETS[name], path=f"preset {name}")   # from_dict copies: the spec stays as it is
 
 
 def register_preset(name: str, spec: dict[str, Any]) -> Arch:
     """Add a preset (validated now); duplicate names raise."""
+    _check_preset_name(name, "register_preset")
     if name in PRESETS:
-        raise ArchError(f"preset {name!r} already exists")
+        raise ArchError(f"preset {show(name)} already exists")
     arch = from_dict(spec, path=f"preset {name}")
     PRESETS[name] = copy.deepcopy(spec)
     return arch
