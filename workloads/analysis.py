@@ -1,87 +1,19 @@
-"""Pure functions over a cascade: execution order, iteration spaces, op counts, bytes, footprint and passes."""
+"""Pure functions over a cascade: iteration spaces, op counts, FLOPs, bytes, footprint and passes."""
 from __future__ import annotations
 
+import functools
 import math
 
-import numpy as np
-
 from workloads import masks as mask_rules
-from workloads.build import DTYPE_BYTES, refs
-from workloads.errors import CascadeError
-from workloads.ir import EACH, LAST, NEXT, Call, Cascade, Einsum
+from workloads.dtypes import dtype_bytes as _dtype_bytes
+from workloads.errors import CascadeError, quote
+from workloads.frozen import FrozenDict
+from workloads.ir import LAST, Call, Cascade, Einsum, refs, require_cascade
 from workloads.ops import OPS, REDUCE_OPS
+from workloads.order import execution_order, is_carried, iterative_rank, loop_ranks, producers
 
-
-def producers(c: Cascade) -> dict[str, Einsum]:
-    return {e.name: e for e in c.einsums}
-
-
-def iterative_rank(c: Cascade) -> str | None:
-    ranks = {t.iterative for t in c.tensors.values() if t.iterative}
-    return ranks.pop() if ranks else None
-
-
-def loop_ranks(e: Einsum) -> tuple[str, ...]:
-    """The ranks an Einsum iterates over: its output ranks, then its reduced ranks."""
-    return tuple(i.rank for i in e.output.indices) + tuple(e.reduce_ranks)
-
-
-def _is_carried(c: Cascade, ref) -> bool:
-    """A read of the previous iteration's value of an iterative tensor (`RM[..., p1]`)."""
-    tensor = c.tensors[ref.tensor]
-    return tensor.iterative is not None and any(i.rank == tensor.iterative and i.step == EACH
-                                                for i in ref.indices)
-
-
-def dependencies(c: Cascade, e: Einsum) -> list[str]:
-    """Einsums that must run before `e` within one iteration (loop-carried reads excluded)."""
-    made = producers(c)
-    return list(dict.fromkeys(r.tensor for r in refs(e.expr) if r.tensor in made and not _is_carried(c, r)))
-
-
-def execution_order(c: Cascade) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """(before the loop, the loop body, after the loop) as Einsum names in dependency order.
-
-    Without an iterative rank everything is in the first group. Raises CascadeError on a cycle.
-    """
-    names = [e.name for e in c.einsums]
-    deps = {e.name: dependencies(c, e) for e in c.einsums}
-    order, state = [], {}
-
-    def visit(name: str, path: list[str]) -> None:
-        if state.get(name) == "done":
-            return
-        if state.get(name) == "active":
-            cycle = path[path.index(name):] + [name]
-            raise CascadeError(f"Einsum {name}: cycle between Einsums {' -> '.join(cycle)}")
-        state[name] = "active"
-        for d in deps[name]:
-            visit(d, path + [name])
-        state[name] = "done"
-        order.append(name)
-
-    for name in names:
-        visit(name, [])
-    loop = iterative_rank(c)
-    if loop is None:
-        return tuple(order), (), ()
-    made = producers(c)
-    body = {n for n in names if loop in loop_ranks(made[n])}
-    after: set[str] = set()
-    for n in order:
-        e = made[n]
-        reads_final = any(i.step == LAST for r in refs(e.expr) for i in r.indices)
-        if n in body:
-            if reads_final:
-                raise CascadeError(f"Einsum {n} `{e.text}`: reads a final value inside the {loop.lower()} loop")
-            bad = [d for d in deps[n] if d in after]
-            if bad:
-                raise CascadeError(f"Einsum {n} `{e.text}`: inside the {loop.lower()} loop it needs {bad[0]}, "
-                                   f"which needs the loop's final values")
-        elif reads_final or any(d in body or d in after for d in deps[n]):
-            after.add(n)
-    return (tuple(n for n in order if n not in body and n not in after),
-            tuple(n for n in order if n in body), tuple(n for n in order if n in after))
+__all__ = ["compulsory_bytes", "dtype_bytes", "elements", "first_touch", "flops", "footprint", "op_counts",
+           "operand_bytes", "passes", "point_cost", "points", "total_ops"]
 
 
 def _split_parts(c: Cascade) -> dict[str, tuple[str, str]]:
@@ -89,8 +21,18 @@ def _split_parts(c: Cascade) -> dict[str, tuple[str, str]]:
 
 
 def points(c: Cascade) -> dict[str, int]:
-    """Iteration-space size of each Einsum, with masked and padded points excluded exactly."""
-    return {e.name: _points(c, e) for e in c.einsums}
+    """Iteration-space size of each Einsum, with masked and padded points excluded exactly (never enumerated)."""
+    require_cascade(c, "points")
+    try:
+        hash(c)
+    except TypeError:   # a Cascade built by hand around unhashable parts: count it without the memo
+        return {e.name: _points(c, e) for e in c.einsums}
+    return dict(_points_of(c))
+
+
+@functools.lru_cache(maxsize=64)   # cascades are hashable; a lowering, its roofline and its FLOPs count them alike
+def _points_of(c: Cascade) -> FrozenDict:
+    return FrozenDict({e.name: _points(c, e) for e in c.einsums})
 
 
 def _points(c: Cascade, e: Einsum) -> int:
@@ -129,21 +71,13 @@ def _side(rank: str, ranks: set[str], parts: dict[str, tuple[str, str]]):
 
 
 def _mask_points(c: Cascade, mask, q_mode: str, k_mode: str) -> int:
+    """Attended points of one mask as the Einsum sees its two ranks: whole, or by the tiles of a split."""
     m, p = c.sizes[mask.query], c.sizes[mask.key]
-    if q_mode == "full" and k_mode == "full":
-        return mask_rules.pair_count(mask, m, p)
     parts = _split_parts(c)
+    kv_tile = c.sizes[parts[mask.key][1]] if k_mode == "outer" else None
     if q_mode == "full":
-        return mask_rules.tile_count(mask, m, p, c.sizes[parts[mask.key][1]])
-    if m * p > 1 << 26:
-        raise CascadeError(f"counting mask {type(mask).__name__} over query tiles needs M·P ≤ 2^26, got {m}·{p}")
-    d = mask_rules.dense(mask, m, p)
-    qt = c.sizes[parts[mask.query][1]]
-    d = np.pad(d, ((0, -m % qt), (0, 0))).reshape(-1, qt, p).any(axis=1)
-    if k_mode == "outer":
-        kt = c.sizes[parts[mask.key][1]]
-        d = np.pad(d, ((0, 0), (0, -p % kt))).reshape(d.shape[0], -1, kt).any(axis=2)
-    return int(d.sum())
+        return mask_rules.pair_count(mask, m, p) if kv_tile is None else mask_rules.tile_count(mask, m, p, kv_tile)
+    return mask_rules.group_count(mask, m, p, c.sizes[parts[mask.query][1]], kv_tile)
 
 
 def point_cost(e: Einsum) -> dict[str, int]:
@@ -177,6 +111,7 @@ def op_counts(c: Cascade) -> dict[str, dict[str, int]]:
 
 
 def total_ops(c: Cascade) -> dict[str, int]:
+    """Ops by type over the whole cascade."""
     total: dict[str, int] = {}
     for ops in op_counts(c).values():
         for op, n in ops.items():
@@ -185,24 +120,34 @@ def total_ops(c: Cascade) -> dict[str, int]:
 
 
 def flops(c: Cascade) -> int:
-    """MAC FLOPs (2 per multiply-accumulate), the convention of attention-einsums.md §0.4."""
+    """The FLOP convention of this project: 2 × the multiply-accumulates of the cascade, counted over the points
+    its masks actually attend (map ops — exp, max, division — are not FLOPs here).
+
+    For attention this is FlashAttention-2's 2·B·H·pairs·(E+F) (Dao, ICLR 2024), with `pairs` the (query, key)
+    pairs the real mask attends: M·P dense, P(P+1)/2 for causal prefill (M = P), and all P keys for causal decode
+    with M = 1 (the bottom-right-aligned mask hides nothing there; there is no blanket ½ for "causal"). Padded
+    points of a ragged split are not counted.
+    """
     return 2 * total_ops(c).get("mac", 0)
 
 
+def dtype_bytes(c, dtype: str | None = None) -> int:
+    """Bytes per element of `dtype`, or of the cascade's own dtype (one table: `workloads.dtypes.DTYPE_BYTES`)."""
+    return _dtype_bytes(dtype or c)
+
+
 def elements(c: Cascade, tensor: str) -> int:
+    """Stored elements of a tensor (an iterative tensor holds one extra point on its iterative rank)."""
+    require_cascade(c, "elements")
+    if tensor not in c.tensors:
+        raise CascadeError(f"elements: {c.name} has no tensor {quote(tensor)}")
     t = c.tensors[tensor]
     return math.prod(c.sizes[r] + (1 if r == t.iterative else 0) for r in t.ranks)
 
 
-def dtype_bytes(c: Cascade, dtype: str | None = None) -> int:
-    dtype = dtype or c.dtype
-    if dtype not in DTYPE_BYTES:
-        raise CascadeError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPE_BYTES)})")
-    return DTYPE_BYTES[dtype]
-
-
 def compulsory_bytes(c: Cascade, dtype: str | None = None) -> int:
     """DRAM bytes under perfect fusion: every input read once, the output written once."""
+    require_cascade(c, "compulsory_bytes")
     return dtype_bytes(c, dtype) * (sum(elements(c, t) for t in c.inputs) + elements(c, c.output))
 
 
@@ -213,6 +158,7 @@ def footprint(c: Cascade, per: tuple[str, ...] = (), dtype: str | None = None) -
     Inside the loop of an iterative rank only the current iteration is live (two points of iterative state);
     no in-place reuse is assumed. Inputs are not counted.
     """
+    require_cascade(c, "footprint")
     before, body, after = execution_order(c)
     loop = iterative_rank(c)
     steps = list(before) + list(body) + list(after)
@@ -247,15 +193,16 @@ def footprint(c: Cascade, per: tuple[str, ...] = (), dtype: str | None = None) -
 
 
 def passes(c: Cascade, rank: str) -> int:
-    """How many passes the cascade must make over the elements of `rank` (FuseMax §III).
+    """How many passes the cascade must make over the elements of `rank` (FuseMax, Nayak et al., MICRO 2024, §III).
 
     An Einsum *traverses* the rank if it iterates the rank itself or the inner part of its split. A tensor is
     available either streaming, element by element during pass n, or whole after pass n. A traverser runs in
     the first pass in which all its inputs are available; one that needs a value only known after pass n
     (a full reduction, or a final point) must run in pass n + 1 — that forced re-read is a pass.
     """
+    require_cascade(c, "passes")
     if rank not in c.sizes:
-        raise CascadeError(f"passes: unknown rank {rank!r} (ranks: {', '.join(sorted(c.sizes))})")
+        raise CascadeError(f"passes: unknown rank {quote(rank)} (ranks: {', '.join(sorted(c.sizes))})")
     parts = _split_parts(c).get(rank, ())
     fine = {rank, parts[1]} if parts else {rank}
     coarse = {rank, *parts}
@@ -267,7 +214,7 @@ def passes(c: Cascade, rank: str) -> int:
         e = made[n]
         needed = 1
         for r in refs(e.expr):
-            if r.tensor in made and _is_carried(c, r):
+            if r.tensor in made and is_carried(c, r):
                 continue  # the previous iteration's state rides along in the same pass
             a = avail[r.tensor]
             if any(i.step == LAST for i in r.indices) and a % 2 == 0:
@@ -285,6 +232,7 @@ def passes(c: Cascade, rank: str) -> int:
 
 def operand_bytes(c: Cascade, dtype: str | None = None) -> dict[str, int]:
     """Bytes each Einsum moves if it runs alone (unfused): each tensor it reads once, its result written once."""
+    require_cascade(c, "operand_bytes")
     size = dtype_bytes(c, dtype)
     return {e.name: size * (sum(elements(c, t) for t in dict.fromkeys(r.tensor for r in refs(e.expr)))
                             + elements(c, e.name)) for e in c.einsums}
@@ -292,6 +240,7 @@ def operand_bytes(c: Cascade, dtype: str | None = None) -> dict[str, int]:
 
 def first_touch(c: Cascade) -> dict[str, list[str]]:
     """Compulsory traffic by Einsum: the cascade inputs it reads first (in execution order) and the output it writes."""
+    require_cascade(c, "first_touch")
     before, body, after = execution_order(c)
     made = producers(c)
     seen: set[str] = set()

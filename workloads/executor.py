@@ -6,25 +6,30 @@ which is how a kernel skips a fully masked key tile.
 """
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import numpy as np
 
 from workloads import masks as mask_rules
-from workloads.analysis import execution_order, iterative_rank, loop_ranks, producers
-from workloads.errors import CascadeError
-from workloads.ir import EACH, FIRST, LAST, NEXT, Call, Cascade, Const, Einsum, Ref
+from workloads.errors import CascadeError, quote
+from workloads.ir import EACH, FIRST, LAST, NEXT, Cascade, Const, Einsum, Ref, require_cascade
 from workloads.ops import OPS, REDUCE_OPS
+from workloads.order import execution_order, iterative_rank, loop_ranks, producers
 
-MAX_POINTS = 1 << 27
+MAX_POINTS = 1 << 27   # points of one Einsum (its iterative rank included), or elements of one tensor or mask
+MAX_STEPS = 1 << 16    # iterations of the iterative rank, which the executor steps in Python
 
 
 def execute(c: Cascade, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run every Einsum on NumPy arrays; returns all tensors (inputs included) by name.
 
     Iterative tensors are returned with their extra point (index 0 = initial value). Computes in the inputs'
-    floating dtype (use float64 for checks).
+    floating dtype (use float64 for checks); real integer and boolean inputs are read as float64. Sizes are
+    checked against MAX_POINTS and MAX_STEPS before anything is allocated.
     """
+    require_cascade(c, "execute")
+    _check_limits(c)
     env = _check_inputs(c, inputs)
     dtype = np.result_type(*env.values(), np.float32)
     for init in c.inits:
@@ -47,23 +52,55 @@ def execute(c: Cascade, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarra
     return env
 
 
+def _check_limits(c: Cascade) -> None:
+    """Refuse, before allocating or looping, a cascade too large for the reference executor."""
+    for e in c.einsums:
+        n = math.prod(c.sizes[r] for r in loop_ranks(e))
+        if n > MAX_POINTS:
+            raise CascadeError(f"Einsum {e.name}: {n} points is too many for the reference executor (limit 2^27 = "
+                               f"{MAX_POINTS}, the iterative rank included); use small shapes")
+    for t in c.tensors.values():
+        n = math.prod(c.sizes[r] + (r == t.iterative) for r in t.ranks)
+        if n > MAX_POINTS:
+            raise CascadeError(f"execute {c.name}: tensor {t.name} has {n} elements, too many for the reference "
+                               f"executor (limit 2^27 = {MAX_POINTS}); use small shapes")
+    for mask in c.masks:
+        n = c.sizes[mask.query] * c.sizes[mask.key]
+        if n > min(MAX_POINTS, mask_rules.MAX_DENSE):
+            raise CascadeError(f"execute {c.name}: the {type(mask).__name__} mask over {mask.query}×{mask.key} has "
+                               f"{n} entries, too many for the reference executor; use small shapes")
+    loop = iterative_rank(c)
+    if loop is not None and c.sizes[loop] > MAX_STEPS:
+        raise CascadeError(f"execute {c.name}: the iterative rank {loop} has {c.sizes[loop]} steps; the reference "
+                           f"executor steps it in Python, at most 2^16 = {MAX_STEPS} (use a larger tile)")
+
+
 def _check_inputs(c: Cascade, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if not isinstance(inputs, Mapping):
+        raise CascadeError(f"execute {c.name}: inputs must be a mapping of tensor name to array, got "
+                           f"{type(inputs).__name__}")
     missing = [t for t in c.inputs if t not in inputs]
-    extra = [t for t in inputs if t not in c.inputs]
+    extra = [quote(t, 20) for t in inputs if t not in c.inputs][:8]
     if missing or extra:
-        raise CascadeError(f"execute {c.name}: missing inputs {missing}, unexpected inputs {extra} "
-                           f"(inputs are {list(c.inputs)})")
-    env = {}
-    for name in c.inputs:
-        arr = np.asarray(inputs[name])
-        shape = tuple(c.sizes[r] for r in c.tensors[name].ranks)
-        if arr.shape != shape:
-            raise CascadeError(f"execute {c.name}: input {name} has shape {arr.shape} but its ranks "
-                               f"{list(c.tensors[name].ranks)} have sizes {shape}")
-        if not np.issubdtype(arr.dtype, np.floating):
-            arr = arr.astype(np.float64)
-        env[name] = arr
-    return env
+        raise CascadeError(f"execute {c.name}: missing inputs {quote(missing, 200)}, unexpected inputs "
+                           f"{quote(extra, 200)} (inputs are {quote(list(c.inputs), 200)})")
+    return {name: _input_array(c, name, inputs[name]) for name in c.inputs}
+
+
+def _input_array(c: Cascade, name: str, value) -> np.ndarray:
+    """One input as a real array of its ranks' shape (integers and booleans read as float64)."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise CascadeError(f"execute {c.name}: input {name} is not an array ({quote(str(err))})") from None
+    if arr.dtype.kind not in "biuf":
+        raise CascadeError(f"execute {c.name}: input {name} has dtype {arr.dtype}; the executor takes real "
+                           f"floating, integer or boolean arrays (complex, object and string arrays are refused)")
+    shape = tuple(c.sizes[r] for r in c.tensors[name].ranks)
+    if arr.shape != shape:
+        raise CascadeError(f"execute {c.name}: input {name} has shape {arr.shape} but its ranks "
+                           f"{list(c.tensors[name].ranks)} have sizes {shape}")
+    return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
 
 
 def _at(ranks, rank, position):
@@ -73,9 +110,6 @@ def _at(ranks, rank, position):
 def _run(c: Cascade, e: Einsum, env: dict, fixed: dict[str, int], dtype) -> None:
     loops = [r for r in loop_ranks(e) if r not in fixed]
     shape = tuple(c.sizes[r] for r in loops)
-    if int(np.prod(shape, dtype=np.float64)) > MAX_POINTS:
-        raise CascadeError(f"Einsum {e.name}: {int(np.prod(shape, dtype=np.float64))} points is too many for the "
-                           f"reference executor (limit {MAX_POINTS}); use small shapes")
     value = _eval(c, e.expr, env, loops, fixed)
     mask = _mask(c, loops, fixed)
     n_out = len([i for i in e.output.indices if i.rank not in fixed])

@@ -1,21 +1,54 @@
-"""The cascade IR: plain frozen data, no behaviour.
+"""The cascade IR: plain frozen data, and `refs`, the one walk over an expression.
 
-A `Cascade` is a list of extended Einsums over named ranks. Rank names are upper case (`P`, `P1`); the index
-variables that iterate over them are the same names in lower case (`p`, `p1`). Everything that computes on a
-cascade (counts, bytes, passes, execution) is a pure function elsewhere in this package.
+A `Cascade` is a list of extended Einsums over named ranks, the notation of FuseMax (Nayak et al., MICRO 2024, §II)
+after EDGE (Odemuyiwa et al.). Rank names are upper case (`P`, `P1`); the index variables that iterate over them are
+the same names in lower case (`p`, `p1`). Records are immutable and hashable (their mappings are `FrozenDict`s), so
+equal cascades hash equal and serve as memo keys. Everything that computes on a cascade (counts, bytes, passes,
+execution) is a pure function elsewhere in this package.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import numbers
+from dataclasses import dataclass, fields
 from typing import Mapping, Union
+
+from workloads.errors import CascadeError
+from workloads.frozen import FrozenDict
 
 # How an index addresses a rank: every point (`p1`), the next point of an iterative rank (`p1+1`),
 # the first point (`0`, initial values) or the final point (`P1`, after the last iteration).
 EACH, NEXT, FIRST, LAST = "each", "next", "first", "last"
 
+# Largest size of one rank: beyond any workload; counts stay exact in int64 per rank and finite as floats.
+MAX_RANK_SIZE = 1 << 48
+
+
+def plain(value):
+    """NumPy integers and booleans as Python ones (records hold plain values), tuples all the way down."""
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if type(value).__name__ == "bool_":
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if type(value).__name__ == "ndarray":
+        return plain(value.tolist())
+    if isinstance(value, (tuple, list)):
+        return tuple(plain(v) for v in value)
+    return value
+
+
+class _Plain:
+    """Mixin: on construction, every field is converted by `plain` (so `Window(left=np.int64(3))` holds an int)."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            object.__setattr__(self, f.name, plain(getattr(self, f.name)))
+
 
 @dataclass(frozen=True)
 class Index:
+    """One index of a reference: which rank, and how it addresses it (`EACH`, `NEXT`, `FIRST` or `LAST`)."""
     rank: str
     step: str = EACH
 
@@ -29,6 +62,7 @@ class Ref:
 
 @dataclass(frozen=True)
 class Const:
+    """A numeric constant in an expression (`0`, `-inf`, a norm's `1/D`)."""
     value: float
 
 
@@ -44,7 +78,7 @@ Expr = Union[Ref, Const, Call]
 
 @dataclass(frozen=True)
 class Einsum:
-    """`output = reduce(reduce_ranks: expr)`; `reduce` is None for a pure map."""
+    """`output = reduce(reduce_ranks: expr)`; `reduce` is None for a pure map. `text` is the statement it came from."""
     name: str
     output: Ref
     expr: Expr
@@ -69,14 +103,15 @@ class Init:
 
 
 @dataclass(frozen=True)
-class Causal:
-    """Query m sees keys p ≤ m + (P − M): bottom-right aligned, as FlashAttention and SDPA decode."""
+class Causal(_Plain):
+    """Query m sees keys p ≤ m + (P − M): bottom-right aligned, as FlashAttention-2 and PyTorch SDPA decode do
+    (so one query token, M = 1, sees every key)."""
     query: str
     key: str
 
 
 @dataclass(frozen=True)
-class Window:
+class Window(_Plain):
     """FlashAttention's sliding window: query m sees keys in [m' − left, m' + right], m' = m + P − M."""
     query: str
     key: str
@@ -85,11 +120,9 @@ class Window:
 
 
 @dataclass(frozen=True)
-class Neighborhood:
-    """NATTEN's generalized neighborhood attention predicate over a row-major token layout `spatial`.
-
-    One entry per layout dimension for window, stride, dilation and causal.
-    """
+class Neighborhood(_Plain):
+    """NATTEN's generalized neighborhood attention predicate (Hassani et al., GNA, arXiv 2504.16922) over a
+    row-major token layout `spatial`: one entry per layout dimension for window, stride, dilation and causal."""
     query: str
     key: str
     spatial: tuple[int, ...]
@@ -100,13 +133,20 @@ class Neighborhood:
 
 
 @dataclass(frozen=True)
-class Blocks:
+class Blocks(_Plain):
     """An explicit block mask: `keep[i][j]` says whether query block i attends key block j."""
     query: str
     key: str
     q_block: int
     kv_block: int
     keep: tuple[tuple[bool, ...], ...]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        flags = isinstance(self.keep, tuple) and all(
+            isinstance(row, tuple) and all(isinstance(x, int) and x in (0, 1) for x in row) for row in self.keep)
+        if flags:   # 0/1 entries become booleans; anything else is left for the builder to refuse
+            object.__setattr__(self, "keep", tuple(tuple(bool(x) for x in row) for row in self.keep))
 
 
 Mask = Union[Causal, Window, Neighborhood, Blocks]
@@ -122,6 +162,12 @@ class Tensor:
 
 @dataclass(frozen=True)
 class Cascade:
+    """A validated cascade of extended Einsums (build one with `workloads.cascade` or a variant builder).
+
+    `sizes` maps every rank (split parts included) to its size; `tensors` holds every input and intermediate;
+    `einsums` are in statement order; `masks` filter the points of every Einsum that iterates both of a mask's
+    ranks; `dtype` is the element type of every tensor. Both mappings are frozen on construction.
+    """
     name: str
     sizes: Mapping[str, int]
     tensors: Mapping[str, Tensor]
@@ -132,3 +178,33 @@ class Cascade:
     masks: tuple[Mask, ...] = ()
     inits: tuple[Init, ...] = ()
     dtype: str = "fp16"
+
+    def __post_init__(self) -> None:
+        for name in ("sizes", "tensors"):
+            value = getattr(self, name)
+            if not isinstance(value, FrozenDict):
+                object.__setattr__(self, name, FrozenDict(value))
+        for name in ("inputs", "einsums", "splits", "masks", "inits"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+
+
+def refs(expr: Expr) -> list[Ref]:
+    """Every tensor reference in an expression, left to right."""
+    out, stack = [], [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Ref):
+            out.append(node)
+        elif isinstance(node, Call):
+            stack.extend(reversed(node.args))
+    return out
+
+
+def require_cascade(value, where: str) -> Cascade:
+    """`value` itself when it is a Cascade; otherwise CascadeError naming the function and what was passed."""
+    if not isinstance(value, Cascade):
+        raise CascadeError(f"{where}: expected a Cascade (build one with workloads.cascade or workloads.attention), "
+                           f"got {type(value).__name__}")
+    return value

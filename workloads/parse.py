@@ -22,12 +22,17 @@ import math
 import re
 from dataclasses import dataclass
 
-from workloads.errors import CascadeError
+from workloads.errors import CascadeError, quote, shorten
 from workloads.ir import (EACH, FIRST, LAST, NEXT, Blocks, Call, Causal, Const, Einsum, Expr, Index, Init, Neighborhood,
                  Ref, Split, Window)
 from workloads.ops import OPS, REDUCE_OPS
 
-_TOKEN = re.compile(r"\s*(?:(\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+|\d+(?:[eE][-+]?\d+)?)|([A-Za-z_]\w*)|(->|[-+*/()\[\],:=]))")
+# Names are ASCII (`mı` upper-cases to `MI`, so a Unicode rank variable could alias another rank).
+_TOKEN = re.compile(r"\s*(?:(\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+|\d+(?:[eE][-+]?\d+)?)|([A-Za-z_]\w*)|(->|[-+*/()\[\],:=]))",
+                    re.ASCII)
+MAX_NAME_LENGTH = 64   # characters of a tensor, rank or op name (messages quote names whole)
+NAME = re.compile(r"[A-Za-z_]\w*", re.ASCII)          # tensor and op names
+VARIABLE = re.compile(r"[a-z][a-z0-9_]*", re.ASCII)   # rank variables; the upper-case form is the rank (its final point)
 _BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
 
 
@@ -46,8 +51,13 @@ def tokenize(text: str, where: str) -> list[str]:
         match = _TOKEN.match(text, pos)
         if match is None or match.end() == pos:
             bad = text[pos:].strip()[:1] or text[pos:pos + 1]
+            if not bad.isascii():
+                raise CascadeError(f"{where}: non-ASCII character {bad!r} (names are ASCII letters, digits and _)")
             raise CascadeError(f"{where}: unexpected character {bad!r}")
-        tokens.append(match.group(match.lastindex))
+        token = match.group(match.lastindex)
+        if match.lastindex == 2 and len(token) > MAX_NAME_LENGTH:
+            raise CascadeError(f"{where}: name {quote(token, 40)} is longer than {MAX_NAME_LENGTH} characters")
+        tokens.append(token)
         pos = match.end()
     return tokens
 
@@ -70,37 +80,47 @@ class _Tokens:
     def expect(self, token: str) -> None:
         got = self.next()
         if got != token:
-            raise CascadeError(f"{self.where}: expected {token!r} but found token {got!r}")
+            raise CascadeError(f"{self.where}: expected {token!r} but found token {quote(got)}")
 
     def name(self) -> str:
         token = self.next()
-        if not re.fullmatch(r"[A-Za-z_]\w*", token):
-            raise CascadeError(f"{self.where}: expected a name but found token {token!r}")
+        if not NAME.fullmatch(token):
+            raise CascadeError(f"{self.where}: expected a name but found token {quote(token)}")
         return token
 
     def done(self) -> None:
         if self.peek() is not None:
-            raise CascadeError(f"{self.where}: unexpected token {self.peek()!r} after the end of the statement")
+            raise CascadeError(f"{self.where}: unexpected token {quote(self.peek())} after the end of the statement")
 
 
 def _index(tokens: _Tokens) -> Index:
     token = tokens.next()
     if token == "0":
         return Index("", FIRST)
-    if not re.fullmatch(r"[A-Za-z_]\w*", token):
-        raise CascadeError(f"{tokens.where}: bad index token {token!r} (use a rank variable, var+1, 0 or the rank name)")
-    if token.isupper() or (token[0].isupper() and token.upper() == token):
-        return Index(token, LAST)
+    if not NAME.fullmatch(token):
+        raise CascadeError(f"{tokens.where}: bad index token {quote(token)} (use a rank variable, var+1, 0 or the "
+                           f"rank name)")
+    if token == token.upper() and token != token.lower():
+        return Index(_variable(token.lower(), tokens.where).upper(), LAST)
     if token != token.lower():
-        raise CascadeError(f"{tokens.where}: index token {token!r} mixes cases (variables are lower case, "
+        raise CascadeError(f"{tokens.where}: index token {quote(token)} mixes cases (variables are lower case, "
                            f"the final point is the upper-case rank name)")
+    _variable(token, tokens.where)
     if tokens.peek() == "+":
         tokens.next()
         one = tokens.next()
         if one != "1":
-            raise CascadeError(f"{tokens.where}: only `{token}+1` is allowed, found token {one!r}")
+            raise CascadeError(f"{tokens.where}: only `{token}+1` is allowed, found token {quote(one)}")
         return Index(token.upper(), NEXT)
     return Index(token.upper(), EACH)
+
+
+def _variable(token: str, where: str) -> str:
+    """A rank variable: a lower-case ASCII letter, then letters, digits or _ (so its upper case is a rank name)."""
+    if not VARIABLE.fullmatch(token):
+        raise CascadeError(f"{where}: rank variable {quote(token)} must start with a letter (then letters, digits "
+                           f"or _)")
+    return token
 
 
 def _ref(tokens: _Tokens, name: str) -> Ref:
@@ -123,19 +143,20 @@ def _atom(tokens: _Tokens) -> tuple[Expr, tuple[str, str | None] | None]:
         return Const(float(token)), None
     if token == "inf":
         return Const(math.inf), None
-    if not re.fullmatch(r"[A-Za-z_]\w*", token):
-        raise CascadeError(f"{tokens.where}: unexpected token {token!r}")
+    if not NAME.fullmatch(token):
+        raise CascadeError(f"{tokens.where}: unexpected token {quote(token)}")
     if tokens.peek() == "[":
         return _ref(tokens, token), None
     if tokens.peek() != "(":
-        raise CascadeError(f"{tokens.where}: {token!r} is neither a tensor reference (name[...]) nor an op call (name(...))")
+        raise CascadeError(f"{tokens.where}: {quote(token)} is neither a tensor reference (name[...]) nor an op call "
+                           f"(name(...))")
     tokens.next()
     # A reduction names its ranks before a colon: max(p: X[...]).
     if tokens.peek(1) in (":", ",") and token in REDUCE_OPS and _looks_like_rank_list(tokens):
-        ranks = [tokens.name()]
+        ranks = [_variable(tokens.name(), tokens.where)]
         while tokens.peek() == ",":
             tokens.next()
-            ranks.append(tokens.name())
+            ranks.append(_variable(tokens.name(), tokens.where))
         tokens.expect(":")
         expr = _sum(tokens)
         tokens.expect(")")
@@ -146,7 +167,7 @@ def _atom(tokens: _Tokens) -> tuple[Expr, tuple[str, str | None] | None]:
         args.append(_sum(tokens))
     tokens.expect(")")
     if token not in OPS:
-        raise CascadeError(f"{tokens.where}: unknown op {token!r} (known: {', '.join(sorted(OPS))}; "
+        raise CascadeError(f"{tokens.where}: unknown op {quote(token)} (known: {', '.join(sorted(OPS))}; "
                            f"reductions: {', '.join(f'{r}(ranks: ...)' for r in REDUCE_OPS)})")
     if len(args) != OPS[token].arity:
         raise CascadeError(f"{tokens.where}: op {token!r} takes {OPS[token].arity} argument(s), got {len(args)}")
@@ -158,7 +179,7 @@ def _looks_like_rank_list(tokens: _Tokens) -> bool:
     i = 0
     while True:
         name, sep = tokens.peek(i), tokens.peek(i + 1)
-        if name is None or not re.fullmatch(r"[a-z_]\w*", name):
+        if name is None or not VARIABLE.fullmatch(name):
             return False
         if sep == ":":
             return True
@@ -221,32 +242,33 @@ def _literal(node: ast.AST, where: str):
     try:
         return ast.literal_eval(node)
     except ValueError:
-        raise CascadeError(f"{where}: mask argument {ast.unparse(node)!r} is not a literal") from None
+        raise CascadeError(f"{where}: mask argument {quote(ast.unparse(node))} is not a literal") from None
 
 
 def _mask(query: str, key: str, spec: str, where: str):
     try:
         node = ast.parse(spec.strip(), mode="eval").body
     except SyntaxError:
-        raise CascadeError(f"{where}: cannot parse mask {spec.strip()!r}") from None
+        raise CascadeError(f"{where}: cannot parse mask {quote(spec.strip())}") from None
     if isinstance(node, ast.Name):
         kind, kwargs = node.id, {}
     elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args:
         kind = node.func.id
         kwargs = {kw.arg: _literal(kw.value, where) for kw in node.keywords}
         if len(kwargs) != len(node.keywords):
-            raise CascadeError(f"{where}: mask {kind}: an argument is given twice in {spec.strip()!r}")
+            raise CascadeError(f"{where}: mask {kind}: an argument is given twice in {quote(spec.strip())}")
     else:
-        raise CascadeError(f"{where}: mask must be `name` or `name(key=value, ...)`, got {spec.strip()!r}")
+        raise CascadeError(f"{where}: mask must be `name` or `name(key=value, ...)`, got {quote(spec.strip())}")
     expected = {"causal": set(), "window": {"left", "right"},
                 "gna": {"spatial", "window", "stride", "dilation", "causal"},
                 "blocks": {"q_block", "kv_block", "keep"}}
     if kind not in expected:
-        raise CascadeError(f"{where}: unknown mask kind {kind!r} (known: {', '.join(expected)})")
+        raise CascadeError(f"{where}: unknown mask kind {quote(kind)} (known: {', '.join(expected)})")
     missing = expected[kind] - set(kwargs) - ({"stride", "dilation", "causal"} if kind == "gna" else set())
     unknown = set(kwargs) - expected[kind]
     if unknown or missing:
-        raise CascadeError(f"{where}: mask {kind}: unknown argument(s) {sorted(unknown)} / missing {sorted(missing)}")
+        raise CascadeError(f"{where}: mask {kind}: unknown argument(s) {quote(sorted(unknown))} / missing "
+                           f"{sorted(missing)}")
     q, k = query.upper(), key.upper()
     if kind == "causal":
         return Causal(q, k)
@@ -256,7 +278,7 @@ def _mask(query: str, key: str, spec: str, where: str):
         rows = kwargs["keep"]
         if not isinstance(rows, (tuple, list)) or not all(isinstance(row, (tuple, list)) for row in rows):
             raise CascadeError(f"{where}: mask blocks: keep must be a table of 0/1 rows, e.g. ((1,0),(1,1)), "
-                               f"got {rows!r}")
+                               f"got {quote(rows)}")
         keep = tuple(tuple(_flag(x, "keep", where) for x in row) for row in rows)
         return Blocks(q, k, _int(kwargs["q_block"], "q_block", where), _int(kwargs["kv_block"], "kv_block", where),
                       keep)
@@ -275,13 +297,13 @@ def _tuple(value):
 
 def _int(value, name: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise CascadeError(f"{where}: mask argument {name}={value!r} must be an integer")
+        raise CascadeError(f"{where}: mask argument {name}={quote(value)} must be an integer")
     return value
 
 
 def _flag(value, name: str, where: str) -> bool:
     if value not in (0, 1) or not isinstance(value, (bool, int)):
-        raise CascadeError(f"{where}: mask argument {name} entry {value!r} must be 0/1 or True/False")
+        raise CascadeError(f"{where}: mask argument {name} entry {quote(value)} must be 0/1 or True/False")
     return bool(value)
 
 
@@ -289,15 +311,16 @@ def parse_statement(line: str, number: int) -> Statement | None:
     text = line.split("#", 1)[0].strip()
     if not text:
         return None
-    where = f"line {number} `{text}`"
+    where = f"line {number} `{shorten(text)}`"
     head = text.split(None, 1)[0]
     if head == "mask":
         if ":" not in text:
             raise CascadeError(f"{where}: a mask reads `mask q, k: kind(...)`")
         ranks_text, spec = text[len("mask"):].split(":", 1)
         ranks = [r.strip() for r in ranks_text.split(",")]
-        if len(ranks) != 2 or not all(re.fullmatch(r"[a-z_]\w*", r) for r in ranks):
-            raise CascadeError(f"{where}: a mask names two rank variables (query, key), got {ranks_text.strip()!r}")
+        if len(ranks) != 2 or not all(VARIABLE.fullmatch(r) for r in ranks):
+            raise CascadeError(f"{where}: a mask names two rank variables (query, key), got "
+                               f"{quote(ranks_text.strip())}")
         return Statement("mask", text, _mask(ranks[0], ranks[1], spec, where))
     tokens = _Tokens(tokenize(text, where), where)
     first = tokens.peek()
@@ -318,8 +341,8 @@ def parse_statement(line: str, number: int) -> Statement | None:
         inner = tokens.name()
         tokens.done()
         for r in (rank, outer, inner):
-            if r != r.lower():
-                raise CascadeError(f"{where}: split ranks are written as lower-case variables, got token {r!r}")
+            if not VARIABLE.fullmatch(r):
+                raise CascadeError(f"{where}: split ranks are written as lower-case variables, got token {quote(r)}")
         return Statement("split", text, Split(rank.upper(), outer.upper(), inner.upper()))
     if first == "output" and tokens.peek(1) != "[":
         tokens.next()
@@ -328,10 +351,10 @@ def parse_statement(line: str, number: int) -> Statement | None:
         return Statement("output", text, name)
     name = tokens.name()
     if tokens.peek() != "[":
-        raise CascadeError(f"{where}: expected `{name}[...] = ...`, found token {tokens.peek()!r}")
+        raise CascadeError(f"{where}: expected `{name}[...] = ...`, found token {quote(tokens.peek())}")
     lhs = _ref(tokens, name)
     tokens.expect("=")
-    where = f"Einsum {name} `{text}`"
+    where = f"Einsum {shorten(name, 40)} `{shorten(text)}`"
     tokens.where = where
     rhs = _sum(tokens)
     tokens.done()

@@ -1,4 +1,5 @@
-"""Cascades as text and as YAML (a simplified TeAAL-like schema, attention-einsums.md §0.5).
+"""Cascades as text and as YAML (a simplified form of TeAAL's `einsum:` section: declaration + expressions;
+Nayak et al., "TeAAL", MICRO 2023).
 
 `statements(c)` writes a cascade back in the Einsum language (`cascade(to_text(c), c.sizes, ...) == c`);
 `save(c)` / `load(text)` round-trip exactly. The YAML file reads:
@@ -20,8 +21,8 @@ from __future__ import annotations
 import math
 
 from workloads.build import cascade
-from workloads.errors import CascadeError
-from workloads.ir import Blocks, Cascade, Causal, Neighborhood, Window
+from workloads.errors import CascadeError, quote, shorten
+from workloads.ir import Blocks, Cascade, Causal, Neighborhood, Window, require_cascade
 from workloads.parse import parse_statement
 
 KEYS = ("cascade", "dtype", "output", "sizes", "inputs", "splits", "masks", "init", "einsums")
@@ -49,10 +50,11 @@ def mask_text(mask) -> str:
     if isinstance(mask, Neighborhood):
         return head + (f"gna(spatial={mask.spatial}, window={mask.window}, stride={mask.stride}, "
                        f"dilation={mask.dilation}, causal={mask.causal})")
-    raise CascadeError(f"cannot write mask {mask!r}")
+    raise CascadeError(f"cannot write mask {quote(mask)}")
 
 
 def init_text(c: Cascade, init) -> str:
+    """An initial value as its statement (`RM[b,h,m,0] = -inf`)."""
     t = c.tensors[init.tensor]
     indices = ",".join("0" if r == t.iterative else r.lower() for r in t.ranks)
     return f"{init.tensor}[{indices}] = {_number(init.value)}"
@@ -60,6 +62,7 @@ def init_text(c: Cascade, init) -> str:
 
 def statements(c: Cascade) -> list[str]:
     """The cascade as statements of the Einsum language, in declaration order."""
+    require_cascade(c, "statements")
     lines = ["input " + ", ".join(f"{n}[{_ranks(c.tensors[n].ranks)}]" for n in c.inputs)]
     lines += [f"split {s.rank.lower()} -> {s.outer.lower()}, {s.inner.lower()}" for s in c.splits]
     lines += ["mask " + mask_text(m) for m in c.masks]
@@ -70,11 +73,13 @@ def statements(c: Cascade) -> list[str]:
 
 
 def to_text(c: Cascade) -> str:
+    """The cascade as Einsum-language text: `cascade(to_text(c), c.sizes, name=c.name, dtype=c.dtype) == c`."""
     return "\n".join(statements(c)) + "\n"
 
 
 def save(c: Cascade) -> str:
     """The cascade as a YAML document."""
+    require_cascade(c, "save")
     import yaml  # lazily: only YAML users need PyYAML
     doc = {
         "cascade": c.name, "dtype": c.dtype, "output": c.output, "sizes": dict(c.sizes),
@@ -89,33 +94,51 @@ def save(c: Cascade) -> str:
 
 # --- loading: walk the composed node tree so every error can name its line, and duplicate keys are caught ---
 
+MAX_YAML_NODES = 1 << 16   # nodes a document may expand to (aliases included): a whole layer has a few hundred
+
+
 def _where(node, path: str) -> str:
-    return f"line {node.start_mark.line + 1}, key {path}"
+    return f"line {node.start_mark.line + 1}, key {shorten(path, 60)}"
 
 
-def _plain(node, path: str):
-    """Node → Python value (mappings checked for duplicate keys); scalars resolved by the safe loader."""
-    import yaml  # lazily: only YAML users need PyYAML
-    if isinstance(node, yaml.MappingNode):
+class _Walk:
+    """Node → Python value (mappings checked for duplicate keys); scalars resolved by the safe loader; the number
+    of visited nodes is bounded so that an alias bomb is refused instead of expanded."""
+
+    def __init__(self):
+        import yaml  # lazily: only YAML users need PyYAML
+        self.yaml, self.visited, self.scalars = yaml, 0, yaml.SafeLoader("")
+
+    def value(self, node, path: str):
+        self.visited += 1
+        if self.visited > MAX_YAML_NODES:
+            raise CascadeError(f"{_where(node, path or '<document>')}: the document expands to more than "
+                               f"{MAX_YAML_NODES} nodes (aliases included); a cascade file is far smaller")
+        if isinstance(node, self.yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, self.yaml.SequenceNode):
+            return [(self.value(v, f"{path}[{i}]"), v) for i, v in enumerate(node.value)]
+        try:
+            return self.scalars.construct_object(node, deep=True)
+        except self.yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or err
+            raise CascadeError(f"{_where(node, path or '<document>')}: {quote(str(problem), 200)}") from None
+
+    def _mapping(self, node, path: str) -> dict:
         out = {}
         for key_node, value_node in node.value:
-            key = _plain(key_node, path)
+            key = self.value(key_node, path)
             if not isinstance(key, (str, int, float, bool)):
                 raise CascadeError(f"{_where(key_node, path)}: mapping keys must be scalars")
+            child = f"{path}.{key}" if path else str(key)
             if key in out:
-                raise CascadeError(f"{_where(key_node, f'{path}.{key}' if path else str(key))}: duplicate key {key!r}")
-            out[key] = (_plain(value_node, f"{path}.{key}" if path else str(key)), value_node)
+                raise CascadeError(f"{_where(key_node, child)}: duplicate key {quote(key)}")
+            out[key] = (self.value(value_node, child), value_node)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [(_plain(v, f"{path}[{i}]"), v) for i, v in enumerate(node.value)]
-    try:
-        return yaml.SafeLoader("").construct_object(node, deep=True)
-    except yaml.YAMLError as err:
-        raise CascadeError(f"{_where(node, path or '<document>')}: {getattr(err, 'problem', None) or err}") from None
 
 
 def _strip(value):
-    """Drop the node bookkeeping from a `_plain` result."""
+    """Drop the node bookkeeping from a `_Walk` result."""
     if isinstance(value, dict):
         return {k: _strip(v[0]) for k, v in value.items()}
     if isinstance(value, list):
@@ -125,33 +148,13 @@ def _strip(value):
 
 def _expect(value, node, path, kind, what):
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise CascadeError(f"{_where(node, path)}: expected {what}, got {type(value).__name__} {_strip(value)!r}")
+        raise CascadeError(f"{_where(node, path)}: expected {what}, got {type(value).__name__} "
+                           f"{quote(_strip(value))}")
 
 
 def load(text: str) -> Cascade:
     """Parse a YAML document written by `save` (or by hand) into a validated Cascade."""
-    import yaml  # lazily: only YAML users need PyYAML
-    if not isinstance(text, str):
-        raise CascadeError(f"YAML text must be a str, got {type(text).__name__}")
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f"line {mark.line + 1}: " if mark is not None else ""
-        raise CascadeError(f"{line}malformed YAML: {getattr(err, 'problem', None) or err}") from None
-    if root is None:
-        raise CascadeError("empty YAML document (expected the keys " + ", ".join(KEYS) + ")")
-    try:
-        doc = _plain(root, "")
-    except RecursionError:
-        raise CascadeError("YAML document nests too deeply (a recursive alias?)") from None
-    _expect(doc, root, "<document>", dict, "a mapping of " + ", ".join(KEYS))
-    for key, (_, node) in doc.items():
-        if key not in KEYS:
-            raise CascadeError(f"{_where(node, str(key))}: unknown key {key!r} (valid: {', '.join(KEYS)})")
-    for key in REQUIRED:
-        if key not in doc:
-            raise CascadeError(f"line {root.start_mark.line + 1}: missing required key {key!r}")
+    doc, root = _document(text)
     get = lambda key, default: doc[key] if key in doc else (default, root)
     name, name_node = get("cascade", None)
     _expect(name, name_node, "cascade", str, "a name")
@@ -160,42 +163,94 @@ def load(text: str) -> Cascade:
     output, output_node = get("output", None)
     if output is not None:
         _expect(output, output_node, "output", str, "a tensor name")
+    lines = _input_lines(doc) + _split_lines(get("splits", {})) + _statement_lines("masks", "mask ", get("masks", []))
+    lines += _init_lines(get("init", {})) + _statement_lines("einsums", "", get("einsums", []))
+    return _build(lines, _sizes(doc), name, output, dtype)
 
-    lines: list[tuple[str, object, str]] = []  # (statement, node, key path)
-    sizes_value, sizes_node = doc["sizes"]
-    _expect(sizes_value, sizes_node, "sizes", dict, "a mapping rank -> size")
+
+def _document(text: str) -> tuple[dict, object]:
+    """The document's top-level mapping (values with their nodes) and its root node, keys checked."""
+    import yaml  # lazily: only YAML users need PyYAML
+    if not isinstance(text, str):
+        raise CascadeError(f"YAML text must be a str, got {type(text).__name__}")
+    try:
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))   # libyaml when built
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(err, "problem", None) or err
+        raise CascadeError(f"{line}malformed YAML: {quote(str(problem), 200)}") from None
+    except RecursionError:
+        raise CascadeError("YAML document nests too deeply") from None
+    if root is None:
+        raise CascadeError("empty YAML document (expected the keys " + ", ".join(KEYS) + ")")
+    try:
+        doc = _Walk().value(root, "")
+    except RecursionError:
+        raise CascadeError("YAML document nests too deeply (a recursive alias?)") from None
+    _expect(doc, root, "<document>", dict, "a mapping of " + ", ".join(KEYS))
+    for key, (_, node) in doc.items():
+        if key not in KEYS:
+            raise CascadeError(f"{_where(node, str(key))}: unknown key {quote(key)} (valid: {', '.join(KEYS)})")
+    for key in REQUIRED:
+        if key not in doc:
+            raise CascadeError(f"line {root.start_mark.line + 1}: missing required key {key!r}")
+    return doc, root
+
+
+def _sizes(doc: dict) -> dict:
+    value, node = doc["sizes"]
+    _expect(value, node, "sizes", dict, "a mapping rank -> size")
     sizes = {}
-    for rank, (size, node) in sizes_value.items():
-        _expect(size, node, f"sizes.{rank}", int, "an integer size")
+    for rank, (size, size_node) in value.items():
+        _expect(size, size_node, f"sizes.{rank}", int, "an integer size")
         sizes[str(rank)] = size
-    inputs_value, inputs_node = doc["inputs"]
-    _expect(inputs_value, inputs_node, "inputs", dict, "a mapping tensor -> [ranks]")
-    for tensor, (ranks, node) in inputs_value.items():
-        _expect(ranks, node, f"inputs.{tensor}", list, "a list of ranks")
+    return sizes
+
+
+def _input_lines(doc: dict) -> list:
+    value, node = doc["inputs"]
+    _expect(value, node, "inputs", dict, "a mapping tensor -> [ranks]")
+    lines = []
+    for tensor, (ranks, ranks_node) in value.items():
+        _expect(ranks, ranks_node, f"inputs.{tensor}", list, "a list of ranks")
         for rank, rank_node in ranks:
             _expect(rank, rank_node, f"inputs.{tensor}", str, "a rank name")
-        lines.append((f"input {tensor}[{_ranks(r for r, _ in ranks)}]", node, f"inputs.{tensor}"))
-    splits_value, splits_node = get("splits", {})
-    _expect(splits_value, splits_node, "splits", dict, "a mapping rank -> [outer, inner]")
-    for rank, (parts, node) in splits_value.items():
+        lines.append((f"input {tensor}[{_ranks(r for r, _ in ranks)}]", ranks_node, f"inputs.{tensor}"))
+    return lines
+
+
+def _split_lines(entry) -> list:
+    value, node = entry
+    _expect(value, node, "splits", dict, "a mapping rank -> [outer, inner]")
+    lines = []
+    for rank, (parts, parts_node) in value.items():
         path = f"splits.{rank}"
-        _expect(parts, node, path, list, "[outer, inner]")
+        _expect(parts, parts_node, path, list, "[outer, inner]")
         if len(parts) != 2 or not all(isinstance(p, str) for p, _ in parts):
-            raise CascadeError(f"{_where(node, path)}: expected [outer, inner] rank names")
-        lines.append((f"split {str(rank).lower()} -> {parts[0][0].lower()}, {parts[1][0].lower()}", node, path))
-    for key, prefix in (("masks", "mask "), ("einsums", "")):
-        value, node = get(key, [])
-        _expect(value, node, key, list, "a list of statements")
-        for k, (item, item_node) in enumerate(value):
-            _expect(item, item_node, f"{key}[{k}]", str, "a statement string")
-            lines.append((prefix + item, item_node, f"{key}[{k}]"))
-        if key == "masks":
-            init_value, init_node = get("init", {})
-            _expect(init_value, init_node, "init", dict, "a mapping tensor -> initial value")
-            for tensor, (number, node) in init_value.items():
-                _expect(number, node, f"init.{tensor}", (int, float), "a number")
-                lines.append((f"{tensor}[...] = {_number(number)}", node, f"init.{tensor}"))
-    return _build(lines, sizes, name, output, dtype)
+            raise CascadeError(f"{_where(parts_node, path)}: expected [outer, inner] rank names")
+        lines.append((f"split {str(rank).lower()} -> {parts[0][0].lower()}, {parts[1][0].lower()}", parts_node, path))
+    return lines
+
+
+def _statement_lines(key: str, prefix: str, entry) -> list:
+    value, node = entry
+    _expect(value, node, key, list, "a list of statements")
+    lines = []
+    for k, (item, item_node) in enumerate(value):
+        _expect(item, item_node, f"{key}[{k}]", str, "a statement string")
+        lines.append((prefix + item, item_node, f"{key}[{k}]"))
+    return lines
+
+
+def _init_lines(entry) -> list:
+    value, node = entry
+    _expect(value, node, "init", dict, "a mapping tensor -> initial value")
+    lines = []
+    for tensor, (number, number_node) in value.items():
+        _expect(number, number_node, f"init.{tensor}", (int, float), "a number")
+        lines.append((f"{tensor}[...] = {_number(number)}", number_node, f"init.{tensor}"))
+    return lines
 
 
 def _build(lines, sizes, name, output, dtype) -> Cascade:
@@ -210,7 +265,7 @@ def _build(lines, sizes, name, output, dtype) -> Cascade:
         if path.startswith("init."):
             tensor = path[len("init."):]
             if tensor not in ranks_of:
-                raise CascadeError(f"{_where(node, path)}: no Einsum writes {tensor}")
+                raise CascadeError(f"{_where(node, path)}: no Einsum writes {shorten(tensor, 40)}")
             indices = ",".join("0" if i.step == "next" else i.rank.lower() for i in ranks_of[tensor])
             text = f"{tensor}[{indices}] = {text.split(' = ', 1)[1]}"
         _checked(text, node, path)
@@ -220,9 +275,9 @@ def _build(lines, sizes, name, output, dtype) -> Cascade:
     except CascadeError as err:
         message = str(err)
         for text, node, path in resolved:
-            if f"`{text.strip()}`" in message or (path.startswith("sizes") and path in message):
+            if f"`{shorten(text.strip())}`" in message or (path.startswith("sizes") and path in message):
                 raise CascadeError(f"{_where(node, path)}: {message}") from None
-        raise CascadeError(f"cascade {name!r}: {message}") from None
+        raise CascadeError(f"cascade {quote(name)}: {message}") from None
 
 
 def _checked(text, node, path):
@@ -230,20 +285,5 @@ def _checked(text, node, path):
         return parse_statement(text, node.start_mark.line + 1)
     except CascadeError as err:
         raise CascadeError(f"{_where(node, path)}: {err}") from None
-
-
-def retile(c: Cascade, inner: str, size: int) -> Cascade:
-    """The same cascade with split part `inner` (e.g. "P0") of size `size`; the outer part (P1 = ⌈P/P0⌉) follows.
-
-    Retiling changes how a rank is walked, not what is computed: a dataflow that chooses its own key tile applies
-    it with this (the per-tile Einsums, such as the 1-pass cascade's running max, then count one point per tile).
-    """
-    split = next((s for s in c.splits if s.inner == inner), None)
-    if split is None:
-        raise CascadeError(f"retile: {inner!r} is not the inner part of a split of {c.name} "
-                           f"(splits: {', '.join(f'{s.rank} -> {s.outer}, {s.inner}' for s in c.splits) or 'none'})")
-    if c.sizes[inner] == size:
-        return c
-    sizes = {k: v for k, v in c.sizes.items() if k != split.outer}
-    sizes[inner] = size
-    return cascade(to_text(c), sizes, name=c.name, output=c.output, dtype=c.dtype)
+    except RecursionError:
+        raise CascadeError(f"{_where(node, path)}: expression nested too deeply") from None

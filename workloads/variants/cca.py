@@ -6,10 +6,10 @@ The ZAYA1 details ([3p]: sequence convolutions, q–k mean, value shift, QK L2-n
 """
 from __future__ import annotations
 
-from workloads.variants.cores import core, key_tile_size, positive
+from workloads.variants.cores import causal_mask, core, key_tile_size, positive
 from workloads.variants.registry import register_variant
 from workloads.build import cascade
-from workloads.errors import CascadeError
+from workloads.errors import CascadeError, quote
 from workloads.ir import Cascade
 from workloads.variants.grouped import group_size
 
@@ -38,7 +38,7 @@ def _cca(name, *, batch, seq, model_dim, heads, compression, kv_heads, head_dim,
     positive(batch=batch, seq=seq, model_dim=model_dim, head_dim=head_dim)
     sizes = {"B": batch, "H": hq, "R": group_size(hq, kv_heads), "M": seq, "P": seq, "D": model_dim,
              "E": head_dim, "F": head_dim}
-    text = CCA + ("mask m, p: causal\n" if causal else "") + core(softmax, "b,g,r", "b,g") + CCA_OUT
+    text = CCA + causal_mask(causal, seq, seq, name) + core(softmax, "b,g,r", "b,g") + CCA_OUT
     if softmax != "3pass":
         sizes["P0"] = key_tile_size(key_tile, seq)
     return cascade(text, sizes, name=f"{name}_c{compression}", output="Y", dtype=dtype)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import functools
 
-from workloads.variants.cores import core, key_tile_size, positive
+from workloads.variants.cores import causal_mask, core, key_tile_size, positive
 from workloads.variants.registry import register_variant
 from workloads.build import cascade
-from workloads.errors import CascadeError
+from workloads.errors import CascadeError, quote
 from workloads.ir import Cascade
 
 GROUPED_INPUTS = "input Q[b,h,m,e], K[b,g,p,e], V[b,g,p,f]\nsplit h -> g, r\n"
@@ -34,7 +34,11 @@ def grouped(*, name: str, batch: int, heads: int, kv_heads: int, seq: int, head_
     positive(batch=batch, seq=seq, seq_kv=seq_kv, head_dim=head_dim, head_dim_v=head_dim_v)
     sizes = {"B": batch, "H": heads, "R": group_size(heads, kv_heads), "M": seq, "P": seq_kv, "E": head_dim,
              "F": head_dim_v}
-    text = GROUPED_INPUTS + (f"mask m, p: {mask}\n" if mask else "") + core(softmax, "b,g,r", "b,g")
+    if mask == "causal":
+        mask_line = causal_mask(True, seq, seq_kv, name)
+    else:
+        mask_line = f"mask m, p: {mask}\n" if mask else ""
+    text = GROUPED_INPUTS + mask_line + core(softmax, "b,g,r", "b,g")
     if softmax != "3pass":
         sizes["P0"] = key_tile_size(key_tile, seq_kv)
     return cascade(text, sizes, name=name, dtype=dtype)
@@ -70,10 +74,10 @@ SQA_SETTINGS = {
 def sqa_heads(setting: str, heads: int) -> tuple[int, int]:
     """(H_q, H_kv) of an SQA setting for a baseline of `heads` heads."""
     if setting not in SQA_SETTINGS:
-        raise CascadeError(f"unknown SQA setting {setting!r} (valid: {', '.join(SQA_SETTINGS)})")
+        raise CascadeError(f"unknown SQA setting {quote(setting)} (valid: {', '.join(SQA_SETTINGS)})")
     hq, hkv = SQA_SETTINGS[setting](heads)
     if hq < 1 or hkv < 1 or hq * {"ssqa": 2, "xsqa": 4, "xsmqa": 4}[setting] != heads:
-        raise CascadeError(f"SQA setting {setting!r} needs heads divisible by "
+        raise CascadeError(f"SQA setting {quote(setting)} needs heads divisible by "
                            f"{ {'ssqa': 2, 'xsqa': 4, 'xsmqa': 4}[setting]}, got heads={heads}")
     return hq, hkv
 
@@ -139,7 +143,7 @@ def split_kv(*, batch: int, heads: int, seq_kv: int, head_dim: int, splits: int,
         raise CascadeError(f"split_kv: splits={splits} exceeds the key length seq_kv={seq_kv}")
     sizes = {"B": batch, "H": heads, "R": group_size(heads, kv_heads), "M": seq, "P": seq_kv, "E": head_dim,
              "F": head_dim_v, "P0": -(-seq_kv // splits)}
-    text = GROUPED_INPUTS + ("mask m, p: causal\n" if causal else "") + SPLIT_KV
+    text = GROUPED_INPUTS + causal_mask(causal, seq, seq_kv, "split_kv") + SPLIT_KV
     return cascade(text, sizes, name=f"split_kv{splits}{'_causal' if causal else ''}", dtype=dtype)
 
 

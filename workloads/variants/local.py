@@ -10,7 +10,7 @@ import math
 
 from workloads.variants.cores import positive
 from workloads.variants.registry import register_variant
-from workloads.errors import CascadeError
+from workloads.errors import CascadeError, quote
 from workloads.ir import Cascade
 from workloads.variants.grouped import grouped
 
@@ -19,9 +19,9 @@ def per_dim(name: str, value, dims: int, kind=int) -> tuple:
     """An int (or bool) for every layout dimension, or a tuple with one entry per dimension."""
     values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
     if len(values) != dims:
-        raise CascadeError(f"{name}={value!r} needs one entry per layout dimension ({dims})")
+        raise CascadeError(f"{name}={quote(value)} needs one entry per layout dimension ({dims})")
     if kind is int and any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
-        raise CascadeError(f"{name}={value!r}: entries must be positive integers")
+        raise CascadeError(f"{name}={quote(value)}: entries must be positive integers")
     return tuple(kind(v) for v in values)
 
 
@@ -82,8 +82,12 @@ def blocked(*, batch: int, heads: int, spatial, block, head_dim: int, causal=Fal
         raise CascadeError("blocked: an explicit keep table needs a 1-D layout, an int block and causal=False")
     positive(block=block)
     if not isinstance(keep, (tuple, list)) or not all(isinstance(row, (tuple, list)) for row in keep):
-        raise CascadeError(f"blocked: keep must be a table of 0/1 rows, e.g. ((1, 0), (1, 1)), got {keep!r}")
+        raise CascadeError(f"blocked: keep must be a table of 0/1 rows, e.g. ((1, 0), (1, 1)), got {quote(keep)}")
     table = tuple(tuple(int(bool(x)) for x in row) for row in keep)
+    empty = [i for i, row in enumerate(table) if not any(row)]
+    if empty:
+        raise CascadeError(f"blocked: query block {empty[0]} attends no key block (a softmax over no keys is "
+                           f"undefined); keep at least one block per row")
     return grouped(name="blocked_sparse", batch=batch, heads=heads, kv_heads=heads if kv_heads is None else kv_heads,
                    seq=n, head_dim=head_dim, seq_kv=n, head_dim_v=head_dim_v,
                    mask=f"blocks(q_block={block}, kv_block={block}, keep={table})", softmax=softmax,
@@ -100,7 +104,7 @@ def sliding(*, batch: int, heads: int, seq: int, head_dim: int, left: int, right
     """
     for key, value in (("left", left), ("right", right)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise CascadeError(f"sliding: {key} must be a non-negative integer, got {value!r}")
+            raise CascadeError(f"sliding: {key} must be a non-negative integer, got {quote(value)}")
     seq_kv = seq if seq_kv is None else seq_kv
     positive(seq=seq, seq_kv=seq_kv)
     if seq_kv < seq:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from workloads.build import cascade
 from workloads.ir import Cascade
-from workloads.variants.cores import core, key_tile_size, positive
+from workloads.variants.cores import causal_mask, core, key_tile_size, positive
 from workloads.variants.registry import register_variant
 
 
@@ -16,9 +16,7 @@ def mha(*, batch: int, heads: int, seq: int, head_dim: int, seq_kv: int | None =
     head_dim_v = head_dim if head_dim_v is None else head_dim_v
     positive(batch=batch, heads=heads, seq=seq, seq_kv=seq_kv, head_dim=head_dim, head_dim_v=head_dim_v)
     sizes = {"B": batch, "H": heads, "M": seq, "P": seq_kv, "E": head_dim, "F": head_dim_v}
-    text = "input Q[b,h,m,e], K[b,h,p,e], V[b,h,p,f]\n"
-    if causal:
-        text += "mask m, p: causal\n"
+    text = "input Q[b,h,m,e], K[b,h,p,e], V[b,h,p,f]\n" + causal_mask(causal, seq, seq_kv, "mha")
     text += core(softmax, "b,h", "b,h")
     if softmax != "3pass":
         sizes["P0"] = key_tile_size(key_tile, seq_kv)

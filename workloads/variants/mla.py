@@ -7,10 +7,14 @@ into QN and QR.
 """
 from __future__ import annotations
 
-from workloads.variants.cores import core, key_tile_size, positive
+import math
+import numbers
+
+from workloads.variants.cores import causal_mask, core, key_tile_size, positive
 from workloads.variants.registry import register_variant
-from workloads.build import DTYPE_BYTES, cascade
-from workloads.errors import CascadeError
+from workloads.build import cascade
+from workloads.dtypes import DTYPE_BYTES, dtype_bytes
+from workloads.errors import CascadeError, quote
 from workloads.ir import Cascade
 
 # DeepSeek-V3 (config_671B.json): heads, kv_lora_rank C, qk_rope_head_dim Er, qk_nope_head_dim En, v_head_dim F.
@@ -50,9 +54,9 @@ def mla(*, batch: int, seq: int, seq_kv: int | None = None, form: str = "absorbe
     """MLA core. `naive` (§3.2, prefill) up-projects K and V per head; `absorbed` (§3.3, decode) folds WUK into
     the query and WUV after the core, so the core is MQA over the cached latent row [CKV ‖ KR]."""
     if form not in FORMS:
-        raise CascadeError(f"mla: unknown form {form!r} (valid: {', '.join(FORMS)})")
+        raise CascadeError(f"mla: unknown form {quote(form)} (valid: {', '.join(FORMS)})")
     sizes = _sizes(batch, heads, seq, seq_kv, latent, rope_dim, nope_dim, head_dim_v)
-    text = MLA_INPUTS + ("mask m, p: causal\n" if causal else "")
+    text = MLA_INPUTS + causal_mask(causal, sizes["M"], sizes["P"], "mla")
     if form == "naive":
         text += NAIVE + core(softmax, "b,h", "b,h", scores=NAIVE_SCORES)
     else:
@@ -97,11 +101,13 @@ def tpla(*, batch: int, seq: int, devices: int, seq_kv: int | None = None, alpha
     positive(devices=devices)
     if latent % devices:
         raise CascadeError(f"tpla: devices={devices} does not divide the latent dimension {latent}")
-    alpha = float(devices) if alpha is None else float(alpha)
-    if not alpha > 0 or not eps >= 0:
-        raise CascadeError(f"tpla: alpha must be > 0 and eps ≥ 0, got alpha={alpha}, eps={eps}")
+    alpha = float(devices) if alpha is None else alpha
+    real = lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+    if not (real(alpha) and real(eps) and real(mu)) or not alpha > 0 or not eps >= 0:
+        raise CascadeError(f"tpla: alpha must be > 0 and eps ≥ 0 (finite numbers, as mu), got alpha={quote(alpha)}, "
+                           f"eps={quote(eps)}, mu={quote(mu)}")
     sizes["C0"] = latent // devices
-    text = MLA_INPUTS + ("mask m, p: causal\n" if causal else "")
+    text = MLA_INPUTS + causal_mask(causal, sizes["M"], sizes["P"], "tpla")
     text += TPLA.format(scale=repr(alpha / latent), eps=repr(float(eps)))
     text += core(softmax, "b,g,h", "b,g", scores=TPLA_SCORES.replace("{mu}", repr(float(mu))), value="CKVN", f="c0",
                  out="OL")
@@ -121,17 +127,17 @@ def mla_kv_bytes_per_token(form: str = "absorbed", dtype: str = "bf16", *, heads
                            nope_dim: int = DEEPSEEK_V3["nope_dim"], head_dim_v: int = DEEPSEEK_V3["head_dim_v"]) -> int:
     """KV-cache bytes per token per layer: the latent row (C+Er)·b (1152 B for V3 in BF16; `fp8_mla` is the 656-B
     format), or for the naive form the materialised per-head K and V, H·(En+Er+F)·b."""
-    if form == "absorbed" and dtype == "fp8_mla":
+    if form == "absorbed" and isinstance(dtype, str) and dtype == "fp8_mla":
         if (latent, rope_dim) != (512, 64):
             raise CascadeError("mla: the fp8_mla cache format is defined for C = 512, Er = 64")
         return FP8_MLA_BYTES
-    if dtype not in DTYPE_BYTES:
-        raise CascadeError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPE_BYTES)}, fp8_mla)")
+    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+        raise CascadeError(f"unknown dtype {quote(dtype)} (known: {', '.join(DTYPE_BYTES)}, fp8_mla)")
     if form == "absorbed":
         return (latent + rope_dim) * DTYPE_BYTES[dtype]
     if form == "naive":
         return heads * (nope_dim + rope_dim + head_dim_v) * DTYPE_BYTES[dtype]
-    raise CascadeError(f"mla: unknown form {form!r} (valid: {', '.join(FORMS)})")
+    raise CascadeError(f"mla: unknown form {quote(form)} (valid: {', '.join(FORMS)})")
 
 
 def mla_flops_per_pair(form: str = "absorbed", *, heads: int = DEEPSEEK_V3["heads"], latent: int = DEEPSEEK_V3["latent"],
@@ -142,11 +148,12 @@ def mla_flops_per_pair(form: str = "absorbed", *, heads: int = DEEPSEEK_V3["head
     if form == "naive":
         return 2 * heads * (nope_dim + rope_dim + head_dim_v)
     if form != "absorbed":
-        raise CascadeError(f"mla: unknown form {form!r} (valid: {', '.join(FORMS)})")
+        raise CascadeError(f"mla: unknown form {quote(form)} (valid: {', '.join(FORMS)})")
     return 2 * heads * (2 * latent // devices + rope_dim)
 
 
 def tpla_kv_bytes_per_token(devices: int, dtype: str = "bf16", *, latent: int = DEEPSEEK_V3["latent"],
                             rope_dim: int = DEEPSEEK_V3["rope_dim"]) -> int:
     """Per-device KV bytes per token per layer: the latent slice plus the replicated RoPE key, (C/g + Er)·b."""
-    return (latent // devices + rope_dim) * DTYPE_BYTES[dtype]
+    positive(devices=devices, latent=latent, rope_dim=rope_dim)
+    return (latent // devices + rope_dim) * dtype_bytes(dtype)

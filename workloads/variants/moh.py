@@ -10,10 +10,10 @@ Y[b,m,d] = Σ_{h,f} GATE·AV[b,h,m,f]·WO[h,f,d], MoH's weighted form of Σ_h H^
 """
 from __future__ import annotations
 
-from workloads.variants.cores import core, key_tile_size, positive
+from workloads.variants.cores import causal_mask, core, key_tile_size, positive
 from workloads.variants.registry import register_variant
 from workloads.build import cascade
-from workloads.errors import CascadeError
+from workloads.errors import CascadeError, quote
 from workloads.ir import Cascade
 
 GATED_OUT = """
@@ -52,18 +52,20 @@ def moh(*, batch: int, heads: int, seq: int, head_dim: int, model_dim: int, shar
     positive(batch=batch, heads=heads, seq=seq, seq_kv=seq_kv, head_dim=head_dim, head_dim_v=head_dim_v,
              model_dim=model_dim, top_k=top_k)
     if isinstance(shared_heads, bool) or not isinstance(shared_heads, int) or shared_heads < 0:
-        raise CascadeError(f"moh: shared_heads must be a non-negative integer, got {shared_heads!r}")
+        raise CascadeError(f"moh: shared_heads must be a non-negative integer, got {quote(shared_heads)}")
     if shared_heads + top_k > heads:
         raise CascadeError(f"moh: shared_heads + top_k = {shared_heads} + {top_k} exceeds heads={heads}")
     if accounting not in ("dense", "sparse"):
-        raise CascadeError(f"moh: unknown accounting {accounting!r} (valid: dense, sparse)")
+        raise CascadeError(f"moh: unknown accounting {quote(accounting)} (valid: dense, sparse)")
     sizes = {"B": batch, "H": heads, "M": seq, "P": seq_kv, "E": head_dim, "F": head_dim_v, "D": model_dim}
     text = "input Q[b,h,m,e], K[b,h,p,e], V[b,h,p,f], GATE[b,h,m], WO[h,f,d]\n"
+    if causal and seq_kv < seq:
+        causal_mask(causal, seq, seq_kv, "moh")   # refuses: queries with no keys
     if causal and seq > 1:
         if accounting == "sparse":
             raise CascadeError("moh: sparse accounting filters (m, h), so it cannot also apply a causal mask over "
                                "(m, p); use seq=1 (decode) or accounting='dense'")
-        text += "mask m, p: causal\n"
+        text += causal_mask(causal, seq, seq_kv, "moh")
     if accounting == "sparse":
         if seq * heads > MAX_ROUTING:
             raise CascadeError(f"moh: sparse accounting writes a (token, head) table of seq·heads = {seq}·{heads} "
@@ -78,11 +80,13 @@ def moh(*, batch: int, heads: int, seq: int, head_dim: int, model_dim: int, shar
 
 
 def _routing(routing, seq: int, heads: int, shared: int, top_k: int) -> tuple[tuple[int, ...], ...]:
+    shape_ok = isinstance(routing, (tuple, list)) and len(routing) == seq and all(
+        isinstance(row, (tuple, list)) and len(row) == heads for row in routing)
+    if not shape_ok:
+        raise CascadeError(f"moh: routing must be a [{seq}][{heads}] table (tokens × heads) of 0/1")
     table = tuple(tuple(int(bool(x)) for x in row) for row in routing)
-    if len(table) != seq or any(len(row) != heads for row in table):
-        raise CascadeError(f"moh: routing must be a [{seq}][{heads}] table (tokens × heads)")
     for m, row in enumerate(table):
         if not all(row[:shared]) or sum(row[shared:]) != top_k:
             raise CascadeError(f"moh: routing row {m} must keep the {shared} shared heads and exactly {top_k} "
-                               f"routed heads, got {row}")
+                               f"routed heads, got {quote(row)}")
     return table
