@@ -1,10 +1,10 @@
 """Named constants of the GPU kernel model, each with its source.
 
 `CALIBRATED` holds the only fitted constants. Lowerings read them as `options.constant(NAME, CALIBRATED[NAME])`, so a
-fit or a what-if passes values as data (`sim.Options(calibration={"FA2_MMA_EFFICIENCY": 0.9})`); a name that is not
-in `CALIBRATED` is refused (`check_calibration`). Both were fitted on one row of the public FlashAttention-2 H100
-forward table (Dao, "FlashAttention-2", 2023, as re-plotted in Shah et al., "FlashAttention-3", 2024, Fig. 6);
-the other rows are held out (tests/sim/test_gpu.py, benchmarks/gpu_report.py).
+fit or a what-if passes values as data (`Options(calibration={"FA2_MMA_EFFICIENCY": 0.9})`); a name that is not in
+`CALIBRATED` is refused (`check_calibration`). Both were fitted on one row of the public FlashAttention-2 H100
+forward table (Dao, "FlashAttention-2", 2023, as plotted in Shah et al., "FlashAttention-3", 2024, Fig. 6); the
+other rows are held out (tests/sim/test_gpu.py, benchmarks/gpu_report.py).
 """
 from __future__ import annotations
 
@@ -21,6 +21,33 @@ CALIBRATED = FrozenDict({
     # reach. Fitted on the "Standard" D=128 non-causal row (8K point).
     "STREAM_EFFICIENCY": 0.642,
 })
+
+# ---- per-element work of the fused kernels (FlashAttention-2, Algorithm 1) --------------------------------------
+SOFTMAX_FMA_OPS = 4        # per score: scale-and-subtract FMA, running max, row-sum add, fp32→fp16 convert
+SIGMOID_FMA_OPS = 1        # per score of sigmoid attention: the fp32→fp16 convert (no row max, sum or rescale)
+MASK_FMA_OPS = 2           # per score of a partially masked tile: index compare and select
+PARTIAL_BYTES = 4          # split-KV partial outputs and log-sum-exps are fp32 (FlashDecoding's combine input)
+
+# ---- machine facts and assumptions -----------------------------------------------------------------------------
+HBM_LATENCY_S = 0.5e-6          # first HBM access, ~0.5 µs on H100-class parts (assumption, docs/gpu-model.md)
+DEFAULT_HBM_FRACTION = 0.9      # datasheet HBM reachable by streaming without a measured `HBM.bytes_per_s` (H100 3.0/3.35)
+DEFAULT_TENSOR_FRACTION = 0.8   # native tensor peak sustained without a measured GEMM ceiling (H100 798/989)
+THREADS_PER_WARP = 32
+MAX_WARPS_PER_CTA = 32          # 1024 threads per block (CUDA C++ Programming Guide, compute capabilities 8.x/9.x)
+MAX_CTAS_PER_SM = 32            # resident blocks per SM (same table, 8.0/9.0)
+MAX_REGS_PER_THREAD = 255       # the per-thread register limit (same table)
+FP32_BYTES = 4                  # a 32-bit register
+
+# ---- model limits (what the per-SM lowering lists, not hardware) ------------------------------------------------
+MAX_DISPATCHED_CTAS = 1 << 20   # unequal CTAs are placed one by one (greedy dispatch); equal ones in closed form
+MAX_GRID_CTAS = 1 << 40         # any larger grid is certainly a mistake (CUDA's own limit is ~2^31 · 2^16 · 2^16)
+MAX_UNROLLED_OPS = 4096         # ops in one segment body when a run of equal CTAs becomes one repeated segment
+TICKS_PER_CYCLE = 4             # engine ticks per clock: quarter-cycle resolution of op durations
+
+# The dtypes the fused attention kernels are modelled for (FlashAttention-2/-3 and cuDNN forward: fp16 and bf16;
+# FP8 forward needs the FA3 FP8 path — per-block scaling, the V transpose — which is not modelled yet).
+ATTENTION_DTYPES = ("fp16", "bf16")
+GEMM_DTYPES = ("fp16", "bf16", "tf32")
 
 
 def check_calibration(options: Options, dataflow: str) -> None:

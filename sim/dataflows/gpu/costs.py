@@ -1,0 +1,153 @@
+"""What one CTA of a fused attention kernel costs: per KV-tile iteration and per CTA, in cycles of one SM.
+
+One iteration of a *unit* (one CTA, or for cuDNN-style kernels the co-resident CTAs simulated together) loads a
+K/V tile (and the tiles of any bias input) and, per group of rows, runs S = QKᵀ, the score mods, the online softmax
+(exp on the SFU, max/sum/scale/convert and the O rescale on the FMA pipe, an element mask on partially masked
+tiles) and O += PV (FlashAttention-2, Algorithm 1; sigmoid attention has no row max, sum or rescale). A GEMM lasts
+max(tensor cycles, its shared-memory operand traffic ÷ the SMEM bandwidth): every warp reading a B operand
+(ldmatrix) reads the whole K (V) tile; the Q rows are re-read each iteration; K/V arrive by cp.async/TMA writes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+import accel
+from accel import Arch
+
+from sim.bounds import gna_tiles
+from sim.dataflows.gpu.constants import MASK_FMA_OPS, SIGMOID_FMA_OPS, SOFTMAX_FMA_OPS
+from sim.dataflows.gpu.machine import SM
+from sim.dataflows.gpu.shape import Attention
+from sim.ir.mapping import MappingError
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """What a fused attention lowering needs from a kernel template."""
+    path: str               # "mma_sync" or "mac" (the tensor instruction path)
+    groups: int             # row groups that interleave (1: GEMM, softmax, GEMM in order on the same warps)
+    warps_per_group: int    # warps that each read the whole K/V tile from shared memory
+    efficiency: float       # fraction of the path's sustained rate the inner loop reaches
+    pack_heads: bool        # the query heads of a KV head share a CTA's rows (decode kernels)
+    ctas_per_unit: int = 1  # CTAs simulated together as one unit of `groups` interleaved groups
+    kv_shared: bool = False  # the values are the first F dims of each key row (MLA's latent cache)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """The rows, tiles and bytes one unit works on; all sizes in elements unless named bytes."""
+    rows: int               # query rows (packed heads × queries for decode kernels)
+    kv_tile: int
+    kv_width: int           # elements per key row loaded (E + F, or E when V ⊂ K)
+    q_bytes: int
+    o_bytes: int
+    kv_bytes: int           # one K/V tile
+    bias_bytes: int         # the bias tiles one KV iteration reads
+
+    def smem(self, stages: int) -> int:
+        """Shared memory the unit holds: its Q tile and `stages` K/V (+ bias) stages."""
+        return self.q_bytes + stages * (self.kv_bytes + self.bias_bytes)
+
+
+@dataclass(frozen=True)
+class TileCost:
+    """Cycles of one KV iteration of one group (GEMMs, SFU, FMA) and of the unit's load."""
+    g1: float
+    g2: float
+    sfu: float              # the softmax's SFU work
+    fma: float              # the softmax's FMA-pipe work
+    mod_sfu: float          # the score mods' SFU work
+    mod_fma: float
+    mask_fma: float         # the element mask of a partially masked tile
+    smem_bytes: float       # shared-memory operand traffic of the whole unit
+
+
+def unit_shape(a: Attention, kern: Kernel, q_tile: int, kv_tile: int) -> Unit:
+    """The unit a kernel with these tiles works on."""
+    rows = q_tile * kern.ctas_per_unit
+    width = a.e if kern.kv_shared else a.e + a.f
+    bias = 0
+    for b in a.bias:
+        varies_rows = b.rows or (kern.pack_heads and b.heads)
+        bias += (rows if varies_rows else 1) * (kv_tile if b.keys else 1) * a.elem
+    return Unit(rows, kv_tile, width, rows * a.e * a.elem, rows * a.f * a.elem, kv_tile * width * a.elem, bias)
+
+
+def mod_ops(a: Attention, arch: Arch) -> tuple[float, float]:
+    """(FMA-pipe ops, SFU ops) of the score mods per score element; each op on the faster unit that runs it."""
+    fma, sfu = accel.unit(arch, "fma"), accel.unit(arch, "sfu")
+    on_fma = on_sfu = 0.0
+    for mod in a.match.mods:
+        for op, n in mod.ops.items():
+            rates = {"fma": accel.op_rate(fma, op, a.dtype) or 0.0, "sfu": accel.op_rate(sfu, op, a.dtype) or 0.0}
+            if not max(rates.values()):
+                raise MappingError(f"score mod {mod.einsum}: no GPU unit of {arch.name} runs op {op!r}")
+            if rates["fma"] >= rates["sfu"]:
+                on_fma += n
+            else:
+                on_sfu += n
+    return on_fma, on_sfu
+
+
+def tile_cost(sm: SM, a: Attention, kern: Kernel, u: Unit, mods: tuple[float, float]) -> TileCost:
+    """Cycles of one KV iteration (see the module docstring)."""
+    rows = u.rows // kern.groups
+    rate = (sm.mma_sync if kern.path == "mma_sync" else sm.mac) * kern.efficiency
+    writes = u.kv_bytes / kern.groups / 2
+    smem_g1 = kern.warps_per_group * u.kv_tile * a.e * a.elem + rows * a.e * a.elem + writes
+    smem_g2 = kern.warps_per_group * u.kv_tile * a.f * a.elem + writes
+    elems = rows * u.kv_tile
+    if a.sigmoid:
+        sfu, fma = 0.0, elems * SIGMOID_FMA_OPS
+    else:   # the exps, and per row the rescale factor exp(m_old − m_new) and the O rescale
+        sfu, fma = elems + rows, elems * SOFTMAX_FMA_OPS + rows * a.f
+    return TileCost(g1=max(rows * u.kv_tile * a.e / rate, smem_g1 / sm.smem),
+                    g2=max(rows * u.kv_tile * a.f / rate, smem_g2 / sm.smem),
+                    sfu=sfu / sm.sfu, fma=fma / sm.fma, mod_sfu=elems * mods[1] / sm.sfu,
+                    mod_fma=elems * mods[0] / sm.fma, mask_fma=elems * MASK_FMA_OPS / sm.fma, smem_bytes=kern.groups * (smem_g1 + smem_g2))
+
+
+def iteration_cycles(t: TileCost, groups: int) -> float:
+    """An estimate of one KV iteration's cycles (for placing CTAs, not for timing)."""
+    return max(t.g1 + t.g2, (t.sfu + t.fma + t.mod_sfu + t.mod_fma) / groups) * groups
+
+
+# ---- which KV tiles each unit visits ---------------------------------------------------------------------------
+
+def tile_pattern(a: Attention, u: Unit, rows_per_head: int, group: int, splits: int,
+                 spatial: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(partially masked, full) KV tiles of each unit of one (batch, head), in launch order: the row block fastest,
+    then the KV split. `group` query heads share a row position when heads are packed (row = m·group + r)."""
+    if a.neighborhood is not None:
+        v = gna_tiles.tile_visits(a.neighborhood, *spatial)
+        return v.partial, v.full
+    n_q = -(-rows_per_head // u.rows)
+    lo = np.arange(n_q) * u.rows
+    hi = np.minimum(lo + u.rows, rows_per_head) - 1
+    offset = a.p - a.m                                   # bottom-right aligned causal mask
+    sees_lo = lo // group + offset + 1 if a.causal else np.full(n_q, a.p)   # keys seen by every row of the block
+    sees_hi = hi // group + offset + 1 if a.causal else np.full(n_q, a.p)   # keys seen by some row of the block
+    n_tiles = -(-a.p // u.kv_tile)
+    per_split = -(-n_tiles // splits)
+    partial, full = [], []
+    for s in range(splits):
+        k0 = min(s * per_split * u.kv_tile, a.p)
+        k1 = min((s + 1) * per_split * u.kv_tile, a.p)
+        visited = np.maximum(-(-(np.minimum(k1, sees_hi) - k0) // u.kv_tile), 0)
+        whole = np.clip((np.minimum(np.minimum(k1, sees_lo), a.p) - k0) // u.kv_tile, 0, visited)
+        full.append(whole)
+        partial.append(visited - whole)
+    return np.concatenate(partial).astype(np.int64), np.concatenate(full).astype(np.int64)
+
+
+def check_spatial_tiles(a: Attention, q_shape: tuple, kv_shape: tuple) -> None:
+    """GNA tile shapes must have one entry per layout dimension (raises MappingError)."""
+    dims = len(a.neighborhood.spatial)
+    for name, shape in (("q_tile_shape", q_shape), ("kv_tile_shape", kv_shape)):
+        if len(shape) != dims:
+            raise MappingError(f"gna: {name}={tuple(shape)} needs {dims} entries, one per layout dimension")
+    if math.prod(q_shape) < 1 or math.prod(kv_shape) < 1:
+        raise MappingError("gna: tile shapes must be positive")

@@ -1,0 +1,117 @@
+"""Decode attention: split-KV FlashDecoding (Dao et al., "Flash-Decoding for long-context inference", 2023) and
+absorbed MLA decode (DeepSeek-V2, 2024; the FlashMLA kernel).
+
+Both pack the query heads of a KV head (and the queries) into a CTA's rows — row = m·R + r, as FlashAttention's
+PackGQA does — so a short query block fills the tensor-core tile, and split the KV length over CTAs when there
+are too few CTAs to fill the GPU (FlashAttention's `num_splits_heuristic`); a combine kernel then reduces the fp32
+partial outputs by their log-sum-exps. The causal mask is bottom-right aligned: with one query token it masks
+nothing, with a few (chunked prefill, speculative decoding) only the last keys of the last tile.
+
+MLA decode runs as multi-query attention over the cached latent row [CKV | KR] (576 dims); the values are its
+first 512 (CKV), so each KV tile is loaded once for both GEMMs. The cascade's absorbed projections (QN·W_UK
+before, O·W_UV after) run as batched GEMM kernels around it.
+"""
+from __future__ import annotations
+
+import math
+
+from accel import Arch
+from workloads import Cascade
+
+from sim.dataflows.gpu.constants import PARTIAL_BYTES
+from sim.dataflows.gpu.costs import Kernel
+from sim.dataflows.gpu.fused import check_fit, lower_attention
+from sim.dataflows.gpu.gemm import gemm_buffers, gemm_kernel, gemm_tiles
+from sim.dataflows.gpu.machine import hopper_reason, sm_rates
+from sim.dataflows.gpu.plans import attention_reason, check_arch, constrain, mapping, shape_of
+from sim.dataflows.gpu.programs import stream
+from sim.ir.mapping import Mapping
+from sim.ir.options import DEFAULT_OPTIONS, Options
+
+SPLIT_SLOTS_PER_SM = 2     # FlashAttention's heuristic is given 2 CTAs per SM (flash_api.cpp)
+SPLIT_FILL = 0.8           # no split once the CTAs fill 80% of those slots (same heuristic)
+SPLIT_EFFICIENCY = 0.85    # the fewest splits within 85% of the best wave efficiency (same heuristic)
+MAX_SPLITS = 128           # (same heuristic)
+COMBINE_EFFICIENCY = 1.0   # the combine kernel is a plain reduction: it streams at the sustained copy bandwidth
+DECODE_TILES = {"q_tile": 64, "kv_tile": 128, "stages": 1, "ctas_per_sm": 2}   # FlashAttention-2's split-KV kernel
+MLA_TILES = {"q_tile": 64, "kv_tile": 64, "stages": 2, "ctas_per_sm": 1}       # FlashMLA: 64×64 blocks, 1 CTA/SM
+
+
+def decode_kernel(arch: Arch) -> Kernel:
+    """FlashDecoding on the native path (wgmma on Hopper; on Ampere mma.sync with its 4 warps)."""
+    hopper = hopper_reason(arch) is None
+    return Kernel("mac" if hopper else "mma_sync", 1, 1 if hopper else 4, 1.0, True)
+
+
+MLA = Kernel("mac", 1, 1, 1.0, True, kv_shared=True)
+
+
+def split_heuristic(ctas: int, slots: int, n_tiles: int, max_splits: int = MAX_SPLITS) -> int:
+    """FlashAttention's `num_splits_heuristic`: the fewest splits whose wave efficiency (waves / ⌈waves⌉) is
+    within SPLIT_EFFICIENCY of the best, among splits that fill fewer than SPLIT_FILL of the slots unsplit."""
+    if ctas >= SPLIT_FILL * slots:
+        return 1
+    options = range(1, min(max_splits, n_tiles) + 1)
+    eff = [(ctas * k / slots) / math.ceil(ctas * k / slots) for k in options]
+    best = max(eff)
+    return next(k for k, e in zip(options, eff) if e >= SPLIT_EFFICIENCY * best)
+
+
+def _plan(name: str, defaults: dict, kernel):
+    def plan(c: Cascade, arch: Arch, constraints) -> Mapping:
+        a = shape_of(c, name)
+        sm = sm_rates(check_arch(arch, name), a.dtype)
+        pins = dict(constraints) if hasattr(constraints, "items") else constraints
+        p = constrain(name, {**defaults, "splits": 1}, pins)
+        if "splits" not in pins:
+            ctas = a.batch * a.kv_heads * -(-a.group * a.m // p["q_tile"])
+            p["splits"] = split_heuristic(ctas, sm.sms * SPLIT_SLOTS_PER_SM, -(-a.p // p["kv_tile"]))
+        check_fit(name, a, kernel(arch), p, sm)
+        return mapping(name, c, p)
+    return plan
+
+
+decode_plan = _plan("flash-decoding", DECODE_TILES, decode_kernel)
+mla_plan = _plan("mla-decode", MLA_TILES, lambda arch: MLA)
+
+
+def _combine(prog, a, p) -> None:
+    """Read the fp32 partial outputs and log-sum-exps of every split, write O."""
+    if p["splits"] > 1:
+        rows = a.batch * a.heads * a.m
+        stream(prog, rows * p["splits"] * (a.f + 1) * PARTIAL_BYTES + rows * a.f * a.elem, "combine",
+               COMBINE_EFFICIENCY, "combine")
+
+
+def decode_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS):
+    return lower_attention(c, arch, mp, options, decode_kernel(check_arch(arch, mp.dataflow)), after=_combine,
+                           notes=("flash-decoding: split-KV, query heads of a KV head packed, combine kernel",))
+
+
+def mla_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS):
+    tiles = gemm_tiles(check_arch(arch, mp.dataflow))
+
+    def before(prog, a, p) -> None:
+        gemm_kernel(prog, a.projections[0], tiles, a.elem, "q_absorb", "pre")
+
+    def after(prog, a, p) -> None:
+        _combine(prog, a, p)
+        gemm_kernel(prog, a.projections[1], tiles, a.elem, "o_absorb", "post")
+
+    return lower_attention(c, arch, mp, options, MLA, before=before, after=after, buffers=gemm_buffers,
+                           gemm=tiles, notes=("MLA decode: MQA over the cached latent row; values are its first "
+                                              "C dims; absorbed projections as batched GEMMs",))
+
+
+def decode_supports(c: Cascade, arch: Arch) -> str | None:
+    return attention_reason(c, arch, sigmoid=False)
+
+
+def mla_supports(c: Cascade, arch: Arch) -> str | None:
+    return attention_reason(c, arch, max_dim=1024, mla=True, sigmoid=False)
+
+
+def decode_space(c: Cascade, arch: Arch) -> dict[str, tuple]:
+    """Few query rows per CTA and the KV length split over CTAs, besides tiles, stages and CTAs per SM."""
+    return {"q_tile": (16, 32, 64, 128), "kv_tile": (32, 64, 128, 256), "stages": (1, 2, 3, 4),
+            "ctas_per_sm": (1, 2, 3, 4), "splits": (1, 2, 4, 8, 16, 32, 64, 128)}

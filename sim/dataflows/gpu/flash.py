@@ -1,0 +1,105 @@
+"""FlashAttention-2, FlashAttention-3 and cuDNN-style fused attention forward kernels.
+
+- FlashAttention-2 (Dao, 2023): a CTA per Q tile loops over KV tiles; GEMM, softmax and GEMM run in order on the
+  same warps through the Ampere-style `mma.sync` path (also on Hopper), at the calibrated `FA2_MMA_EFFICIENCY`.
+- FlashAttention-3 (Shah et al., 2024): warpgroup MMA (wgmma) fed by TMA; two consumer warpgroups of Q/2 rows
+  ping-pong (tensor order g1A, g1B, g2A, g2B), so one warpgroup's softmax hides behind the other's GEMMs.
+- cuDNN-style (kernels named like `sm90_flash_fprop_wgmma_f16_knob_7_64x128x128`): wgmma, 64-row CTAs, two per SM;
+  the two co-resident CTAs interleave like FA3's warpgroups, so each pair is simulated as one unit of two groups.
+"""
+from __future__ import annotations
+
+from accel import Arch
+from workloads import Cascade
+
+from sim.dataflows.gpu.constants import THREADS_PER_WARP, MAX_REGS_PER_THREAD, calibrated
+from sim.dataflows.gpu.costs import Kernel, unit_shape
+from sim.dataflows.gpu.fused import check_fit, lower_attention
+from sim.dataflows.gpu.machine import occupancy, sm_rates
+from sim.dataflows.gpu.plans import attention_reason, check_arch, constrain, mapping, shape_of
+from sim.ir.mapping import Mapping
+from sim.ir.options import DEFAULT_OPTIONS, Options
+
+# Default tiles per head dim, as the kernels' launch templates choose them.
+FA2_TILES = {64: (128, 128, 4), 128: (128, 64, 4), 256: (128, 64, 8)}   # (Br, Bc, warps), flash_fwd_launch_template.h
+FA3_TILES = {64: (128, 128), 128: (128, 128), 256: (128, 80)}           # two consumer warpgroups of Br/2 rows
+CUDNN_TILES = {64: (64, 128), 128: (64, 128), 256: (64, 64)}            # e.g. ..._knob_7_64x128x128
+FA3_STAGES = 2            # K/V pipeline stages of FA3's forward kernel
+CUDNN_CTAS_PER_SM = 2     # two 64-row CTAs share an SM (one K/V stage each, so both fit in shared memory)
+
+
+def pick(table: dict, head_dim: int):
+    """The entry for the smallest head dim ≥ `head_dim` (head dims above the table's largest are refused earlier)."""
+    return table[min((k for k in table if head_dim <= k), default=max(table))]
+
+
+def fa2_kernel(warps: int, options: Options) -> Kernel:
+    return Kernel("mma_sync", 1, warps, calibrated(options, "FA2_MMA_EFFICIENCY"), False)
+
+
+FA3 = Kernel("mac", 2, 1, 1.0, False)
+CUDNN = Kernel("mac", 2, 1, 1.0, False, ctas_per_unit=2)
+
+
+def fa2_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
+    a = shape_of(c, "flash2")
+    br, bc, warps = pick(FA2_TILES, max(a.e, a.f))
+    sm = sm_rates(check_arch(arch, "flash2"), a.dtype)
+    smem = unit_shape(a, fa2_kernel(warps, DEFAULT_OPTIONS), br, bc).smem(1)
+    slots = max(occupancy(sm, warps * THREADS_PER_WARP, MAX_REGS_PER_THREAD, smem), 1)
+    p = constrain("flash2", {"q_tile": br, "kv_tile": bc, "warps": warps, "stages": 1, "ctas_per_sm": slots},
+                  constraints)
+    check_fit("flash2", a, fa2_kernel(p["warps"], DEFAULT_OPTIONS), p, sm)
+    return mapping("flash2", c, p)
+
+
+def fa2_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS):
+    return lower_attention(c, arch, mp, options, fa2_kernel(mp.params["warps"], options),
+                           notes=("FlashAttention-2: mma.sync, softmax in order on the same warps",))
+
+
+def _wgmma_plan(name: str, tiles: dict, kern: Kernel, stages: int, ctas: int):
+    def plan(c: Cascade, arch: Arch, constraints) -> Mapping:
+        a = shape_of(c, name)
+        sm = sm_rates(check_arch(arch, name), a.dtype)
+        br, bc = pick(tiles, max(a.e, a.f))
+        p = constrain(name, {"q_tile": br, "kv_tile": bc, "stages": stages, "ctas_per_sm": ctas}, constraints)
+        check_fit(name, a, kern, p, sm)
+        return mapping(name, c, p)
+    return plan
+
+
+fa3_plan = _wgmma_plan("flash3", FA3_TILES, FA3, FA3_STAGES, 1)
+cudnn_plan = _wgmma_plan("cudnn", CUDNN_TILES, CUDNN, 1, CUDNN_CTAS_PER_SM)
+
+
+def fa3_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS):
+    return lower_attention(c, arch, mp, options, FA3, notes=(
+        "FlashAttention-3: wgmma + TMA, two consumer warpgroups ping-pong softmax against GEMMs",))
+
+
+def cudnn_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS):
+    return lower_attention(c, arch, mp, options, CUDNN, notes=(
+        "cuDNN-style: wgmma, 64-row CTAs, two per SM overlapping softmax and GEMMs (simulated as pairs)",))
+
+
+def fa2_supports(c: Cascade, arch: Arch) -> str | None:
+    return attention_reason(c, arch)
+
+
+def fa3_supports(c: Cascade, arch: Arch) -> str | None:
+    return attention_reason(c, arch, hopper=True)
+
+
+def cudnn_supports(c: Cascade, arch: Arch) -> str | None:
+    return attention_reason(c, arch, hopper=True, sigmoid=False)
+
+
+def attention_space(*, warps: bool = False, ctas: tuple[int, ...] = (1, 2, 3, 4)):
+    """Tiles, pipeline stages and CTAs per SM of a fused attention kernel; FA2 also its warps per CTA."""
+    def space(c: Cascade, arch: Arch) -> dict[str, tuple]:
+        axes = {"q_tile": (64, 128, 256), "kv_tile": (32, 64, 128, 256), "stages": (1, 2, 3, 4), "ctas_per_sm": ctas}
+        if warps:
+            axes["warps"] = (4, 8)
+        return axes
+    return space

@@ -1,0 +1,208 @@
+"""The fused attention lowering shared by every GPU attention kernel (flash, decode, MLA, GNA).
+
+A kernel is a grid of units (CTAs, or co-resident CTA pairs for cuDNN-style kernels), one per row block of one
+(batch, head) and KV split. Each unit visits its KV tiles (`costs.tile_pattern`); units go to SMs by greedy
+dispatch, and the most loaded SM is simulated (`Options.symmetric`; False simulates every SM, for checks).
+K/V (and bias) tiles come through L2; HBM serves each byte at least once, and co-resident units of the same KV
+head share what they read: HBM bytes = max(compulsory, visited ÷ co-resident sharers).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+import workloads
+from accel import Arch
+from workloads import Cascade
+
+from sim.bounds.rooflines import assign
+from sim.dataflows.registry import Lowered
+from sim.dataflows.gpu.constants import (MAX_CTAS_PER_SM, MAX_GRID_CTAS, MAX_REGS_PER_THREAD, MAX_WARPS_PER_CTA,
+                                         PARTIAL_BYTES, THREADS_PER_WARP, check_calibration)
+from sim.dataflows.gpu.costs import Kernel, Unit, iteration_cycles, mod_ops, tile_cost, tile_pattern, unit_shape
+from sim.dataflows.gpu.machine import SM, place, sm_rates
+from sim.dataflows.gpu.plans import check_arch, shape_of
+from sim.dataflows.gpu.programs import UNIT_LEVELS, AttentionKernel, CtaCost, GpuProgram, Load, attention
+from sim.dataflows.gpu.shape import Attention
+from sim.ir.mapping import Mapping, MappingError
+from sim.ir.options import Options
+
+PHASES = ("load", "epilogue", "launch", "copy", "mask", "combine", "permute", "unpermute")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A fused kernel's units: the tile pattern of one (batch, head), its repetitions, and the unit shape."""
+    unit: Unit
+    partial: np.ndarray
+    full: np.ndarray
+    reps: int
+    sharers: int             # units that read one KV head's K/V
+    slots: int               # units resident per SM
+
+    @property
+    def units(self) -> int:
+        return len(self.partial) * self.reps
+
+    @property
+    def tiles(self) -> int:
+        return int((self.partial + self.full).sum()) * self.reps
+
+
+def grid(a: Attention, kern: Kernel, params, name: str) -> Grid:
+    """The grid a mapping describes (raises MappingError if it is too large to list)."""
+    u = unit_shape(a, kern, params["q_tile"], params["kv_tile"])
+    group = a.group if kern.pack_heads else 1
+    rows = a.m * group
+    heads = a.kv_heads if kern.pack_heads else a.heads
+    units = -(-rows // u.rows) * params.get("splits", 1) * a.batch * heads
+    if units * kern.ctas_per_unit > MAX_GRID_CTAS:
+        raise MappingError(f"{name}: a grid of {units * kern.ctas_per_unit} CTAs is beyond the model's limit "
+                           f"{MAX_GRID_CTAS}")
+    spatial = (params["q_tile_shape"], params["kv_tile_shape"]) if a.neighborhood is not None else None
+    partial, full = tile_pattern(a, u, rows, group, params.get("splits", 1), spatial)
+    sharers = len(partial) * (1 if kern.pack_heads else a.group)
+    return Grid(u, partial, full, a.batch * heads, sharers, params["ctas_per_sm"] // kern.ctas_per_unit)
+
+
+def check_fit(name: str, a: Attention, kern: Kernel, params, sm: SM, threads: int | None = None) -> None:
+    """Refuse a mapping the hardware cannot run: shared memory per unit and per SM, resident CTAs, warps and
+    registers per CTA, splits without KV tiles. Names what does not fit and what would."""
+    q, kv, stages, ctas = params["q_tile"], params["kv_tile"], params["stages"], params["ctas_per_sm"]
+    u = unit_shape(a, kern, q, kv)
+    one = u.smem(1)
+    if one > sm.smem_bytes:
+        raise MappingError(f"{name}: q_tile={q}, kv_tile={kv} need {one} B of shared memory for the Q tile and "
+                           f"one K/V stage; an SM has {sm.smem_bytes} B (use smaller tiles)")
+    fits = (sm.smem_bytes - u.q_bytes) // (u.kv_bytes + u.bias_bytes)
+    if u.smem(stages) > sm.smem_bytes:
+        raise MappingError(f"{name}: stages={stages} need {u.smem(stages)} B of shared memory per CTA at "
+                           f"q_tile={q}, kv_tile={kv}; an SM has {sm.smem_bytes} B (stages ≤ {fits} fit)")
+    if ctas > MAX_CTAS_PER_SM or ctas % kern.ctas_per_unit:
+        raise MappingError(f"{name}: ctas_per_sm={ctas} must be a multiple of {kern.ctas_per_unit} and ≤ "
+                           f"{MAX_CTAS_PER_SM} (resident blocks per SM)")
+    units = ctas // kern.ctas_per_unit
+    if units * u.smem(stages) > sm.smem_bytes:
+        most = sm.smem_bytes // u.smem(stages) * kern.ctas_per_unit
+        raise MappingError(f"{name}: ctas_per_sm={ctas} need {units * u.smem(stages)} B of shared memory; an SM "
+                           f"has {sm.smem_bytes} B (ctas_per_sm ≤ {most} fit at stages={stages})")
+    if "warps" in params:
+        _check_warps(name, params["warps"], ctas, sm)
+    if params.get("splits", 1) > -(-a.p // kv):
+        raise MappingError(f"{name}: splits={params['splits']} exceed the {-(-a.p // kv)} KV tiles of "
+                           f"kv_tile={kv} (each split needs one)")
+    if u.rows % kern.groups:
+        raise MappingError(f"{name}: q_tile={q} must split into {kern.groups} row groups")
+
+
+def _check_warps(name: str, warps: int, ctas: int, sm: SM) -> None:
+    if warps > MAX_WARPS_PER_CTA:
+        raise MappingError(f"{name}: warps={warps} > {MAX_WARPS_PER_CTA}, the most warps a CTA can have")
+    regs = warps * THREADS_PER_WARP * MAX_REGS_PER_THREAD * ctas
+    if regs > sm.regs:
+        raise MappingError(f"{name}: {ctas} CTAs of {warps} warps at {MAX_REGS_PER_THREAD} registers per thread "
+                           f"need {regs} registers; an SM has {sm.regs} "
+                           f"(ctas_per_sm ≤ {max(sm.regs // (warps * THREADS_PER_WARP * MAX_REGS_PER_THREAD), 0)})")
+
+
+def costs(a: Attention, arch: Arch, kern: Kernel, g: Grid, sm: SM, splits: int):
+    """The unit's tile, load and prologue/epilogue costs on `sm` (already sharing bandwidth)."""
+    u = g.unit
+    tile = tile_cost(sm, a, kern, u, mod_ops(a, arch))
+    visited = max(g.tiles, 1)
+    kv_hbm = max(a.batch * a.kv_heads * a.p * u.kv_width * a.elem, visited * u.kv_bytes / min(g.sharers, _room(g, sm)))
+    bias_hbm = 0.0
+    for b in a.bias:
+        bias_hbm += max(b.bytes, visited * u.bias_bytes / min(b.sharers * len(g.partial), _room(g, sm)))
+    hbm_bytes = (kv_hbm + bias_hbm) / visited
+    l2_bytes = u.kv_bytes + u.bias_bytes
+    load = Load(l2_bytes / sm.l2, hbm_bytes / sm.hbm, l2_bytes, hbm_bytes)
+    out = u.rows * (a.f + 1) * PARTIAL_BYTES if splits > 1 else u.o_bytes
+    cta = CtaCost(u.q_bytes / sm.l2, u.q_bytes / sm.hbm, u.q_bytes, u.rows * a.f / sm.fma, out / sm.hbm, out)
+    return tile, load, cta
+
+
+def _room(g: Grid, sm: SM) -> int:
+    return max(g.slots * sm.sms, 1)
+
+
+def placement(g: Grid, tile, cta: CtaCost, kern: Kernel, sm: SM, options: Options, name: str):
+    """The simulated SM's units as runs of (partial tiles, full tiles, units), and how many units it runs: the
+    most loaded SM (symmetric), or every SM's equal share (symmetric=False)."""
+    pairs = np.stack([g.partial, g.full], axis=1)
+    classes, pattern = np.unique(pairs, axis=0, return_inverse=True)
+    t = iteration_cycles(tile, kern.groups)
+    est = cta.epi_fma + classes[:, 0] * (t + tile.mask_fma) + classes[:, 1] * t + 1.0
+    if options.symmetric:
+        p = place(est, pattern.reshape(-1), g.reps, sm.sms)
+        return tuple((int(classes[k][0]), int(classes[k][1]), n) for k, n in p.runs), p.simulated
+    if len(classes) != 1 or g.units % sm.sms:
+        raise MappingError(f"{name}: Options(symmetric=False) needs equal CTAs in a multiple of the SM count "
+                           f"({g.units} units, {len(classes)} kinds, {sm.sms} SMs)")
+    per = g.units // sm.sms
+    return ((int(classes[0][0]), int(classes[0][1]), per),), per
+
+
+def fmha(prog: GpuProgram, a: Attention, arch: Arch, kern: Kernel, params, options: Options, name: str,
+         tags: tuple[str, str]) -> str:
+    """Lay out the fused attention kernel on `prog`; returns a note on the grid and the L2 reuse."""
+    g = grid(a, kern, params, name)
+    active = min(prog.sm.sms, g.units)
+    sm = prog.sm.sharing(active)
+    tile, load, cta = costs(a, arch, kern, g, sm, params.get("splits", 1))
+    runs, simulated = placement(g, tile, cta, kern, sm, options, name)
+    sim_tiles = sum((p + f) * n for p, f, n in runs) * prog.copies
+    scale = (g.units / (simulated * prog.copies), g.tiles / max(sim_tiles, 1))
+    hold = sm.smem_bytes // max(g.slots, 1)    # each resident unit reserves its share: exactly `slots` fit
+    attention(prog, AttentionKernel(runs, tile, load, cta, kern.groups, bool(a.match.mods), hold, scale, tags))
+    return (f"{g.units * kern.ctas_per_unit} CTAs, {params['ctas_per_sm']}/SM on {active} SMs; the simulated SM "
+            f"runs {simulated * kern.ctas_per_unit}; K/V HBM bytes / L2 bytes "
+            f"{load.hbm_bytes / max(load.l2_bytes, 1):.3g}")
+
+
+def role_tags(a: Attention) -> tuple[dict[str, tuple[str, ...]], tuple[str, str]]:
+    """Engine tag → the cascade's Einsums, and the tags of the softmax work and of the epilogue's FMA work."""
+    roles = dict(a.match.roles)
+    tags = {role: names for role, names in roles.items() if role != "score"}
+    if "score" in roles:
+        tags["score_mod"] = roles["score"]
+    soft = "softmax" if "softmax" in roles else "score_mod"
+    epi = "normalize" if "normalize" in roles else ("softmax" if "softmax" in roles else "pv")
+    return tags, (soft, epi)
+
+
+def useful_actions(c: Cascade, arch: Arch) -> dict[str, float]:
+    """The cascade's ops on the units the roofline's default binding gives them (MACs on the tensor cores, exp on
+    the SFU, the rest on the FMA pipe): the useful work behind utilization and energy."""
+    acts: dict[str, float] = {}
+    for per_unit in assign(c, arch).values():
+        for unit_name, ops in per_unit.items():
+            for op, n in ops.items():
+                acts[f"{unit_name}.{op}"] = acts.get(f"{unit_name}.{op}", 0.0) + n
+    return acts
+
+
+def lower_attention(c: Cascade, arch: Arch, mp: Mapping, options: Options, kern: Kernel, *,
+                    before: Callable | None = None, after: Callable | None = None, buffers: Callable | None = None,
+                    gemm=None, params=None, notes: tuple[str, ...] = ()) -> Lowered:
+    """The whole lowering of a fused attention dataflow: `before`/`after(prog, a, params)` add the kernels that
+    run around the fused one (projections, permutes, the split-KV combine); `buffers(gemm, elem)` the stage
+    buffers of GEMM kernels among them; `params` replaces the mapping's params by a view with derived sizes."""
+    name, params = mp.dataflow, (mp.params if params is None else params)
+    check_calibration(options, name)
+    a = shape_of(c, name)
+    sm = sm_rates(check_arch(arch, name), a.dtype)
+    extra = buffers(gemm, a.elem) if buffers is not None else {}
+    prog = GpuProgram(sm, 1 if options.symmetric else sm.sms, extra)
+    check_fit(name, a, kern, params, sm)
+    tags, epi = role_tags(a)
+    if before is not None:
+        before(prog, a, params)
+    note = fmha(prog, a, arch, kern, params, options, name, epi)
+    if after is not None:
+        after(prog, a, params)
+    return Lowered(program=prog.build(), unit_keys=prog.unit_keys(), actions=useful_actions(c, arch), tags=tags,
+                   flops=float(workloads.flops(c)), notes=notes + (note,), phases=PHASES, kernels=prog.kernels,
+                   unit_levels=UNIT_LEVELS)

@@ -1,0 +1,148 @@
+"""cuBLAS-like tiled GEMMs on the native tensor path: the `gemm` dataflow, and the GEMM kernels of other lowerings
+(the unfused math path's batched matmuls, MLA's absorbed projections).
+
+A CTA computes a tile_m × tile_n output tile in tile_k steps: each step loads an A and a B tile through L2 into a
+shared-memory stage (TMA multicast in a cluster shares an A tile among the cluster's CTAs along N and a B tile
+along M, where such partners exist), then runs its MACs. HBM serves each operand byte at least once; tiles
+re-read by other CTAs hit in L2 in proportion to how many CTAs are resident together.
+"""
+from __future__ import annotations
+
+import math
+
+import workloads
+from accel import Arch
+from workloads import Call, Cascade, Ref
+
+from sim.dataflows.gpu.constants import GEMM_DTYPES, MAX_GRID_CTAS, MAX_UNROLLED_OPS, check_calibration
+from sim.dataflows.gpu.fused import useful_actions
+from sim.dataflows.gpu.machine import gpu_reason, hopper_reason, sm_rates, tensor_rate_reason
+from sim.dataflows.gpu.plans import check_arch, constrain, mapping
+from sim.dataflows.gpu.programs import UNIT_LEVELS, GpuProgram, cycles
+from sim.dataflows.registry import Lowered
+from sim.ir.mapping import Mapping, MappingError
+from sim.ir.options import DEFAULT_OPTIONS, Options
+
+# Default tiles: Hopper's CUTLASS/cuBLAS kernels use 128×256×64 tiles, 4 stages, clusters of 2; Ampere 128×128×64, 3.
+HOPPER_TILES = {"tile_m": 128, "tile_n": 256, "tile_k": 64, "stages": 4, "ctas_per_sm": 1, "cluster": 2}
+AMPERE_TILES = {"tile_m": 128, "tile_n": 128, "tile_k": 64, "stages": 3, "ctas_per_sm": 1, "cluster": 1}
+
+
+def gemm_tiles(arch: Arch) -> dict[str, int]:
+    """The default tiles of the arch's GEMM kernels."""
+    return dict(HOPPER_TILES if hopper_reason(arch) is None else AMPERE_TILES)
+
+
+def gemm_dims(c: Cascade) -> tuple[int, int, int, int] | str:
+    """(batch, M, N, K) of a single-Einsum GEMM `Z[.., m, n] = sum_k A[.., m, k] * B[.., k, n]`, or why it is not."""
+    if not isinstance(c, Cascade):
+        return f"expected a workloads.Cascade, got {type(c).__name__} (e.g. workloads.gemm(m, n, k))"
+    if len(c.einsums) != 1 or len(c.inputs) != 2:
+        return f"{c.name} is not a single GEMM (one Einsum over two inputs)"
+    e = c.einsums[0]
+    x = e.expr
+    if not (e.reduce == "sum" and isinstance(x, Call) and x.op == "mul" and all(isinstance(r, Ref) for r in x.args)
+            and {r.tensor for r in x.args} == set(c.inputs)):
+        return f"{c.name} is not a GEMM (the sum over a product of its two inputs)"
+    a, b = ({i.rank for i in r.indices} for r in x.args)
+    out = [i.rank for i in e.output.indices]
+    if len(e.reduce_ranks) != 1 or not all(r in a and r in b for r in e.reduce_ranks):
+        return f"{c.name} is not a GEMM (one rank reduced, read by both operands)"
+    s = c.sizes
+    dims = [math.prod(s[r] for r in out if test(r)) for test in
+            (lambda r: r in a and r in b, lambda r: r in a and r not in b, lambda r: r in b and r not in a)]
+    return dims[0], dims[1], dims[2], s[e.reduce_ranks[0]]
+
+
+def gemm_supports(c: Cascade, arch: Arch) -> str | None:
+    why = gpu_reason(arch)
+    if why:
+        return why
+    d = gemm_dims(c)
+    if isinstance(d, str):
+        return d
+    if c.dtype not in GEMM_DTYPES:
+        return f"dtype {c.dtype} is not modelled for GEMMs (modelled: {', '.join(GEMM_DTYPES)})"
+    return tensor_rate_reason(arch, c.dtype)
+
+
+def gemm_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
+    p = constrain("gemm", gemm_tiles(check_arch(arch, "gemm")), constraints)
+    check_gemm_fit("gemm", p, workloads.DTYPE_BYTES[c.dtype], sm_rates(arch, c.dtype).smem_bytes)
+    return mapping("gemm", c, p)
+
+
+def check_gemm_fit(name: str, p, elem: int, smem_bytes: int) -> None:
+    stage = (p["tile_m"] + p["tile_n"]) * p["tile_k"] * elem
+    if p["stages"] * stage > smem_bytes:
+        raise MappingError(f"{name}: {p['stages']} stages of {p['tile_m']}×{p['tile_k']} + {p['tile_k']}×"
+                           f"{p['tile_n']} tiles need {p['stages'] * stage} B of shared memory; an SM has "
+                           f"{smem_bytes} B (stages ≤ {smem_bytes // stage} fit)")
+
+
+def gemm_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
+    check_calibration(options, mp.dataflow)
+    sm = sm_rates(check_arch(arch, "gemm"), c.dtype)
+    dims = gemm_dims(c)
+    if isinstance(dims, str):
+        raise MappingError(f"gemm: {dims}")
+    elem = workloads.DTYPE_BYTES[c.dtype]
+    check_gemm_fit("gemm", mp.params, elem, sm.smem_bytes)
+    prog = GpuProgram(sm, buffers=gemm_buffers(mp.params, elem))
+    gemm_kernel(prog, dims, mp.params, elem, "gemm", "gemm")
+    return Lowered(program=prog.build(), unit_keys=prog.unit_keys(), actions=useful_actions(c, arch),
+                   tags={"gemm": (c.einsums[0].name,)}, flops=float(workloads.flops(c)), kernels=prog.kernels,
+                   phases=("load", "epilogue", "launch"), unit_levels=UNIT_LEVELS,
+                   notes=("cuBLAS-like tiles on the native tensor path; the critical SM gets ⌈CTAs/SMs⌉ tiles",))
+
+
+def gemm_buffers(p, elem: int) -> dict[str, int]:
+    """The shared-memory stage buffer of a GEMM kernel (an attention kernel's `smem` buffers come on top)."""
+    return {"stages": p["stages"] * (p["tile_m"] + p["tile_n"]) * p["tile_k"] * elem}
+
+
+def gemm_kernel(prog: GpuProgram, dims: tuple[int, int, int, int], p, elem: int, name: str, tag: str) -> None:
+    """A tiled GEMM kernel on `prog`: every SM runs ⌈CTAs/SMs⌉ equal CTAs; the simulated SM one of the busiest."""
+    if prog.copies > 1:
+        raise MappingError(f"{name}: Options(symmetric=False) simulates only the fused attention kernel")
+    batch, m, n, k = dims
+    bm, bn, bk = p["tile_m"], p["tile_n"], p["tile_k"]
+    tm, tn, tk = -(-m // bm), -(-n // bn), -(-k // bk)
+    ctas = batch * tm * tn
+    if ctas > MAX_GRID_CTAS:
+        raise MappingError(f"{name}: a grid of {ctas} CTAs is beyond the model's limit {MAX_GRID_CTAS}")
+    sm = prog.sm.sharing(min(prog.sm.sms, ctas))
+    load = (bm + bn) * bk * elem
+    l2_load = (bm * bk / min(p["cluster"], tn) + bn * bk / min(p["cluster"], tm)) * elem
+    frac = min(1.0, max(batch * (m * k + k * n) * elem / (ctas * tk * load),
+                        1.0 / math.sqrt(min(p["ctas_per_sm"] * sm.sms, ctas))))
+    per_sm = -(-ctas // sm.sms)
+    scale = ctas / per_sm
+    prog.kernel(name)
+    out = bm * bn * elem
+
+    def steps(seg, count: int) -> None:
+        for _ in range(count):
+            l2 = seg.op("l2", cycles(l2_load / sm.l2), acquire={"stages": load}, tag="load",
+                        bytes={"L2.read": l2_load * scale})
+            ld = seg.op("hbm", cycles(load * frac / sm.hbm), deps=[l2], tag="load",
+                        bytes={"HBM.read": load * frac * scale})
+            seg.op("tensor", cycles(bm * bn * bk / sm.mac), deps=[ld], release={"stages": load}, tag=tag)
+
+    def epilogue(seg) -> None:
+        seg.op("hbm", cycles(out / sm.hbm), tag="epilogue", bytes={"HBM.write": out * scale, "L2.write": out * scale})
+
+    if per_sm > 1 and 3 * tk + 1 <= MAX_UNROLLED_OPS:   # equal CTAs: one segment, the k loop unrolled
+        seg = prog.segment(f"{name}.ctas", repeat=per_sm)
+        steps(seg, tk)
+        epilogue(seg)
+        return
+    for _ in range(per_sm):
+        steps(prog.segment(f"{name}.k", repeat=tk), 1)
+        epilogue(prog.segment(f"{name}.epi"))
+
+
+def gemm_space(c: Cascade, arch: Arch) -> dict[str, tuple]:
+    """cuBLAS-like tile shapes. Small tiles multiply the CTAs the lowering walks and never win on large GEMMs."""
+    return {"tile_m": (128, 256), "tile_n": (128, 256), "tile_k": (32, 64), "stages": (2, 3, 4),
+            "ctas_per_sm": (1, 2), "cluster": (1, 2)}

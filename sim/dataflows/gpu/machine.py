@@ -1,0 +1,174 @@
+"""The GPU as the kernel model sees it: per-SM rates, occupancy limits, and where the CTAs of a grid go.
+
+An arch is a GPU when its levels are HBM → L2 → SMEM → RF (SMEM replicated per SM) and it has `tensor`, `sfu` and
+`fma` units. Rates are per SM per clock. HBM and L2 bandwidth are shared by the SMs that run CTAs (`SM.sharing`):
+an idle SM takes no share, and one SM takes at most what its shared memory accepts (the SMEM level's per-SM
+bandwidth), since every loaded tile lands there. A null bandwidth means "not a bottleneck" (the arch schema), a
+null HBM capacity "unbounded".
+
+CTAs go to SMs in launch order, each to the SM with the least estimated work so far (the hardware block
+scheduler's greedy dispatch); only the most loaded SM is simulated (`place`).
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+import accel
+from accel import Arch
+
+from sim.dataflows.gpu.constants import (DEFAULT_HBM_FRACTION, DEFAULT_TENSOR_FRACTION, FP32_BYTES, HBM_LATENCY_S,
+                                         MAX_DISPATCHED_CTAS)
+from sim.ir.mapping import MappingError
+
+GPU_LEVELS = ("HBM", "L2", "SMEM", "RF")
+GPU_UNITS = {"tensor": "mac", "sfu": "exp", "fma": "add"}   # unit → an op it must run
+
+
+@dataclass(frozen=True)
+class SM:
+    """Per-SM rates in units per clock, and the machine's size. `l2`/`hbm` are this SM's share of the bandwidth."""
+    sms: int
+    clock_hz: float
+    mac: float            # native path (wgmma on Hopper), sustained
+    mma_sync: float       # Ampere-style warp-level path, sustained
+    sfu: float
+    fma: float
+    smem: float           # bytes/clk
+    l2: float             # bytes/clk
+    hbm: float            # bytes/clk (sustained)
+    l2_total: float       # bytes/clk, the whole GPU
+    hbm_total: float
+    smem_bytes: int
+    regs: int             # 32-bit registers
+    launch_cycles: float
+    hbm_latency_cycles: float
+
+    def sharing(self, active: int) -> "SM":
+        """The rates when `active` SMs share HBM and L2 (each at most its shared-memory bandwidth)."""
+        active = max(1, min(int(active), self.sms))
+        return replace(self, l2=min(self.l2_total / active, self.smem), hbm=min(self.hbm_total / active, self.smem))
+
+
+def gpu_reason(arch) -> str | None:
+    """None if `arch` has the GPU shape the kernel model needs, else why not."""
+    if not isinstance(arch, Arch):
+        return f"expected an accel.Arch, got {type(arch).__name__} (e.g. accel.preset('h100'))"
+    names = [lv.name for lv in arch.levels]
+    if tuple(names[:4]) != GPU_LEVELS:
+        return f"{arch.name} is not a GPU (levels {names[:8]}, need HBM → L2 → SMEM → RF)"
+    for lv in arch.levels[1:4]:
+        if lv.capacity_bytes is None:
+            return f"{arch.name}: level {lv.name} has no capacity (the GPU model needs shared memory and registers)"
+    units = {u.name: u for u in arch.units}
+    for name, op in GPU_UNITS.items():
+        if name not in units:
+            return f"{arch.name} is not a GPU (units {sorted(units)[:8]}, need tensor, sfu, fma)"
+        if not accel.op_rate(units[name], op):
+            return f"{arch.name}: unit {name} has no {op!r} rate"
+    return None
+
+
+def hopper_reason(arch: Arch) -> str | None:
+    """None if the tensor cores have a native warpgroup path faster than mma.sync (Hopper and later)."""
+    tensor = accel.unit(arch, "tensor")
+    sync = accel.op_rate(tensor, "mma_sync")
+    if sync is not None and sync < accel.op_rate(tensor, "mac"):
+        return None
+    return f"{arch.name} has no warpgroup MMA path (mma_sync is its native path)"
+
+
+def tensor_rate_reason(arch: Arch, dtype: str) -> str | None:
+    """None if the tensor cores state a rate for `dtype` (`mac` is the 16-bit rate; others need `mac.<dtype>`)."""
+    if dtype in ("fp16", "bf16") or f"mac.{dtype}" in accel.unit(arch, "tensor").ops_per_cycle:
+        return None
+    return f"{arch.name}: the tensor unit has no mac.{dtype} rate"
+
+
+def _bandwidth(arch: Arch, level: str) -> float:
+    bw = accel.level(arch, level).bandwidth_bytes_per_s
+    return math.inf if bw is None else bw
+
+
+def sm_rates(arch: Arch, dtype: str = "fp16") -> SM:
+    """Per-SM rates of a GPU arch (see `gpu_reason`), all SMs sharing HBM and L2."""
+    sms = accel.instances(arch, "SMEM")
+    clk = arch.clock_hz
+    tensor = accel.unit(arch, "tensor")
+    per_sm = lambda u, op, dt=None: accel.op_rate(u, op, dt) * math.prod(u.pes) * u.count  # noqa: E731
+    mac = per_sm(tensor, "mac", dtype)
+    peak16 = 2 * per_sm(tensor, "mac") * sms * clk   # the measured GEMM ceiling is a bf16 one
+    sustained = min(1.0, arch.measured.get("tensor.bf16_flops_per_s", DEFAULT_TENSOR_FRACTION * peak16) / peak16)
+    hbm = _bandwidth(arch, "HBM")
+    hbm_sustained = arch.measured.get("HBM.bytes_per_s", DEFAULT_HBM_FRACTION * hbm)
+    sync = accel.op_rate(tensor, "mma_sync")
+    sm = SM(sms=sms, clock_hz=clk, mac=mac * sustained,
+            mma_sync=(sync * math.prod(tensor.pes) * tensor.count if sync else mac) * sustained,
+            sfu=per_sm(accel.unit(arch, "sfu"), "exp"), fma=per_sm(accel.unit(arch, "fma"), "add"),
+            smem=_bandwidth(arch, "SMEM") / sms / clk, l2=0.0, hbm=0.0,
+            l2_total=_bandwidth(arch, "L2") / clk, hbm_total=hbm_sustained / clk,
+            smem_bytes=accel.level(arch, "SMEM").capacity_bytes,
+            regs=accel.level(arch, "RF").capacity_bytes // FP32_BYTES,
+            launch_cycles=arch.launch_overhead_s * clk, hbm_latency_cycles=HBM_LATENCY_S * clk)
+    return sm.sharing(sms)
+
+
+def occupancy(sm: SM, threads: int, regs_per_thread: int, smem_bytes: int) -> int:
+    """Resident CTAs per SM, limited by registers and shared memory (0 if one CTA does not fit)."""
+    by_regs = sm.regs // max(threads * regs_per_thread, 1)
+    by_smem = sm.smem_bytes // max(smem_bytes, 1)
+    return min(by_regs, by_smem)
+
+
+# ---- CTA placement --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a grid's CTAs run: the most loaded SM's CTAs as runs of (CTA class, count) in launch order."""
+    runs: tuple[tuple[int, int], ...]
+    ctas: int             # CTAs in the grid
+    simulated: int        # CTAs on the simulated SM
+    active: int           # SMs that run CTAs (the first wave's width)
+
+
+def place(estimates: np.ndarray, pattern: np.ndarray, reps: int, sms: int) -> Placement:
+    """Greedy dispatch of `reps` repetitions of a CTA `pattern` (class indices, launch order) with per-class work
+    `estimates`; returns the most loaded SM's CTAs. Equal CTAs are placed in closed form (round robin)."""
+    n = len(pattern) * reps
+    if len(set(pattern.tolist())) == 1:
+        mine = -(-n // sms)
+        return Placement(((int(pattern[0]), mine),), n, mine, min(sms, n))
+    if n > MAX_DISPATCHED_CTAS:
+        raise MappingError(f"a grid of {n} unequal CTAs is too large to place one by one (limit "
+                           f"{MAX_DISPATCHED_CTAS}; equal CTAs have no limit): use fewer heads × batch or larger "
+                           f"tiles")
+    classes = np.tile(pattern, reps)
+    mine, _ = critical_sm(estimates[classes], sms)
+    return Placement(_runs(classes[mine]), n, len(mine), min(sms, n))
+
+
+def critical_sm(estimates: np.ndarray, sms: int) -> tuple[np.ndarray, float]:
+    """Greedy dispatch in launch order to the least-loaded SM; return the most loaded SM's CTAs and its load."""
+    heap = [(0.0, k) for k in range(sms)]
+    owner = np.empty(len(estimates), dtype=np.int64)
+    load = np.zeros(sms)
+    for i, est in enumerate(estimates.tolist()):
+        t, k = heapq.heappop(heap)
+        owner[i] = k
+        load[k] = t + est
+        heapq.heappush(heap, (t + est, k))
+    worst = int(np.argmax(load))
+    return np.flatnonzero(owner == worst), float(load[worst])
+
+
+def _runs(classes: np.ndarray) -> tuple[tuple[int, int], ...]:
+    """Run-length encoding of a class sequence."""
+    if len(classes) == 0:
+        return ()
+    edges = np.flatnonzero(np.diff(classes)) + 1
+    starts = np.concatenate([[0], edges])
+    counts = np.diff(np.concatenate([starts, [len(classes)]]))
+    return tuple((int(classes[s]), int(k)) for s, k in zip(starts, counts))

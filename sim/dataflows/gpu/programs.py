@@ -1,0 +1,202 @@
+"""Tile programs of one SM: fused attention CTAs, tiled GEMMs and memory-bound streaming kernels.
+
+Per SM the units are `tensor` (at the kernel's instruction path rate), `sfu` (exp and other special functions),
+`fma` (other FP32 work), and, shared with the other SMs, `l2` and `hbm` (each SM's share of the bandwidth), plus
+a `host` unit for kernel launches. Byte counters of the simulated SM are scaled to the whole GPU.
+
+A kernel is a launch (a barrier: it waits for everything before it) and its CTAs in launch order. A run of equal
+CTAs becomes one segment repeated once per CTA, its KV loop unrolled in the body, when that body stays small; else
+each CTA is a prologue, its partially masked and full KV iterations (repeated segments) and an epilogue. Both
+describe the same ops in the same program order, so they schedule identically; the first is cheaper for many CTAs
+with few tiles each.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sim.dataflows.gpu.constants import MAX_UNROLLED_OPS, TICKS_PER_CYCLE
+from sim.dataflows.gpu.costs import TileCost
+from sim.dataflows.gpu.machine import SM
+from sim.ir.mapping import MappingError
+from sim.ir.program import ProgramBuilder, SegmentBuilder
+
+COMPUTE = ("tensor", "sfu", "fma")
+SHARED = ("l2", "hbm", "host")
+UNIT_LEVELS = {"hbm": "HBM", "l2": "L2"}
+LEVELS = ("HBM.read", "HBM.write", "L2.read", "L2.write", "SMEM.read")
+TAGS = ("load", "qk", "score_mod", "softmax", "pv", "normalize", "pre", "post", "gemm", "epilogue", "launch", "copy",
+        "mask", "combine", "permute", "unpermute")
+MAX_SEGMENTS = 1 << 14     # segments one lowering may list (each costs validation and scheduling time)
+
+
+def cycles(x: float) -> int:
+    """Engine ticks of `x` cycles, rounded up."""
+    return max(int(math.ceil(x * TICKS_PER_CYCLE)), 0)
+
+
+class GpuProgram:
+    """A ProgramBuilder for one SM (or `copies` SMs in lockstep) that records which segments form which kernel."""
+
+    def __init__(self, sm: SM, copies: int = 1, buffers: dict[str, int] | None = None):
+        self.sm, self.copies = sm, copies
+        self.suffixes = [str(j) for j in range(copies)] if copies > 1 else [""]
+        units = [f"{u}{j}" for j in self.suffixes for u in COMPUTE] + list(SHARED)
+        smem = {**{f"smem{j}": sm.smem_bytes for j in self.suffixes}, **(buffers or {})}
+        self.builder = ProgramBuilder(units, [u in ("l2", "hbm") for u in units], buffers=smem, levels=LEVELS,
+                                      tags=TAGS, ticks_per_cycle=TICKS_PER_CYCLE)
+        self.count = 0
+        self.kernels: dict[str, tuple[int, int]] = {}
+        self._open: tuple[str, int] | None = None
+
+    def segment(self, name: str, repeat: int = 1, barrier: bool = False) -> SegmentBuilder:
+        if self.count >= MAX_SEGMENTS:
+            raise MappingError(f"the lowering lists more than {MAX_SEGMENTS} segments (the simulated SM runs too "
+                               f"many distinct CTAs): use fewer heads × batch or larger tiles")
+        self.count += 1
+        return self.builder.segment(f"{name}.{self.count}", repeat, barrier)
+
+    def kernel(self, name: str) -> None:
+        """Start kernel `name` (ending the open one) with its launch: a barrier on the host unit."""
+        self.close()
+        if name in self.kernels:
+            raise ValueError(f"kernel {name!r} listed twice")
+        self._open = (name, self.count)
+        self.segment(f"{name}.launch", barrier=True).op("host", cycles(self.sm.launch_cycles), tag="launch")
+
+    def close(self) -> None:
+        if self._open is not None:
+            self.kernels[self._open[0]] = (self._open[1], self.count)
+            self._open = None
+
+    def unit_keys(self) -> dict[str, str]:
+        """Reporting keys: the per-SM copies `tensor7` count as "tensor"."""
+        return {u: (u.rstrip("0123456789") if u.rstrip("0123456789") in COMPUTE else u) for u in self.builder.units}
+
+    def build(self):
+        self.close()
+        return self.builder.build()
+
+
+def stream(g: GpuProgram, total_bytes: float, name: str, efficiency: float, tag: str) -> None:
+    """A memory-bound kernel moving `total_bytes` (half read, half written) through HBM at `efficiency` of the
+    sustained bandwidth, split evenly over all SMs."""
+    g.kernel(name)
+    sm = g.sm.sharing(g.sm.sms)
+    g.segment(name, barrier=True).op("hbm", cycles(total_bytes / sm.sms / g.copies / (sm.hbm * efficiency)), tag=tag,
+                       bytes={"HBM.read": total_bytes / 2, "HBM.write": total_bytes / 2})
+
+
+# ---- fused attention --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Load:
+    """One KV iteration's load: cycles on this SM's L2 and HBM shares, and the bytes they move."""
+    l2: float
+    hbm: float
+    l2_bytes: float
+    hbm_bytes: float
+
+
+@dataclass(frozen=True)
+class CtaCost:
+    """A unit's prologue (its Q tile) and epilogue (normalize and store O)."""
+    pro_l2: float
+    pro_hbm: float
+    pro_bytes: float
+    epi_fma: float
+    epi_hbm: float
+    epi_bytes: float
+
+
+@dataclass(frozen=True)
+class AttentionKernel:
+    """What `attention` lays out: runs of (partial tiles, full tiles, units) of the simulated SM, their costs,
+    the shared memory a unit holds, and the scale of its bytes to the whole GPU (per unit, per KV iteration)."""
+    runs: tuple[tuple[int, int, int], ...]
+    tile: TileCost
+    load: Load
+    cta: CtaCost
+    groups: int
+    mods: bool
+    hold: int
+    scale: tuple[float, float]
+    tags: tuple[str, str]       # the tags of the softmax ops and of the epilogue's FMA work
+
+
+def attention(g: GpuProgram, k: AttentionKernel, name: str = "fmha") -> None:
+    """The fused attention kernel: one SM's units in launch order."""
+    g.kernel(name)
+    first = True
+    per_tile = _tile_ops(None, k, True, g.suffixes)
+    for partial, full, count in k.runs:
+        body = (2 + per_tile * (partial + full) + 2) * g.copies
+        if count > 1 and body <= MAX_UNROLLED_OPS:
+            s = g.segment("ctas", repeat=count, barrier=first)
+            _prologue(s, g, k)
+            for masked, n in ((True, partial), (False, full)):
+                for _ in range(n):
+                    _tile_ops(s, k, masked, g.suffixes)
+            _epilogue(s, g, k)
+        else:
+            for _ in range(count):
+                _prologue(g.segment("cta.pro", barrier=first), g, k)
+                first = False
+                for masked, n in ((True, partial), (False, full)):
+                    if n > 0:
+                        _tile_ops(g.segment("cta.partial" if masked else "cta.full", repeat=n), k, masked,
+                                  g.suffixes)
+                _epilogue(g.segment("cta.epi"), g, k)
+        first = False
+
+
+def _prologue(s: SegmentBuilder, g: GpuProgram, k: AttentionKernel) -> None:
+    share = 1.0 / g.copies
+    for j in g.suffixes:
+        a = s.op("l2", cycles(k.cta.pro_l2 * share), acquire={f"smem{j}": k.hold}, tag="load",
+                 bytes={"L2.read": k.cta.pro_bytes * k.scale[0]})
+        s.op("hbm", cycles(k.cta.pro_hbm * share), cycles(g.sm.hbm_latency_cycles), deps=[a], tag="load",
+             bytes={"HBM.read": k.cta.pro_bytes * k.scale[0]})
+
+
+def _epilogue(s: SegmentBuilder, g: GpuProgram, k: AttentionKernel) -> None:
+    out = k.cta.epi_bytes * k.scale[0]
+    for j in g.suffixes:
+        x = s.op(f"fma{j}", cycles(k.cta.epi_fma), tag=k.tags[1])
+        s.op("hbm", cycles(k.cta.epi_hbm / g.copies), deps=[x], release={f"smem{j}": k.hold}, tag="epilogue",
+             bytes={"HBM.write": out, "L2.write": out})
+
+
+def _tile_ops(s: SegmentBuilder | None, k: AttentionKernel, masked: bool, copies: list[str]) -> int:
+    """Append one KV iteration on each copy: the load, then per group S = QKᵀ, the score mods, the softmax and
+    O += PV. Returns the number of ops (with `s` None, only counts them)."""
+    n = 0
+
+    def op(unit, duration, deps=(), tag=None, nbytes=None, skip_idle=False):
+        nonlocal n
+        if skip_idle and duration == 0:
+            return None
+        n += 1
+        return None if s is None else s.op(unit, duration, deps=[d for d in deps if d is not None], tag=tag,
+                                           bytes=nbytes)
+
+    t, ld, scale = k.tile, k.load, k.scale[1]
+    smem = {"SMEM.read": t.smem_bytes * scale / (2 * k.groups)}
+    fma = cycles(t.fma + (t.mask_fma if masked else 0.0))
+    for j in copies:
+        l2 = op("l2", cycles(ld.l2 / len(copies)), tag="load", nbytes={"L2.read": ld.l2_bytes * scale})
+        loaded = op("hbm", cycles(ld.hbm / len(copies)), deps=[l2], tag="load",
+                    nbytes={"HBM.read": ld.hbm_bytes * scale})
+        pending = []
+        for _ in range(k.groups):
+            g1 = op(f"tensor{j}", cycles(t.g1), deps=[loaded], tag="qk", nbytes=smem)
+            if pending:                          # the other group's PV runs while this group's softmax waits
+                op(f"tensor{j}", cycles(t.g2), deps=pending.pop(), tag="pv", nbytes=smem)
+            mods = [op(f"fma{j}", cycles(t.mod_fma), deps=[g1], tag="score_mod", skip_idle=True),
+                    op(f"sfu{j}", cycles(t.mod_sfu), deps=[g1], tag="score_mod", skip_idle=True)]
+            ready = [m for m in mods if m is not None] or [g1]
+            done = [op(f"sfu{j}", cycles(t.sfu), deps=ready, tag=k.tags[0], skip_idle=True),
+                    op(f"fma{j}", fma, deps=ready, tag=k.tags[0], skip_idle=True)]
+            pending.append([d for d in done if d is not None] or ready)
+        op(f"tensor{j}", cycles(t.g2), deps=pending.pop(), tag="pv", nbytes=smem)
+    return n
