@@ -57,22 +57,27 @@ def split_heuristic(ctas: int, slots: int, n_tiles: int, max_splits: int = MAX_S
     return next(k for k, e in zip(options, eff) if e >= SPLIT_EFFICIENCY * best)
 
 
-def _plan(name: str, defaults: dict, kernel):
+def sm_parts(ctas: int, sms: int, n_tiles: int) -> int:
+    """FlashMLA's partition (`get_mla_metadata`): the KV length split so that every SM gets one part."""
+    return max(1, min(n_tiles, sms // max(ctas, 1)))
+
+
+def _plan(name: str, defaults: dict, kernel, splits):
     def plan(c: Cascade, arch: Arch, constraints) -> Mapping:
         a = shape_of(c, name)
         sm = sm_rates(check_arch(arch, name), a.dtype)
-        pins = dict(constraints) if hasattr(constraints, "items") else constraints
-        p = constrain(name, {**defaults, "splits": 1}, pins)
-        if "splits" not in pins:
+        p = constrain(name, {**defaults, "splits": 1}, constraints)
+        if "splits" not in constraints:
             ctas = a.batch * a.kv_heads * -(-a.group * a.m // p["q_tile"])
-            p["splits"] = split_heuristic(ctas, sm.sms * SPLIT_SLOTS_PER_SM, -(-a.p // p["kv_tile"]))
+            p["splits"] = splits(ctas, sm.sms, -(-a.p // p["kv_tile"]))
         check_fit(name, a, kernel(arch), p, sm)
         return mapping(name, c, p)
     return plan
 
 
-decode_plan = _plan("flash-decoding", DECODE_TILES, decode_kernel)
-mla_plan = _plan("mla-decode", MLA_TILES, lambda arch: MLA)
+decode_plan = _plan("flash-decoding", DECODE_TILES, decode_kernel,
+                    lambda ctas, sms, tiles: split_heuristic(ctas, sms * SPLIT_SLOTS_PER_SM, tiles))
+mla_plan = _plan("mla-decode", MLA_TILES, lambda arch: MLA, sm_parts)
 
 
 def _combine(prog, a, p) -> None:

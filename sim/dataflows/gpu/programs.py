@@ -192,11 +192,12 @@ def _tile_ops(s: SegmentBuilder | None, k: AttentionKernel, masked: bool, copies
             g1 = op(f"tensor{j}", cycles(t.g1), deps=[loaded], tag="qk", nbytes=smem)
             if pending:                          # the other group's PV runs while this group's softmax waits
                 op(f"tensor{j}", cycles(t.g2), deps=pending.pop(), tag="pv", nbytes=smem)
-            mods = [op(f"fma{j}", cycles(t.mod_fma), deps=[g1], tag="score_mod", skip_idle=True),
-                    op(f"sfu{j}", cycles(t.mod_sfu), deps=[g1], tag="score_mod", skip_idle=True)]
-            ready = [m for m in mods if m is not None] or [g1]
-            done = [op(f"sfu{j}", cycles(t.sfu), deps=ready, tag=k.tags[0], skip_idle=True),
-                    op(f"fma{j}", fma, deps=ready, tag=k.tags[0], skip_idle=True)]
-            pending.append([d for d in done if d is not None] or ready)
+            # The score mods and the softmax share the SFU and FMA pipes elementwise: the two pipes run in
+            # parallel, each doing its ops of both in turn.
+            done = [op(f"sfu{j}", cycles(t.mod_sfu), deps=[g1], tag="score_mod", skip_idle=True),
+                    op(f"fma{j}", cycles(t.mod_fma), deps=[g1], tag="score_mod", skip_idle=True),
+                    op(f"sfu{j}", cycles(t.sfu), deps=[g1], tag=k.tags[0], skip_idle=True),
+                    op(f"fma{j}", fma, deps=[g1], tag=k.tags[0], skip_idle=True)]
+            pending.append([d for d in done if d is not None] or [g1])
         op(f"tensor{j}", cycles(t.g2), deps=pending.pop(), tag="pv", nbytes=smem)
     return n
