@@ -1,5 +1,6 @@
-"""sim.spatial: every registered spatial attention dataflow respects the roofline bound, reports busy ≤ total,
-lowers exactly the cascade's work, agrees with the SimPy reference, and extrapolates exactly."""
+"""Spatial attention dataflows: every one respects the roofline bound, reports busy ≤ total, lowers exactly the
+cascade's work, agrees with the SimPy reference, and extrapolates exactly; FuseMax's query-block rule; FLAT's block
+fit."""
 from __future__ import annotations
 
 import math
@@ -11,6 +12,7 @@ import sim
 import workloads
 from sim.engine.scheduler import simulate
 from sim.engine.reference import simulate_reference
+from sim.dataflows.spatial.flat import block_fit
 
 # dataflow → (softmax cascade, hardware preset) as in the FuseMax ablation.
 SPATIAL = {"unfused": ("3pass", "flat"), "flat": ("3pass", "flat"), "fusemax-cascade": ("1pass", "flat"),
@@ -99,8 +101,12 @@ def test_fusemax_balances_the_arrays():
 
 
 def test_flat_spills_only_when_a_block_does_not_fit():
-    """FLAT's search fuses without spilling at 4K; at 256K no 256-row block of scores fits in 32 MiB."""
-    short = sim.dataflow("flat").plan(*case("flat", seq=4096), {})
-    long = sim.dataflow("flat").plan(*case("flat", seq=2 ** 18), {})
-    assert short.params["spill"] == 0.0
-    assert long.params["spill"] > 0.5 and long.params["rows"] == 256
+    """FLAT's default fuses without spilling at 4K (the largest block that fits); at 256K no 256-row block of scores
+    fits in 32 MiB, so the finest block is chosen and most of its scores spill (said in the notes)."""
+    short_c, arch = case("flat", seq=4096)
+    long_c, _ = case("flat", seq=2 ** 18)
+    short, long = sim.dataflow("flat").plan(short_c, arch, {}), sim.dataflow("flat").plan(long_c, arch, {})
+    assert short.params["rows"] == 1024 and block_fit(short_c, arch, 1024)[0] == 0.0
+    assert block_fit(short_c, arch, 2048)[0] > 0.0
+    assert long.params["rows"] == 256 and block_fit(long_c, arch, 256)[0] > 0.5
+    assert "spilled fraction 0.876" in sim.evaluate(long_c, arch, mapping=long).notes[0]

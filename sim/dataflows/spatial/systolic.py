@@ -28,9 +28,12 @@ from workloads import Cascade
 
 from sim.dataflows.registry import Lowered, register_dataflow
 from sim.ir.mapping import FusionGroup, LevelNest, Loop, Mapping, MappingError
-from sim.dataflows.spatial.attention import UNIT_KEYS, Body, dram_cycles, program
+from sim.dataflows.spatial.body import UNIT_KEYS, Body, program
+from sim.dataflows.spatial.common import dram_cycles
 
 __all__ = ["fold_cycles"]
+
+LEVELS = ("DRAM.read", "DRAM.write", "GlobalBuffer.read", "GlobalBuffer.write")
 
 
 def fold_cycles(rows: int, cols: int, streamed: int) -> int:
@@ -105,7 +108,7 @@ def _lower(cascade: Cascade, arch: Arch, mapping: Mapping) -> Lowered:
     skew = r + c - 2
     folds, outer = prm["folds"], prm["outer"]
     j = np.arange(folds)
-    body = Body(span=folds + 1)
+    body = Body(span=folds + 1, levels=LEVELS)
     # Per outer iteration: the resident operand (prefetched during the previous iteration), per fold the
     # stationary tile (unless the weights are resident) and the streamed operand, the outputs.
     if kind == "ws":
@@ -120,23 +123,23 @@ def _lower(cascade: Cascade, arch: Arch, mapping: Mapping) -> Lowered:
         n_out, out_every = 1, folds
         tile_bytes = r * N * b                      # B rows streamed past the stationary A tile
         a_tile = r * c * b
-    load = body.add("dram", 0.0, dram_cycles(resident_bytes, bpc), DRAM_read=resident_bytes,
-                    GlobalBuffer_write=resident_bytes)
+    load = body.add("dram", 0.0, dram_cycles(resident_bytes, bpc), dram_read=resident_bytes,
+                    gb_write=resident_bytes)
     per_fold_dram = 0 if (prm["b_resident"] and kind != "is") else tile_bytes
     if kind == "is":
         per_fold_dram = a_tile + (0 if prm["b_resident"] else tile_bytes)
-    fetch = body.add("dram", j + 0.01, dram_cycles(per_fold_dram, bpc), DRAM_read=per_fold_dram,
-                     GlobalBuffer_write=per_fold_dram)
+    fetch = body.add("dram", j + 0.01, dram_cycles(per_fold_dram, bpc), dram_read=per_fold_dram,
+                     gb_write=per_fold_dram)
     macs = r * c * stream
     if kind == "os":
-        mac = body.add("2d", j + 0.1, stream, latency=skew, tag=tag, GlobalBuffer_read=(r + c) * K * b)
+        mac = body.add("2d", j + 0.1, stream, latency=skew, tag=tag, gb_read=(r + c) * K * b)
         tail = body.add("2d", j + 0.2, r, tag=tag)       # drain the R×C outputs
         body.dep(tail, mac)
         body.dep(mac, fetch), body.dep(mac, load, j, np.zeros_like(j), prev=True)
         last = tail
     else:
-        pre = body.add("2d", j + 0.1, r, tag=tag, GlobalBuffer_read=r * c * b)   # preload the stationary tile
-        mac = body.add("2d", j + 0.2, stream, latency=skew, tag=tag, GlobalBuffer_read=stream * r * b)
+        pre = body.add("2d", j + 0.1, r, tag=tag, gb_read=r * c * b)   # preload the stationary tile
+        mac = body.add("2d", j + 0.2, stream, latency=skew, tag=tag, gb_read=stream * r * b)
         body.dep(pre, fetch), body.dep(mac, pre)
         body.dep(pre, mac, j[1:], j[:-1])
         body.dep(pre, mac, [0], [folds - 1], prev=True)
@@ -144,18 +147,18 @@ def _lower(cascade: Cascade, arch: Arch, mapping: Mapping) -> Lowered:
         last = mac
     body.dep(load, last, [0], [folds - 1], prev=True)     # the resident slot is free once the last fold ran
     o = np.arange(n_out)
-    out = body.add("dram", (o + 1) * out_every - 1 + 0.5, dram_cycles(out_bytes, bpc), DRAM_write=out_bytes,
-                   GlobalBuffer_read=out_bytes)
+    out = body.add("dram", (o + 1) * out_every - 1 + 0.5, dram_cycles(out_bytes, bpc), dram_write=out_bytes,
+                   gb_read=out_bytes)
     body.dep(out, last, o, (o + 1) * out_every - 1)
     segments = []
     if prm["b_resident"]:
-        pro = Body(span=1)
+        pro = Body(span=1, levels=LEVELS)
         wb = K * N * b
-        pro.add("dram", 0.0, dram_cycles(wb, bpc), DRAM_read=wb, GlobalBuffer_write=wb)
+        pro.add("dram", 0.0, dram_cycles(wb, bpc), dram_read=wb, gb_write=wb)
         segments.append(pro.segment("weights", 1))
     seg = body.segment("outer", outer)
     segments.append(dataclasses.replace(seg, barrier=bool(segments)))
-    prog = program(segments, body.tags, f["buffer"])
+    prog = program(segments, body.tags, LEVELS, f["buffer"])
     total_macs = workloads.op_counts(cascade)[tag]["mac"]
     if total_macs != macs * folds * outer:
         raise MappingError(f"lowering covers {macs * folds * outer} MACs, the GEMM has {total_macs}")

@@ -1,0 +1,380 @@
+"""The 1-pass cascade on spatial arrays: FuseMax (MICRO 2024) and two of its ablation steps.
+
+- `fusemax-cascade` (+Cascade): the 1-pass cascade on FLAT's hardware — the 2D array runs the two matrix products
+  (BQK, SLNV), as FLAT runs QK and AV there, and the 1D array (max, exp unit, divider) the rest;
+- `fusemax-arch` (+Architecture): FuseMax's hardware and binding, one tile produced and consumed at a time, so the
+  2D array's fill/drain is exposed once per tile;
+- `fusemax` (+Binding): FuseMax — both arrays interleaved across tiles (software pipelining with a lookahead).
+
+Mapping (FuseMax §IV): loops B, H, query blocks M2 (the segment's repeat), then the key tiles P1 and the M1 query
+subtiles of a block (the unrolled body); spatially M0 query rows across the 2D columns / 1D PEs and P0 keys down the
+2D rows. Mapping choices (`Mapping.params`): the key tile `P0`, the query block `M1` (in M0-row subtiles) and, when
+interleaved, the `lookahead` (tiles the 2D array runs ahead of the 1D array). `P0` defaults to the array height (the
+largest divisor of P that fits it); a cascade split with another key tile is re-split (`workloads.retile`), and the
+result's op counts, actions and energy are those of the re-split cascade — a key tile is a tiling, not the workload.
+
+Tile ops run for `ceil(ops / (active PEs × rate))` cycles, with the op counts of the cascade divided evenly over tiles.
+Long sequences have up to 5·10^5 tiles per block: consecutive tiles are simulated as one op per Einsum per group of
+`Options.tile_group` tiles. For pipelined dataflows a group only coarsens the first fill of each block (the steady
+state is throughput-bound either way); for `fusemax-arch`, whose tiles are serialized, a group is one chain with
+durations and latencies × group, exact while DRAM keeps ahead. The loop is simulated without a prologue/epilogue
+(iteration 0 runs the wrapped ops without predecessors): an error of at most one pipeline depth per program.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping as MappingType
+
+import numpy as np
+
+import workloads
+from accel import Arch
+from workloads import Cascade
+
+from sim.dataflows.registry import Lowered
+from sim.dataflows.spatial import template
+from sim.dataflows.spatial.body import UNIT_KEYS, Body, Order, program
+from sim.dataflows.spatial.common import (ArchFacts, actions, arch_facts, arch_problem, check_pins, check_ticks,
+                                          cycles, divisors, dram_cycles, largest_divisor, pin_int, precision_problem,
+                                          tile_ops, tiling_hint, unbound_op)
+from sim.ir.mapping import FusionGroup, LevelNest, Loop, Mapping, MappingError
+from sim.ir.options import DEFAULT_OPTIONS, Options
+
+__all__ = ["BINDING_FLAT_1PASS", "BINDING_FUSEMAX", "ONE_PASS", "STYLES", "lower", "plan", "query_block", "space",
+           "supports"]
+
+# FuseMax §IV binding of the 1-pass cascade; on FLAT's hardware the 2D PEs have only + and × (no max, no exp).
+BINDING_FUSEMAX = {"BQK": "2d", "LM": "2d", "SLN": "2d", "SLD": "2d", "SLNV": "2d",
+                   "RM": "1d", "PRM": "1d", "SPD": "1d", "RD": "1d", "SPNV": "1d", "RNV": "1d", "AV": "1d"}
+BINDING_FLAT_1PASS = {**{e: "1d" for e in BINDING_FUSEMAX}, "BQK": "2d", "SLNV": "2d"}
+ONE_PASS = tuple(BINDING_FUSEMAX)
+# One tile's dependencies (the 1-pass cascade) and a topological order of its per-tile Einsums (AV is per block).
+DEPS = {"LM": ("BQK",), "RM": ("LM",), "SLN": ("BQK", "RM"), "SLD": ("SLN",), "SLNV": ("SLN",), "PRM": ("RM",),
+        "SPD": ("PRM",), "RD": ("SPD", "SLD"), "SPNV": ("PRM",), "RNV": ("SPNV", "SLNV")}
+TOPO = ("BQK", "LM", "RM", "SLN", "SLD", "SLNV", "PRM", "SPD", "SPNV", "RD", "RNV")
+ORDER = Order("q", "kv", *TOPO, "av", "out")   # program order inside one group slot
+STYLES = {"fusemax-cascade": (BINDING_FLAT_1PASS, True), "fusemax-arch": (BINDING_FUSEMAX, False),
+          "fusemax": (BINDING_FUSEMAX, True)}   # dataflow → (binding, interleaved)
+# The 1D work that separates a tile's LM from the 2D array's next SLN on FuseMax: RM (1 max) + PRM (6-MAC exp and a
+# subtract) per query row — what the lookahead must cover beside the 2D fill/drain (FuseMax §IV-B).
+ROUND_TRIP_SLACK_CYCLES = 8
+MAX_GROUPS = 512            # target groups per block body (bounds the ops the engine simulates per iteration)
+MAX_BODY_GROUPS = 2 ** 17   # hard limit when the buffer forces finer groups; beyond it a block is refused
+BYTES_Q_STATE = ("E", 2, "F")   # per query row on chip: Q (E), RM and RD (1 each), RNV (F) — FuseMax §IV
+
+
+@dataclass(frozen=True)
+class QueryBlock:
+    """One query block's tiling: `m1` subtiles of `m0` query rows × `p1` key tiles of `p0` keys."""
+    cascade: Cascade       # re-split with this block's P0
+    facts: ArchFacts
+    m0: int
+    p0: int
+    p1: int
+    m1: int
+
+    @property
+    def bytes(self) -> int:
+        return workloads.DTYPE_BYTES[self.cascade.dtype]
+
+    @property
+    def tiles(self) -> int:
+        return self.p1 * self.m1
+
+    @property
+    def n_sub(self) -> int:
+        return self.cascade.sizes["M"] // self.m0
+
+    @property
+    def q_state(self) -> int:
+        """On-chip bytes of the block's query rows: Q, RM, RD, RNV."""
+        s = self.cascade.sizes
+        return self.m1 * self.m0 * (s["E"] + 2 + s["F"]) * self.bytes
+
+    def chunk(self, group: int) -> tuple[int, int]:
+        """(tiles per K/V chunk, bytes per chunk) for groups of `group` tiles: a chunk is whole key tiles."""
+        s = self.cascade.sizes
+        tiles = max(group, self.m1)
+        return tiles, tiles // self.m1 * self.p0 * (s["E"] + s["F"]) * self.bytes
+
+
+def query_block(cascade: Cascade, arch: Arch, m0: int, p0: int) -> int:
+    """FuseMax's query-block rule (§IV), in M0-row subtiles: avail = buffer − P0·(E + F)·2 (one K and V tile);
+    per query row (E + 1 + 1 + F)·2 bytes; M1 = min(avail // (per·M0), M/M0), rounded down to a factor of M/M0
+    (0 when not even one subtile fits)."""
+    s, b = cascade.sizes, workloads.DTYPE_BYTES[cascade.dtype]
+    avail = arch.levels[1].capacity_bytes - p0 * (s["E"] + s["F"]) * b
+    per = (s["E"] + 2 + s["F"]) * b
+    n_sub = s["M"] // m0
+    m1 = min(max(avail, 0) // (per * m0), n_sub)
+    while m1 and n_sub % m1:
+        m1 -= 1
+    return m1
+
+
+# ---- supports, plan, space -------------------------------------------------------------------------------------
+
+
+def supports(name: str):
+    """`supports` of a 1-pass dataflow: FP16 MHA with the 1-pass core, unmasked, on a 2D + 1D array."""
+    binding, _ = STYLES[name]
+
+    def check(cascade: Cascade, arch: Arch) -> str | None:
+        if cascade.masks:
+            return "masked attention is not modelled on spatial arrays (every tile is dense)"
+        return (template.mismatch(cascade, "1pass") or precision_problem(cascade)
+                or arch_problem(arch, ("2d", "1d")) or unbound_op(cascade, arch, binding))
+    return check
+
+
+def plan(name: str):
+    """`plan` of a 1-pass dataflow: P0 from the array, M1 by FuseMax's rule, the lookahead that hides a round trip."""
+    binding, interleave = STYLES[name]
+    keys = ("P0", "M1", "lookahead") if interleave else ("P0", "M1")
+
+    def make(cascade: Cascade, arch: Arch, constraints: MappingType[str, Any]) -> Mapping:
+        pins = check_pins(name, constraints, keys)
+        blk = _block(name, cascade, arch, pins)
+        params = {"P0": blk.p0, "M1": blk.m1}
+        if interleave:
+            params["lookahead"] = pin_int(name, pins, "lookahead", _default_lookahead(blk, arch, binding))
+        return Mapping(name, (FusionGroup(ONE_PASS, _nests(blk)),), binding, params)
+    return make
+
+
+def space(name: str):
+    """The mapping choices explore searches: P0 (the array height and its halvings that divide P), M1 (every
+    factor of M/M0) and, when interleaved, the lookahead in tiles."""
+    _, interleave = STYLES[name]
+
+    def axes(cascade: Cascade, arch: Arch) -> dict[str, tuple]:
+        f, s = arch_facts(arch), cascade.sizes
+        m0 = largest_divisor(s["M"], f.cols)
+        p0s = tuple(sorted({p for p in (f.rows >> i for i in range(4)) if p >= 1 and s["P"] % p == 0}
+                           | {largest_divisor(s["P"], f.rows)}))
+        out = {"P0": p0s, "M1": divisors(s["M"] // m0)}
+        if interleave:
+            out["lookahead"] = (1, 2, 4, 8)
+        return out
+    return axes
+
+
+def _block(name: str, cascade: Cascade, arch: Arch, pins: MappingType[str, Any]) -> QueryBlock:
+    """The query block a plan chooses (pins applied), refused with what does not fit and what would."""
+    f, s = arch_facts(arch), cascade.sizes
+    p0 = pin_int(name, pins, "P0", largest_divisor(s["P"], f.rows))
+    if p0 > f.rows:
+        raise MappingError(f"{name}: P0={p0} keys do not fit down the 2D array's {f.rows} rows")
+    if s["P"] % p0:
+        raise MappingError(f"{name}: P0={p0} must divide P={s['P']} (e.g. {largest_divisor(s['P'], f.rows)})")
+    c = workloads.retile(cascade, "P0", p0)
+    m0 = largest_divisor(s["M"], f.cols)
+    fits = query_block(c, arch, m0, p0)
+    m1 = pin_int(name, pins, "M1", max(fits, 1))
+    blk = QueryBlock(c, f, m0, p0, s["P"] // p0, m1)
+    if blk.n_sub % m1:
+        raise MappingError(f"{name}: M1={m1} must divide M/M0 = {blk.n_sub} (factors: {_few(divisors(blk.n_sub))})")
+    kv_tile = p0 * (s["E"] + s["F"]) * blk.bytes
+    if m1 > max(fits, 1) or not fits:
+        smallest = QueryBlock(c, f, m0, p0, blk.p1, 1).q_state + 2 * kv_tile
+        what = f"the largest M1 that fits is {fits}" if fits else f"a buffer of ≥ {smallest} bytes would run M1=1"
+        raise MappingError(f"{name}: M1={m1} query subtiles of {m0} rows ({blk.q_state} bytes of Q and running "
+                           f"state) and two K/V tiles (one in use, one prefetched: {2 * kv_tile} bytes) need "
+                           f"{blk.q_state + 2 * kv_tile} bytes; the {f.buffer}-byte GlobalBuffer does not hold "
+                           f"them ({what})")
+    if "M1" not in pins:   # the rule's block, or the largest smaller one whose K/V chunks fit when grouped
+        blk = next((QueryBlock(c, f, m0, p0, blk.p1, m) for m in reversed(divisors(blk.n_sub)) if m <= m1
+                    and _fitting_group(QueryBlock(c, f, m0, p0, blk.p1, m)) is not None), blk)
+    _auto_group(name, blk)   # refuses a block whose K/V chunks cannot fit at any simulated grouping
+    return blk
+
+
+def _default_lookahead(blk: QueryBlock, arch: Arch, binding: MappingType[str, str]) -> int:
+    """Tiles the 2D array must run ahead to hide a 2D→1D→2D round trip (fill/drain + the 1D slack) behind the
+    2D work of other tiles."""
+    per_tile = tile_ops(blk.cascade, _work_items(blk))
+    two = sum(cycles(arch, "2d", ops, min(blk.facts.pes2, blk.m0 * blk.p0), blk.cascade.dtype)
+              for e, ops in per_tile.items() if binding[e] == "2d")
+    return max(1, math.ceil((blk.facts.fill + ROUND_TRIP_SLACK_CYCLES) / two))
+
+
+def _nests(blk: QueryBlock) -> tuple[LevelNest, ...]:
+    s = blk.cascade.sizes
+    return (LevelNest(blk.facts.outer, (Loop("B", s["B"]), Loop("H", s["H"]), Loop("M2", blk.n_sub // blk.m1))),
+            LevelNest("GlobalBuffer", (Loop("P1", blk.p1), Loop("M1", blk.m1), Loop("M0", blk.m0, "cols"),
+                                       Loop("P0", blk.p0, "rows"))))
+
+
+def _work_items(blk: QueryBlock) -> dict[str, int]:
+    """Tiles per Einsum over the whole workload: every per-tile Einsum once per tile, AV once per subtile."""
+    s = blk.cascade.sizes
+    subtiles = s["B"] * s["H"] * blk.n_sub
+    return {e: subtiles if e == "AV" else subtiles * blk.p1 for e in ONE_PASS}
+
+
+def _few(values: tuple[int, ...]) -> str:
+    return ", ".join(map(str, values)) if len(values) <= 8 else \
+        ", ".join(map(str, values[:4])) + ", …, " + ", ".join(map(str, values[-2:]))
+
+
+# ---- tile grouping (a simulation option) -----------------------------------------------------------------------
+
+
+def _valid_group(group: int, blk: QueryBlock) -> bool:
+    """A group covers whole K/V chunks: it divides M1, or is a multiple of M1 that divides the block's tiles."""
+    return group <= blk.tiles and (blk.m1 % group == 0 if group <= blk.m1 else
+                                   group % blk.m1 == 0 and blk.tiles % group == 0)
+
+
+def _kv_room(blk: QueryBlock) -> int:
+    """Buffer bytes left for K/V chunks beside the block's single-buffered query state."""
+    return blk.facts.buffer - blk.q_state
+
+
+def _fitting_group(blk: QueryBlock) -> int | None:
+    """The smallest power of two keeping ≤ MAX_GROUPS groups (or M1); if two of its K/V chunks (one in use, one
+    prefetched) do not fit beside the query state, the largest finer valid group whose chunks do, within
+    MAX_BODY_GROUPS groups; None if there is none."""
+    g = 1
+    while blk.tiles // g > MAX_GROUPS and blk.tiles % (2 * g) == 0:
+        g *= 2
+    if g > blk.m1 and g % blk.m1:
+        g = blk.m1
+    room = _kv_room(blk)
+    finer = sorted({d for d in divisors(blk.m1)} | {blk.m1 * d for d in divisors(blk.p1)}, reverse=True)
+    return next((x for x in [g] + finer if x <= g and blk.tiles // x <= MAX_BODY_GROUPS
+                 and 2 * blk.chunk(x)[1] <= room), None)
+
+
+def _auto_group(name: str, blk: QueryBlock) -> int:
+    """`_fitting_group`, or a MappingError naming the largest M1 whose block can be simulated."""
+    g = _fitting_group(blk)
+    if g is not None:
+        return g
+    smaller = [m for m in divisors(blk.n_sub) if m < blk.m1
+               and _fitting_group(QueryBlock(blk.cascade, blk.facts, blk.m0, blk.p0, blk.p1, m)) is not None]
+    finest = min((x for x in divisors(blk.m1) if blk.tiles // x <= MAX_BODY_GROUPS), default=blk.m1)
+    would = f"M1={max(smaller)} would" if smaller else \
+        f"a buffer of ≥ {blk.q_state + 2 * blk.chunk(finest)[1]} bytes or a shorter key sequence would"
+    raise MappingError(f"{name}: a query block of M1={blk.m1} subtiles × {blk.p1} key tiles is simulated in ≤ "
+                       f"{MAX_BODY_GROUPS} groups, and two of their K/V chunks do not fit in the {_kv_room(blk)} "
+                       f"bytes beside its query state; {would}"
+                       + tiling_hint(blk.cascade.sizes["P"], blk.p0, blk.facts.rows, "P"))
+
+
+def _group(name: str, blk: QueryBlock, options: Options) -> int:
+    """Tiles per simulated group: `Options.tile_group` if given (checked), else the automatic choice."""
+    g = options.tile_group
+    if g is None:
+        return _auto_group(name, blk)
+    if not _valid_group(g, blk):
+        raise MappingError(f"{name}: Options.tile_group={g} must divide M1={blk.m1}, or be a multiple of it that "
+                           f"divides the block's {blk.tiles} tiles (automatic: {_auto_group(name, blk)})")
+    if 2 * blk.chunk(g)[1] > _kv_room(blk):
+        raise MappingError(f"{name}: Options.tile_group={g} needs two K/V chunks of {blk.chunk(g)[1]} bytes; "
+                           f"{_kv_room(blk)} bytes are free beside the query block (automatic: "
+                           f"{_auto_group(name, blk)})")
+    if blk.tiles // g > MAX_BODY_GROUPS:
+        raise MappingError(f"{name}: Options.tile_group={g} gives {blk.tiles // g} groups per block, over the "
+                           f"limit of {MAX_BODY_GROUPS} (automatic: {_auto_group(name, blk)})")
+    return g
+
+
+# ---- lowering --------------------------------------------------------------------------------------------------
+
+
+def lower(cascade: Cascade, arch: Arch, mapping: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
+    """The tile program of one query block (repeated over B, H and M2) for the mapping's P0, M1 and lookahead."""
+    name, prm = mapping.dataflow, mapping.params
+    f = arch_facts(arch)
+    c = workloads.retile(cascade, "P0", prm["P0"])
+    blk = QueryBlock(c, f, largest_divisor(c.sizes["M"], f.cols), prm["P0"], c.sizes["P"] // prm["P0"], prm["M1"])
+    group = _group(name, blk, options)
+    interleave = STYLES[name][1]
+    look = math.ceil(prm["lookahead"] / group) if interleave else 0
+    body = Body(span=blk.tiles // group, levels=f.levels)
+    kinds, stage = _tile_ops(body, blk, arch, mapping.binding, group, interleave, look)
+    double_q = _streams(body, blk, kinds, group)
+    _epilogue(body, blk, arch, mapping.binding, kinds, max(stage.values()) * look)
+    s = c.sizes
+    kv_cap = f.buffer - (2 if double_q else 1) * blk.q_state
+    prog = program([body.segment("query block", s["B"] * s["H"] * (blk.n_sub // blk.m1))], body.tags, f.levels,
+                   kv_cap)
+    check_ticks(prog, name)
+    notes = (f"key tile P0={blk.p0}" + (f" (the cascade's P0={cascade.sizes['P0']} re-split)"
+                                        if cascade.sizes["P0"] != blk.p0 else "")
+             + f"; M1={blk.m1} query subtiles of M0={blk.m0} rows per block, M2={blk.n_sub // blk.m1} blocks, "
+               f"P1={blk.p1} key tiles; {blk.tiles // group} groups of {group} tiles per block body"
+             + ("; Q of the next block loaded during this one" if double_q else ""),)
+    return Lowered(prog, UNIT_KEYS, actions(c, arch, mapping.binding), {}, workloads.flops(c), notes,
+                   unit_levels={"dram": f.outer})
+
+
+def _tile_ops(body: Body, blk: QueryBlock, arch: Arch, binding, group: int, interleave: bool, look: int):
+    """One op per per-tile Einsum per group, at its pipeline stage: one stage more per crossing between arrays."""
+    s, f = blk.cascade.sizes, blk.facts
+    per_tile = tile_ops(blk.cascade, _work_items(blk))
+    active = {"2d": min(f.pes2, blk.m0 * blk.p0), "1d": min(f.pes1, blk.m0)}
+    stage = {"BQK": 0}
+    for e in TOPO[1:]:
+        stage[e] = max(stage[d] + (binding[d] != binding[e]) for d in DEPS[e])
+    crosses = {d for e, ds in DEPS.items() for d in ds if binding[d] != binding[e]}
+    n_groups = blk.tiles // group
+    g = np.arange(n_groups)
+    tiles_per_chunk, kv_bytes = blk.chunk(group)
+    last_reader = np.zeros(n_groups, np.int64)   # SLNV of a chunk's last group frees the chunk
+    last_reader[tiles_per_chunk // group - 1::tiles_per_chunk // group] = kv_bytes
+    extra = {"BQK": dict(gb_read=group * (blk.m0 + blk.p0) * s["E"] * blk.bytes),   # Q and K per BQK
+             "SLNV": dict(gb_read=group * blk.p0 * s["F"] * blk.bytes, release=last_reader)}   # V per SLNV
+    kinds = {}
+    for e in ONE_PASS[:-1]:
+        ops = {o: v * group for o, v in per_tile[e].items()}
+        lat = (f.fill * (1 if interleave else group)) if (e in crosses and binding[e] == "2d") else 0
+        kinds[e] = body.add(binding[e], ORDER(g + stage[e] * look, e),
+                            cycles(arch, binding[e], ops, active[binding[e]], blk.cascade.dtype),
+                            latency=lat, tag=e, **extra.get(e, {}))
+    for e, ds in DEPS.items():
+        for d in ds:
+            body.dep(kinds[e], kinds[d])
+    if not interleave:   # one tile produced and consumed at a time: the next group waits for this one's last result
+        body.dep(kinds["BQK"], kinds["RNV"], g[1:], g[:-1])
+    return kinds, stage
+
+
+def _streams(body: Body, blk: QueryBlock, kinds: dict[str, int], group: int) -> bool:
+    """DRAM reads: K/V chunks, prefetched one chunk ahead, and the block's Q — loaded during the previous block
+    when two blocks' Q and state fit beside three K/V chunks. Returns whether Q is double-buffered."""
+    f = blk.facts
+    n_groups = blk.tiles // group
+    tiles_per_chunk, kv_bytes = blk.chunk(group)
+    gpc = tiles_per_chunk // group                    # groups per chunk
+    g, c = np.arange(n_groups), np.arange(blk.tiles // tiles_per_chunk)
+    kv = body.add("dram", ORDER(np.maximum(c - 1, 0) * gpc, "kv"), dram_cycles(kv_bytes, f.bytes_per_cycle),
+                  latency=f.dram_latency, acquire=kv_bytes, dram_read=kv_bytes, gb_write=kv_bytes)
+    body.dep(kinds["BQK"], kv, g, g // gpc)
+    q_bytes = blk.m1 * blk.m0 * blk.cascade.sizes["E"] * blk.bytes
+    double_q = 2 * blk.q_state + 3 * kv_bytes <= f.buffer
+    q = body.add("dram", ORDER(0, "q"), dram_cycles(q_bytes, f.bytes_per_cycle), latency=f.dram_latency,
+                 dram_read=q_bytes, gb_write=q_bytes)
+    body.dep(q, kinds["BQK"], [0], [n_groups - 1], prev=True)   # its slot is free once the last block read it
+    body.dep(kinds["BQK"], q, g, np.zeros_like(g), prev=double_q)   # double-buffered: the Q loaded last iteration
+    return double_q
+
+
+def _epilogue(body: Body, blk: QueryBlock, arch: Arch, binding, kinds: dict[str, int], depth: int) -> None:
+    """AV = RNV / RD once per block after the last tile, then the output written to DRAM."""
+    s, f = blk.cascade.sizes, blk.facts
+    n_groups = body.span
+    end = ORDER(n_groups - 1 + depth, "av")
+    per_tile = tile_ops(blk.cascade, _work_items(blk))
+    av_ops = {o: v * blk.m1 for o, v in per_tile["AV"].items()}
+    out_bytes = blk.m1 * blk.m0 * s["F"] * blk.bytes
+    active = min(f.pes1, blk.m0) if binding["AV"] == "1d" else min(f.pes2, blk.m0 * blk.p0)
+    av = body.add(binding["AV"], end, cycles(arch, binding["AV"], av_ops, active, blk.cascade.dtype), tag="AV",
+                  gb_write=out_bytes)
+    body.dep(av, kinds["RNV"], [0], [n_groups - 1])
+    body.dep(av, kinds["RD"], [0], [n_groups - 1])
+    out = body.add("dram", ORDER(n_groups - 1 + depth, "out"), dram_cycles(out_bytes, f.bytes_per_cycle),
+                   dram_write=out_bytes, gb_read=out_bytes)
+    body.dep(out, av)
