@@ -1,89 +1,72 @@
-"""GPU model report: the FlashAttention-2 H100 table comparison, and FA3 / cuDNN-style predictions.
+"""GPU model report: the model next to every public measurement this project holds (the FlashAttention-2 H100
+table: FlashAttention-2 and "Standard" attention), calibration points marked, and predictions of the kernels that
+have none. The figures are computed by `validation.figures.gpu` (see there for sources and conventions).
 
-    python benchmarks/gpu_report.py            # H100
-    python benchmarks/gpu_report.py h200       # predictions on another preset (the FA2 comparison is H100-only)
+    python benchmarks/gpu_report.py [PRESET] [--json FILE]      # PRESET: h100 (default), h200, a100, b200
 
-Shapes follow FlashAttention's benchmark (B·S = 16K tokens, hidden 2048, H = 2048/D); TFLOP/s use its convention
-(4·B·S²·H·D, halved when causal). Fitted constants (sim/gpu.py) come from the D=128 non-causal row only.
+The comparison is H100-only; predictions run on PRESET. `--json` writes every figure (`python -m validation.figures`
+renders them into docs/validation.md and docs/gpu-model.md).
 """
 from __future__ import annotations
 
-import statistics
+import argparse
+import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import accel  # noqa: E402
-import sim  # noqa: E402
-import workloads  # noqa: E402
-from sim.dataflows.gpu import kernels as gpu  # noqa: E402
-from validation.fa2_public import FWD_FLASH2, FWD_STANDARD, SEQS  # noqa: E402
-
-HEAD_DIMS = (64, 128, 256)
+from validation.figures.gpu import HEAD_DIMS, KERNELS, report  # noqa: E402
 
 
-def bench(seq: int, d: int, causal: bool):
-    return workloads.attention("mha", batch=16384 // seq, heads=2048 // d, seq=seq, head_dim=d, causal=causal)
+def _pct(x: float | None, signed: bool = True) -> str:
+    return "–" if x is None else (f"{x:+.1%}" if signed else f"{x:.1%}")
 
 
-def compare(arch, table, dataflow: str, title: str, fit_row=(128, False)) -> None:
-    print(f"\n{title}  (predicted / published TFLOP/s, error)")
-    print(f"{'config':<18}" + "".join(f"{s:>20}" for s in SEQS))
-    held_out = []
-    for (d, causal), values in table.items():
-        cells = []
-        for seq, text in zip(SEQS, values.split("/")):
-            c = bench(seq, d, causal)
-            pred = sim.evaluate(c, arch, dataflow=dataflow).tflops
-            if dataflow == "gpu-unfused" and not gpu.unfused_fits(c, arch):
-                cells.append(f"{'OOM':>9}/{text:<4}" + " " * 7)
-                continue
-            if text in ("-", "OOM"):
-                cells.append(f"{pred:>9.0f}/{text:<4}" + " " * 7)
-                continue
-            err = pred / float(text) - 1
-            if (d, causal) != fit_row:
-                held_out.append(abs(err))
-            cells.append(f"{pred:>9.0f}/{text:<4}({err:+5.1%})")
-        tag = f"D={d} {'causal' if causal else 'non-causal'}" + (" *fit" if (d, causal) == fit_row else "")
-        print(f"{tag:<18}" + "".join(f"{c:>20}" for c in cells))
-    if held_out:
-        print(f"held-out points: {len(held_out)}, median |error| {statistics.median(held_out):.1%}, "
-              f"max {max(held_out):.1%}")
+def print_report(r: dict) -> None:
+    """The report as text tables."""
+    print(f"GPU model report — {r['arch']}; calibrated: "
+          + ", ".join(f"{k}={v}" for k, v in r["calibrated"].items()))
+    for kernel, title in KERNELS.items():
+        if "fa2_table" not in r:
+            break
+        print(f"\n{title} vs the FA3 paper's H100 figure (measured / simulated TFLOP/s, time error; * calibration)")
+        print(f"{'config':<18}" + "".join(f"{s:>22}" for s in r["seqs"]))
+        for d in HEAD_DIMS:
+            for causal in (False, True):
+                row = [c for c in r["fa2_table"][kernel] if c["head_dim"] == d and c["causal"] == causal]
+                if not any(c["status"] == "ok" for c in row):
+                    continue
+                cells = [f"{c['measured_tflops']:.0f}/{c['sim_tflops']:.0f} ({_pct(c['time_error'])})"
+                         + ("*" if c["role"] == "calibration" else " ") if c["status"] == "ok" else c["status"]
+                         for c in row]
+                print(f"{f'D={d} ' + ('causal' if causal else 'non-causal'):<18}" + "".join(f"{x:>22}" for x in cells))
+        s = r["fa2_summary"][kernel]
+        print(f"held-out: {s['held_out']['n']} points, median |time error| {_pct(s['held_out']['median_abs'], False)}"
+              f", max {_pct(s['held_out']['max_abs'], False)} (TFLOP/s: max {_pct(s['tflops_held_out']['max_abs'], False)})")
+    for df, rows in r["predictions"].items():
+        print(f"\n{df} predictions on {r['arch']} (TFLOP/s, 2 FLOPs per MAC over attended pairs)")
+        print(f"{'config':<18}" + "".join(f"{s:>8}" for s in r["seqs"]))
+        for row in rows:
+            label = f"D={row['head_dim']} " + ("causal" if row["causal"] else "non-causal")
+            print(f"{label:<18}" + "".join(f"{x:>8.0f}" for x in row["tflops"]))
+    print(f"\n8192³ bf16 GEMM: {r['gemm_8192_tflops']:.0f} TFLOP/s")
+    print(f"FLUX 256×256 GNA w=80 s=16: {r['flux_gna_ms']:.2f} ms ({r['flux_gna_tflops']:.0f} TFLOP/s); dense "
+          f"({r['flux_dense_dataflow']}) {r['flux_dense_ms']:.2f} ms; speedup {r['flux_speedup']:.2f} "
+          f"(tile bound {r['flux_tile_bound']:.2f})")
 
 
-def predictions(arch, dataflow: str) -> None:
-    print(f"\n{dataflow} predictions on {arch.name} (TFLOP/s)")
-    print(f"{'config':<18}" + "".join(f"{s:>8}" for s in SEQS))
-    for d in HEAD_DIMS:
-        for causal in (False, True):
-            row = [sim.evaluate(bench(seq, d, causal), arch, dataflow=dataflow).tflops for seq in SEQS]
-            print(f"{f'D={d} ' + ('causal' if causal else 'non-causal'):<18}" + "".join(f"{x:>8.0f}" for x in row))
-
-
-def main(name: str = "h100") -> None:
-    arch = accel.preset(name)
-    print(f"GPU model report — {arch.name}; FA2_MMA_EFFICIENCY={gpu.FA2_MMA_EFFICIENCY}, "
-          f"STREAM_EFFICIENCY={gpu.STREAM_EFFICIENCY}")
-    if name == "h100":
-        compare(arch, FWD_FLASH2, "flash2", "FlashAttention-2 forward vs the FA3 paper's H100 figure")
-        compare(arch, FWD_STANDARD, "gpu-unfused", "Standard (unfused PyTorch) vs the FA3 paper's H100 figure")
-    for df in ("flash3", "cudnn"):
-        if sim.dataflow(df).supports(bench(1024, 64, False), arch) is None:
-            predictions(arch, df)
-    gemm = sim.evaluate(workloads.gemm(8192, 8192, 8192, dtype="bf16"), arch, dataflow="gemm")
-    print(f"\n8192³ bf16 GEMM: {gemm.tflops:.0f} TFLOP/s")
-    c = workloads.attention("gna", batch=1, heads=24, spatial=(256, 256), window=(80, 80), stride=(16, 16),
-                            head_dim=128)
-    r = sim.evaluate(c, arch, dataflow="gna")
-    mha = workloads.attention("mha", batch=1, heads=24, seq=65536, head_dim=128)
-    dense = sim.evaluate(mha, arch, dataflow="flash3" if sim.dataflow("flash3").supports(mha, arch) is None
-                         else "flash2")
-    print(f"FLUX 256×256 GNA w=80 s=16: {r.latency_s * 1e3:.2f} ms ({r.tflops:.0f} TFLOP/s); dense "
-          f"{dense.latency_s * 1e3:.2f} ms; speedup {dense.latency_s / r.latency_s:.2f} "
-          f"(tile bound {sim.gna_speedup_bound(c, q_tile=(16, 8), kv_tile=(16, 8)):.2f})")
+def main(argv=None) -> None:
+    """Compute, print and optionally write the report."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("preset", nargs="?", default="h100", choices=("h100", "h200", "a100", "b200"))
+    ap.add_argument("--json", type=Path, default=None, help="also write every figure as JSON")
+    args = ap.parse_args(argv)
+    r = report(args.preset)
+    print_report(r)
+    if args.json:
+        args.json.write_text(json.dumps(r, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main()
