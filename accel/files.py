@@ -79,6 +79,12 @@ def json_data(text: str, problems: Problems) -> Any:
     return data
 
 
+def _file_name(name: str) -> str:
+    """A file name as messages show it: its last MAX_NAME characters, quoted if it holds unprintable ones."""
+    name = name if len(name) <= MAX_NAME else f"...{name[-MAX_NAME:]}"
+    return name if name.isprintable() else repr(name)
+
+
 def loads(text: str, fmt: str = "yaml", *, source: str = "") -> Arch:
     """Build an Arch from JSON or YAML text (`fmt` = "json" or "yaml"); `source` names it in messages (a file
     name). Every problem of the text is reported at once; see the module docstring."""
@@ -88,7 +94,7 @@ def loads(text: str, fmt: str = "yaml", *, source: str = "") -> Arch:
         raise ArchError(f"accel.loads: unknown format {show(fmt)} (valid: json, yaml)")
     if not isinstance(source, str):
         raise ArchError(f"accel.loads: source must be a name (str), got {type(source).__name__}")
-    where = (source if len(source) <= MAX_NAME else f"...{source[-MAX_NAME:]}") or f"<{fmt} text>"
+    where = _file_name(source) or f"<{fmt} text>"
     problems = Problems()
     lines: dict[Path, int] = {}
     try:
@@ -157,7 +163,7 @@ def load(path: str | os.PathLike) -> Arch:
     if not isinstance(raw, str):
         raise ArchError(f"accel.load: expected a file path (str), got {type(path).__name__} {show(path)}")
     file = FilePath(raw)
-    name = str(file) if len(str(file)) <= MAX_NAME else f"...{str(file)[-MAX_NAME:]}"
+    name = _file_name(str(file))
     fmt = SUFFIXES.get(file.suffix.lower())
     if fmt is None:
         raise ArchError(f"{name}: unknown arch file type {show(file.suffix or '(none)')} "

@@ -101,6 +101,12 @@ def range_text(k: Key) -> str:
     return f"{low} … {_fmt(k.high)}{unit}"
 
 
+def _shown(value: float) -> str:
+    """A number as the user wrote it, unless a shorter exact form exists (`1e+12`, not `1000000000000.0`)."""
+    full, short = repr(value), f"{value:g}"
+    return short if len(full) > 12 and float(short) == value else full
+
+
 def _looks_numeric(text: str) -> bool:
     try:
         float(text)
@@ -139,10 +145,10 @@ def number(k: Key, value: Any, path: Path, problems: Problems, *, integer: bool)
     low, high = k.low, k.high
     if low is not None and low >= 0 and (value < 0 or (value == 0 and (low > 0 or k.above))):
         problems.add(path, f"expected a {'non-negative' if low == 0 and not k.above else 'positive'} number, got "
-                           f"{value!r} ({range_text(k)})")
+                           f"{_shown(value)} ({range_text(k)})")
         return INVALID
     if (low is not None and (value < low or (k.above and value == low))) or (high is not None and value > high):
-        problems.add(path, f"{value!r} is out of range ({range_text(k)})")
+        problems.add(path, f"{_shown(value)} is out of range ({range_text(k)})")
         return INVALID
     return int(value) if integer else float(value)
 

@@ -161,12 +161,14 @@ def instances(arch: Arch, level_name: str) -> int:
 
 def unit_instances(arch: Arch, u: Unit) -> int:
     """How many PE arrays of this unit the whole machine has."""
+    _check_arch(arch, "unit_instances")
     _check_unit(u, "unit_instances")
     return instances(arch, u.level) * u.count
 
 
 def pe_count(arch: Arch, u: Unit) -> int:
     """PEs of this unit in the whole machine."""
+    _check_arch(arch, "pe_count")
     _check_unit(u, "pe_count")
     return math.prod(u.pes) * unit_instances(arch, u)
 
