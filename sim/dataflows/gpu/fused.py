@@ -150,7 +150,9 @@ def fmha(prog: GpuProgram, a: Attention, arch: Arch, kern: Kernel, params, optio
     """Lay out the fused attention kernel on `prog`; returns a note on the grid and the L2 reuse."""
     g = grid(a, kern, params, name)
     active = min(prog.sm.sms, g.units)
-    sm = prog.sm.sharing(active)
+    resident = min(g.slots, -(-g.units // active))     # units an SM holds at once
+    in_flight = resident * params["stages"] * (g.unit.kv_bytes + g.unit.bias_bytes)
+    sm = prog.sm.sharing(active, in_flight)
     tile, load, cta = costs(a, arch, kern, g, sm, params.get("splits", 1))
     runs, simulated = placement(g, tile, cta, kern, sm, options, name)
     sim_tiles = sum((p + f) * n for p, f, n in runs) * prog.copies

@@ -2,8 +2,9 @@
 
 An arch is a GPU when its levels are HBM → L2 → SMEM → RF (SMEM replicated per SM) and it has `tensor`, `sfu` and
 `fma` units. Rates are per SM per clock. HBM and L2 bandwidth are shared by the SMs that run CTAs (`SM.sharing`):
-an idle SM takes no share, and one SM takes at most what its shared memory accepts (the SMEM level's per-SM
-bandwidth), since every loaded tile lands there. A null bandwidth means "not a bottleneck" (the arch schema), a
+an idle SM takes no share; one SM takes at most what its shared memory accepts (the SMEM level's per-SM
+bandwidth), since every loaded tile lands there, and from HBM at most what its outstanding loads (the resident
+CTAs' pipeline stages) sustain over the HBM latency — why few CTAs cannot saturate HBM (FlashDecoding's premise). A null bandwidth means "not a bottleneck" (the arch schema), a
 null HBM capacity "unbounded".
 
 CTAs go to SMs in launch order, each to the SM with the least estimated work so far (the hardware block
@@ -47,10 +48,12 @@ class SM:
     launch_cycles: float
     hbm_latency_cycles: float
 
-    def sharing(self, active: int) -> "SM":
-        """The rates when `active` SMs share HBM and L2 (each at most its shared-memory bandwidth)."""
+    def sharing(self, active: int, in_flight: float = math.inf) -> "SM":
+        """The rates when `active` SMs share HBM and L2. One SM takes at most its shared-memory bandwidth, and from
+        HBM at most what `in_flight` bytes of outstanding loads sustain over the HBM latency (Little's law)."""
         active = max(1, min(int(active), self.sms))
-        return replace(self, l2=min(self.l2_total / active, self.smem), hbm=min(self.hbm_total / active, self.smem))
+        hbm = min(self.hbm_total / active, self.smem, in_flight / max(self.hbm_latency_cycles, 1e-9))
+        return replace(self, l2=min(self.l2_total / active, self.smem), hbm=hbm)
 
 
 def gpu_reason(arch) -> str | None:
