@@ -1,22 +1,30 @@
 """GEMM dataflows on a 2D systolic array: `systolic-ws`, `systolic-os`, `systolic-is` (weight-, output-, input-
 stationary), for `workloads.gemm` cascades (linear layers) on `accel.systolic` or the FuseMax/FLAT "2d" array.
 
-Per fold (one stationary R×C tile), with the usual systolic timing (as ScaleSim): the stationary operand is
-preloaded (R cycles; for OS the outputs are drained instead, R cycles, after the last MAC), the streamed operand
-takes T cycles (T = streamed length), and the skewed wavefront takes R + C − 2 more cycles to leave the array.
-Folds do not overlap (the next preload waits for the previous wavefront), so with unlimited bandwidth one fold
-takes 2R + C + T − 2 cycles and the GEMM `folds × (2R + C + T − 2)`. DRAM transfers run on the shared DRAM unit
-and are prefetched one outer iteration ahead.
+Timing per fold (one stationary R×C tile), as SCALE-Sim (Samajdar et al., ISPASS 2020; v3) defines it: the streamed
+operand takes T cycles and the skewed wavefront R + C − 2 more to leave the array. Weight- and input-stationary
+first preload the stationary tile (R cycles), so a fold takes 2R + C + T − 2; output-stationary has no preload and
+its outputs drain while the skew completes, so a fold takes R + C + T − 2. Folds do not overlap. Dimensions that do
+not divide the array take ceil folds: the edge folds run with padded PEs idle (full fold time, counted as capacity
+in utilization; the useful MACs and the bytes are exact).
 
-| dataflow | stationary | streamed T | folds | outer loop (the segment repeat) |
-|---|---|---|---|---|
-| ws | B tile (K/R × N/C) | Mt rows of A | M/Mt × N/C × K/R | M/Mt row chunks (A chunk resident) |
-| os | Z tile (M/R × N/C) | K | M/R × N/C | M/R row blocks (A block resident) |
-| is | A tile (K/R × M/C) | N | M/C × K/R | M/C row folds (outputs C×N resident) |
+| dataflow | stationary (rows × cols) | streamed T | outer loop (the segment repeat) |
+|---|---|---|---|
+| ws | B tile (K × N) | Mt rows of A | M/Mt row chunks (A chunk resident if it fits, else streamed per fold) |
+| os | Z tile (M × N) | K | M/R row blocks (A block resident) |
+| is | Aᵀ tile (K × M) | N | M/C column folds (the C × N outputs resident) |
+
+DRAM transfers run on the shared DRAM unit and are prefetched one outer iteration ahead; weights (B) that fit in a
+quarter of the buffer are read once. At unlimited bandwidth the cycles equal SCALE-Sim v3's compute model (the
+table in tests/data/scalesim/). Under limited bandwidth SCALE-Sim is not an oracle and the two differ by design:
+SCALE-Sim gives each operand its own SRAM and DRAM port, re-fetches operands through double-buffered scratchpads
+sized by its config, and its stall accounting double-counts positive stalls; here one DRAM channel is shared by all
+transfers, each operand tile crosses it once per reuse the mapping implies, and stalls are what the schedule gives.
+A remainder outer iteration (a dimension that does not divide) starts after the previous ones have finished.
 """
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import dataclass
 from typing import Any, Mapping as MappingType
 
 import numpy as np
@@ -27,150 +35,277 @@ from accel import Arch
 from workloads import Cascade
 
 from sim.dataflows.registry import Lowered, register_dataflow
+from sim.dataflows.spatial.body import UNIT_KEYS, Body, Order, program
+from sim.dataflows.spatial.common import (ArchFacts, arch_facts, arch_problem, check_pins, check_ticks, dram_cycles,
+                                          pin_int, precision_problem)
+from sim.dataflows.spatial.template import gemm_mismatch
 from sim.ir.mapping import FusionGroup, LevelNest, Loop, Mapping, MappingError
-from sim.dataflows.spatial.body import UNIT_KEYS, Body, program
-from sim.dataflows.spatial.common import dram_cycles
+from sim.ir.options import DEFAULT_OPTIONS, Options
 
 __all__ = ["fold_cycles"]
 
-LEVELS = ("DRAM.read", "DRAM.write", "GlobalBuffer.read", "GlobalBuffer.write")
+KINDS = ("ws", "os", "is")
+RESIDENT_WEIGHTS_SHARE = 4   # B stays on chip (read from DRAM once) if it fits in 1/4 of the buffer
+ORDER = Order("load", "fetch", "pre", "mac", "out")
 
 
-def fold_cycles(rows: int, cols: int, streamed: int) -> int:
-    """One fold with unlimited bandwidth: preload (or drain) R, stream T, wavefront skew R + C − 2."""
-    return 2 * rows + cols + streamed - 2
+def fold_cycles(rows: int, cols: int, streamed: int, kind: str = "ws") -> int:
+    """One fold at unlimited bandwidth: stream T, wavefront skew R + C − 2, plus the R-cycle preload of weight-
+    and input-stationary (output-stationary drains during the skew)."""
+    return (0 if kind == "os" else rows) + rows + cols + streamed - 2
 
 
-def _facts(arch: Arch) -> dict[str, Any]:
-    u = accel.unit(arch, "2d")
-    bw = arch.levels[0].bandwidth_bytes_per_s
-    return {"rows": u.pes[0], "cols": u.pes[1], "buffer": accel.level(arch, "GlobalBuffer").capacity_bytes,
-            "bytes_per_cycle": None if bw is None else bw / arch.clock_hz}
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class _Gemm:
+    """A GEMM Z[M,N] = A[M,K]·B[K,N] on an R×C array, with the mapping's row chunk Mt (weight-stationary)."""
+    kind: str
+    M: int
+    N: int
+    K: int
+    facts: ArchFacts
+    bytes: int
+    mt: int
+
+    @property
+    def weights_resident(self) -> bool:
+        return self.K * self.N * self.bytes <= self.facts.buffer // RESIDENT_WEIGHTS_SHARE
+
+    @property
+    def outer(self) -> int:
+        """The outer loop's extent unit: Mt rows (ws), R rows (os) or C columns (is) of M."""
+        return {"ws": self.mt, "os": self.facts.rows, "is": self.facts.cols}[self.kind]
+
+    @property
+    def budget(self) -> int:
+        """Buffer bytes for the working set: all of it but the resident weights."""
+        return self.facts.buffer - (self.K * self.N * self.bytes if self.weights_resident else 0)
+
+    def a_resident(self, rows: int) -> bool:
+        """Weight-stationary: an A chunk of `rows` rows stays on chip (double-buffered) beside its partial sums
+        and the weight tiles."""
+        f, b = self.facts, self.bytes
+        b_tiles = 0 if self.weights_resident else 2 * f.rows * f.cols
+        return (2 * rows * self.K + rows * f.cols + b_tiles) * b <= self.budget
+
+    def need(self) -> int:
+        """On-chip bytes of the working set: weight-stationary holds its partial sums (Mt × C) and its A chunk
+        (double-buffered) or, when that does not fit, a staging window A streams through; output-stationary its A
+        block and B blocks; input-stationary its outputs (C × N) and B rows; plus weight tiles unless resident."""
+        f, b, r, c = self.facts, self.bytes, self.facts.rows, self.facts.cols
+        b_tiles = 0 if self.weights_resident else 1
+        if self.kind == "ws":   # a streamed A passes through a staging window of two tiles
+            a = 2 * self.mt * self.K if self.a_resident(self.mt) else 2 * r * c
+            return (a + self.mt * c + 2 * b_tiles * r * c) * b
+        if self.kind == "os":
+            return (2 * r * self.K + 2 * b_tiles * self.K * c + r * c) * b
+        return (c * self.N + 2 * b_tiles * r * self.N + 2 * r * c) * b
+
+
+# ---- supports, plan, space -------------------------------------------------------------------------------------
 
 
 def _supports(kind: str):
     def supports(cascade: Cascade, arch: Arch) -> str | None:
-        if len(cascade.einsums) != 1 or set(cascade.sizes) != {"M", "N", "K"}:
-            return "needs a plain GEMM (workloads.gemm)"
         if cascade.masks:
             return "masked GEMMs are not modelled"
-        try:
-            f = _facts(arch)
-        except accel.ArchError as e:
-            return f"needs a '2d' unit under a GlobalBuffer ({e})"
-        if accel.op_rate(accel.unit(arch, "2d"), "mac", cascade.dtype) is None:
+        reason = gemm_mismatch(cascade) or precision_problem(cascade) or arch_problem(arch, ("2d",))
+        if reason is None and accel.op_rate(accel.unit(arch, "2d"), "mac", cascade.dtype) is None:
             return "the 2d unit has no MAC"
-        s, r, c = cascade.sizes, f["rows"], f["cols"]
-        need = {"ws": (("K", r), ("N", c)), "os": (("M", r), ("N", c)), "is": (("K", r), ("M", c))}[kind]
-        bad = [f"{d}={s[d]} by {t}" for d, t in need if s[d] % t]
-        return f"tile does not divide: {', '.join(bad)}" if bad else None
+        return reason or _overflow(_gemm(kind, cascade, arch, 1))   # Mt = 1: the smallest working set
     return supports
 
 
+def _overflow(g: _Gemm) -> str | None:
+    """Why the working set does not fit the buffer (None if it does)."""
+    if g.need() <= g.budget:
+        return None
+    what = f" at Mt={g.mt}" if g.kind == "ws" else ""
+    return (f"the working set of a {g.M}×{g.N}×{g.K} GEMM on a {g.facts.rows}×{g.facts.cols} array{what} needs "
+            f"{g.need()} bytes on chip, the GlobalBuffer has {g.budget} for it (of {g.facts.buffer}); a buffer of "
+            f"≥ {g.need() + g.facts.buffer - g.budget} bytes would")
+
+
+def _gemm(kind: str, cascade: Cascade, arch: Arch, mt: int) -> _Gemm:
+    s = cascade.sizes
+    return _Gemm(kind, s["M"], s["N"], s["K"], arch_facts(arch, with_1d=False),
+                 workloads.DTYPE_BYTES[cascade.dtype], mt)
+
+
+def _chunks(m: int) -> tuple[int, ...]:
+    """Weight-stationary row chunks tried by default and by explore: M, ⌈M/2⌉, ⌈M/4⌉, … down to 1."""
+    return tuple(sorted({_ceil(m, 1 << i) for i in range(m.bit_length() + 1)}, reverse=True))
+
+
+def _estimate(g: _Gemm) -> float:
+    """Closed-form cycles of a weight-stationary chunking: per fold the larger of its compute and DRAM cycles."""
+    f, b = g.facts, g.bytes
+    folds = _ceil(g.K, f.rows) * _ceil(g.N, f.cols)
+    total = 0.0
+    for rows, count in _extents(g.M, g.mt):
+        per_fold = (0 if g.weights_resident else f.rows * f.cols) + (0 if g.a_resident(rows) else rows * f.rows)
+        dram = 0.0 if f.bytes_per_cycle is None else per_fold * b / f.bytes_per_cycle
+        total += count * folds * max(fold_cycles(f.rows, f.cols, rows), dram)
+    return total
+
+
 def _plan(kind: str):
+    name = f"systolic-{kind}"
+
     def plan(cascade: Cascade, arch: Arch, constraints: MappingType[str, Any]) -> Mapping:
-        f, s = _facts(arch), cascade.sizes
-        b = workloads.DTYPE_BYTES[cascade.dtype]
-        r, c = f["rows"], f["cols"]
-        resident = s["K"] * s["N"] * b <= f["buffer"] // 4   # weights (B) stay on chip: read from DRAM once
-        params: dict[str, Any] = {"rows": r, "cols": c, "b_resident": resident}
+        pins = check_pins(name, constraints, ("Mt",) if kind == "ws" else ())
+        m = cascade.sizes["M"]
         if kind == "ws":
-            mt = s["M"]
-            while mt > 1 and (2 * mt * s["K"] + mt * c) * b > f["buffer"] * 3 // 4 and mt % 2 == 0:
-                mt //= 2
-            mt = constraints.get("Mt", mt)
-            if isinstance(mt, bool) or not isinstance(mt, int) or mt < 1 or s["M"] % mt:
-                raise MappingError(f"mapping parameter Mt={mt!r} must be a positive integer dividing M={s['M']}")
-            params.update(Mt=mt, outer=s["M"] // mt, folds=(s["N"] // c) * (s["K"] // r))
-            loops = (Loop("M", s["M"] // mt), Loop("N", s["N"] // c), Loop("K", s["K"] // r))
-            inner = (Loop("M", mt), Loop("K", r, "rows"), Loop("N", c, "cols"))
-        elif kind == "os":
-            params.update(outer=s["M"] // r, folds=s["N"] // c)
-            loops = (Loop("M", s["M"] // r), Loop("N", s["N"] // c))
-            inner = (Loop("K", s["K"]), Loop("M", r, "rows"), Loop("N", c, "cols"))
+            fits = [g for g in (_gemm(kind, cascade, arch, mt) for mt in _chunks(m)) if g.need() <= g.budget]
+            best = min(fits, key=lambda g: (_estimate(g), -g.mt)).mt if fits else 1
+            g = _gemm(kind, cascade, arch, pin_int(name, pins, "Mt", best, maximum=m))
         else:
-            params.update(outer=s["M"] // c, folds=s["K"] // r)
-            loops = (Loop("M", s["M"] // c), Loop("K", s["K"] // r))
-            inner = (Loop("N", s["N"]), Loop("K", r, "rows"), Loop("M", c, "cols"))
-        name = cascade.einsums[0].name
-        nests = (LevelNest("DRAM", loops), LevelNest("GlobalBuffer", inner))
-        return Mapping(f"systolic-{kind}", (FusionGroup((name,), nests),), {name: "2d"}, params)
+            g = _gemm(kind, cascade, arch, m)
+        reason = _overflow(g)
+        if reason:
+            largest = max((x for x in _chunks(m) if _gemm(kind, cascade, arch, x).need() <= g.budget), default=None)
+            raise MappingError(f"{name}: {reason}" + (f" (or Mt ≤ {largest})" if largest else ""))
+        params = {"Mt": g.mt} if kind == "ws" else {}
+        einsum = cascade.einsums[0].name
+        return Mapping(name, (FusionGroup((einsum,), _nests(g)),), {einsum: "2d"}, params)
     return plan
 
 
-def _lower(cascade: Cascade, arch: Arch, mapping: Mapping) -> Lowered:
-    f, s, prm = _facts(arch), cascade.sizes, mapping.params
-    b = workloads.DTYPE_BYTES[cascade.dtype]
+def _space(kind: str):
+    def axes(cascade: Cascade, arch: Arch) -> dict[str, tuple]:
+        return {"Mt": _chunks(cascade.sizes["M"])} if kind == "ws" else {}
+    return axes
+
+
+def _nests(g: _Gemm) -> tuple[LevelNest, ...]:
+    r, c = g.facts.rows, g.facts.cols
+    if g.kind == "ws":
+        outer = (Loop("M", _ceil(g.M, g.mt)), Loop("N", _ceil(g.N, c)), Loop("K", _ceil(g.K, r)))
+        inner = (Loop("M", g.mt), Loop("K", r, "rows"), Loop("N", c, "cols"))
+    elif g.kind == "os":
+        outer = (Loop("M", _ceil(g.M, r)), Loop("N", _ceil(g.N, c)))
+        inner = (Loop("K", g.K), Loop("M", r, "rows"), Loop("N", c, "cols"))
+    else:
+        outer = (Loop("M", _ceil(g.M, c)), Loop("K", _ceil(g.K, r)))
+        inner = (Loop("N", g.N), Loop("K", r, "rows"), Loop("M", c, "cols"))
+    return (LevelNest(g.facts.outer, outer), LevelNest("GlobalBuffer", inner))
+
+
+# ---- lowering --------------------------------------------------------------------------------------------------
+
+
+def _extents(total: int, step: int) -> list[tuple[int, int]]:
+    """(extent, count) of an outer loop over `total` in steps of `step`: the full steps, then the remainder."""
+    full, rest = divmod(total, step)
+    return [(e, n) for e, n in ((step, full), (rest, 1)) if n and e]
+
+
+def _lower(cascade: Cascade, arch: Arch, mapping: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
     kind = mapping.dataflow.split("-")[1]
-    r, c, bpc = prm["rows"], prm["cols"], f["bytes_per_cycle"]
-    M, N, K = s["M"], s["N"], s["K"]
-    tag = cascade.einsums[0].name
-    skew = r + c - 2
-    folds, outer = prm["folds"], prm["outer"]
+    g = _gemm(kind, cascade, arch, mapping.params.get("Mt", cascade.sizes["M"]))
+    f, tag = g.facts, cascade.einsums[0].name
+    segments, tags = [], [tag]
+    if g.weights_resident:
+        pro = Body(span=1, levels=f.levels, tags=tags)
+        wb = g.K * g.N * g.bytes
+        pro.add("dram", 0.0, dram_cycles(wb, f.bytes_per_cycle), latency=f.dram_latency, dram_read=wb, gb_write=wb)
+        segments.append(pro.segment("weights", 1))
+    extents = _extents(g.M, g.outer)
+    for extent, count in extents:
+        body = _outer_body(g, extent, tags)
+        name = "outer" if extent == g.outer else "outer remainder"
+        segments.append(body.segment(name, count, barrier=bool(segments)))
+    prog = program(segments, tags, f.levels, f.buffer)
+    check_ticks(prog, mapping.dataflow)
+    macs = workloads.op_counts(cascade)[tag]["mac"]
+    u = accel.unit(arch, "2d")
+    acts = {"2d.mac": float(macs)}
+    if u.register_read_pj or u.register_write_pj:
+        acts.update({"2d.register_read": 2.0 * macs, "2d.register_write": float(macs)})
+    folds = {"ws": _ceil(g.K, f.rows) * _ceil(g.N, f.cols), "os": _ceil(g.N, f.cols), "is": _ceil(g.K, f.rows)}[kind]
+    notes = ("; ".join(f"{count} outer iteration{'s' * (count > 1)} × {folds} folds of "
+                       f"{fold_cycles(f.rows, f.cols, _streamed(g, extent), kind)} cycles"
+                       for extent, count in extents) + " at unlimited bandwidth"
+             + ("; B resident" if g.weights_resident else "")
+             + ("" if kind != "ws" else "; A resident" if g.a_resident(g.mt) else "; A streamed per fold"),)
+    return Lowered(prog, UNIT_KEYS, acts, {}, workloads.flops(cascade), notes, unit_levels={"dram": f.outer})
+
+
+def _streamed(g: _Gemm, extent: int) -> int:
+    return {"ws": extent, "os": g.K, "is": g.N}[g.kind]
+
+
+def _fold_tiles(g: _Gemm, extent: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Per fold the stationary tile's used rows and columns (edge folds are partial), and (outputs per output
+    write, folds between output writes)."""
+    r, c = g.facts.rows, g.facts.cols
+
+    def sizes(n: int, tile: int) -> np.ndarray:
+        return np.minimum(tile, n - np.arange(_ceil(n, tile)) * tile)
+
+    if g.kind == "ws":   # folds: N-column outer, K-row inner
+        k, n = sizes(g.K, r), sizes(g.N, c)
+        return np.tile(k, len(n)), np.repeat(n, len(k)), len(n), len(k)
+    if g.kind == "os":
+        n = sizes(g.N, c)
+        return np.full(len(n), extent), n, len(n), 1
+    k = sizes(g.K, r)
+    return k, np.full(len(k), extent), 1, len(k)
+
+
+def _outer_body(g: _Gemm, extent: int, tags: list[str]) -> Body:
+    """One outer iteration: its resident operand (prefetched during the previous iteration), per fold the
+    stationary tile and the streamed operand (from DRAM unless resident), the outputs."""
+    f, b, tag = g.facts, g.bytes, tags[0]
+    used_r, used_c, n_out, out_every = _fold_tiles(g, extent)
+    folds = len(used_r)
     j = np.arange(folds)
-    body = Body(span=folds + 1, levels=LEVELS)
-    # Per outer iteration: the resident operand (prefetched during the previous iteration), per fold the
-    # stationary tile (unless the weights are resident) and the streamed operand, the outputs.
-    if kind == "ws":
-        mt = prm["Mt"]
-        resident_bytes, tile_bytes, stream, out_bytes = mt * K * b, r * c * b, mt, mt * c * b
-        n_out, out_every = N // c, K // r
-    elif kind == "os":
-        resident_bytes, tile_bytes, stream, out_bytes = r * K * b, K * c * b, K, r * c * b
-        n_out, out_every = folds, 1
-    else:
-        resident_bytes, tile_bytes, stream, out_bytes = 0, r * N * b, N, c * N * b
-        n_out, out_every = 1, folds
-        tile_bytes = r * N * b                      # B rows streamed past the stationary A tile
-        a_tile = r * c * b
-    load = body.add("dram", 0.0, dram_cycles(resident_bytes, bpc), dram_read=resident_bytes,
-                    gb_write=resident_bytes)
-    per_fold_dram = 0 if (prm["b_resident"] and kind != "is") else tile_bytes
-    if kind == "is":
-        per_fold_dram = a_tile + (0 if prm["b_resident"] else tile_bytes)
-    fetch = body.add("dram", j + 0.01, dram_cycles(per_fold_dram, bpc), dram_read=per_fold_dram,
-                     gb_write=per_fold_dram)
-    macs = r * c * stream
-    if kind == "os":
-        mac = body.add("2d", j + 0.1, stream, latency=skew, tag=tag, gb_read=(r + c) * K * b)
-        tail = body.add("2d", j + 0.2, r, tag=tag)       # drain the R×C outputs
-        body.dep(tail, mac)
-        body.dep(mac, fetch), body.dep(mac, load, j, np.zeros_like(j), prev=True)
-        last = tail
-    else:
-        pre = body.add("2d", j + 0.1, r, tag=tag, gb_read=r * c * b)   # preload the stationary tile
-        mac = body.add("2d", j + 0.2, stream, latency=skew, tag=tag, gb_read=stream * r * b)
+    T = _streamed(g, extent)
+    body = Body(span=folds + 1, levels=f.levels, tags=tags)
+    resident, per_fold, out_bytes = _traffic(g, extent, used_r, used_c)
+    load = body.add("dram", ORDER(0, "load"), dram_cycles(resident, f.bytes_per_cycle), latency=f.dram_latency,
+                    dram_read=resident, gb_write=resident)
+    fetch = body.add("dram", ORDER(j, "fetch"), dram_cycles(per_fold, f.bytes_per_cycle), latency=f.dram_latency,
+                     dram_read=per_fold, gb_write=per_fold)
+    skew = f.rows + f.cols - 2
+    if g.kind == "os":   # A rows and B columns stream in; the next fold waits for this one's outputs to drain
+        mac = body.add("2d", ORDER(j, "mac"), T, latency=skew, tag=tag, gb_read=(used_r + used_c) * g.K * b)
+        body.dep(mac, fetch), body.dep(mac, mac, j[1:], j[:-1])
+        body.dep(mac, mac, [0], [folds - 1], prev=True)
+    else:                # preload the stationary tile (R cycles), then stream T rows/columns past it
+        pre = body.add("2d", ORDER(j, "pre"), f.rows, tag=tag, gb_read=used_r * used_c * b)
+        mac = body.add("2d", ORDER(j, "mac"), T, latency=skew, tag=tag, gb_read=T * used_r * b)
         body.dep(pre, fetch), body.dep(mac, pre)
         body.dep(pre, mac, j[1:], j[:-1])
         body.dep(pre, mac, [0], [folds - 1], prev=True)
-        body.dep(mac, load, j, np.zeros_like(j), prev=True)
-        last = mac
-    body.dep(load, last, [0], [folds - 1], prev=True)     # the resident slot is free once the last fold ran
+    body.dep(mac, load, j, np.zeros_like(j), prev=True)   # the resident operand loaded during the last iteration
+    body.dep(load, mac, [0], [folds - 1], prev=True)      # its slot is free once the last fold ran
     o = np.arange(n_out)
-    out = body.add("dram", (o + 1) * out_every - 1 + 0.5, dram_cycles(out_bytes, bpc), dram_write=out_bytes,
+    last = (o + 1) * out_every - 1
+    out = body.add("dram", ORDER(last, "out"), dram_cycles(out_bytes, f.bytes_per_cycle), dram_write=out_bytes,
                    gb_read=out_bytes)
-    body.dep(out, last, o, (o + 1) * out_every - 1)
-    segments = []
-    if prm["b_resident"]:
-        pro = Body(span=1, levels=LEVELS)
-        wb = K * N * b
-        pro.add("dram", 0.0, dram_cycles(wb, bpc), dram_read=wb, gb_write=wb)
-        segments.append(pro.segment("weights", 1))
-    seg = body.segment("outer", outer)
-    segments.append(dataclasses.replace(seg, barrier=bool(segments)))
-    prog = program(segments, body.tags, LEVELS, f["buffer"])
-    total_macs = workloads.op_counts(cascade)[tag]["mac"]
-    if total_macs != macs * folds * outer:
-        raise MappingError(f"lowering covers {macs * folds * outer} MACs, the GEMM has {total_macs}")
-    u = accel.unit(arch, "2d")
-    acts = {"2d.mac": float(total_macs), "2d.register_read": 2.0 * total_macs,
-            "2d.register_write": float(total_macs)}
-    if not u.register_read_pj and not u.register_write_pj:
-        acts = {"2d.mac": float(total_macs)}
-    notes = (f"{outer} outer iterations × {folds} folds of {fold_cycles(r, c, stream)} cycles at unlimited bandwidth",)
-    return Lowered(prog, UNIT_KEYS, acts, {}, workloads.flops(cascade), notes)
+    body.dep(out, mac, o, last)
+    return body
+
+
+def _traffic(g: _Gemm, extent: int, used_r: np.ndarray, used_c: np.ndarray):
+    """(resident bytes per outer iteration, DRAM bytes per fold, bytes per output write)."""
+    b, weights = g.bytes, g.weights_resident
+    if g.kind == "ws":
+        a_res = g.a_resident(g.mt)
+        resident = extent * g.K * b if a_res else 0
+        per_fold = (0 if weights else used_r * used_c * b) + (0 if a_res else extent * used_r * b)
+        return resident, per_fold + np.zeros(len(used_r), np.int64), extent * used_c[::_ceil(g.K, g.facts.rows)] * b
+    if g.kind == "os":
+        per_fold = np.zeros(len(used_c), np.int64) if weights else g.K * used_c * b
+        return extent * g.K * b, per_fold, extent * used_c * b
+    per_fold = used_r * extent * b + (0 if weights else used_r * g.N * b)
+    return 0, per_fold, np.array([extent * g.N * b])
 
 
 for _kind, _doc in (("ws", "weight-stationary"), ("os", "output-stationary"), ("is", "input-stationary")):
-    register_dataflow(f"systolic-{_kind}", supports=_supports(_kind), plan=_plan(_kind), lower=_lower,
+    register_dataflow(f"systolic-{_kind}", supports=_supports(_kind), plan=_plan(_kind), lower=_lower, space=_space(_kind),
                       doc=f"GEMM on a 2D systolic array, {_doc}")
