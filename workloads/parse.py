@@ -13,18 +13,18 @@ One statement per line (`#` starts a comment):
     output AV                                    # optional: default is the last Einsum
 
 Masks: `causal`, `window(left=, right=)`, `gna(spatial=(..), window=(..), stride=(..), dilation=(..), causal=(..))`,
-`blocks(q_block=, kv_block=, keep=((1,0),(1,1)))`.
+`blocks(q_block=, kv_block=, keep=((1,0),(1,1)))` (see `workloads.mask_spec`). Names are ASCII identifiers of at
+most 64 characters; rank variables start with a lower-case letter, and their upper-case form is the rank.
 """
 from __future__ import annotations
 
-import ast
 import math
 import re
 from dataclasses import dataclass
 
 from workloads.errors import CascadeError, quote, shorten
-from workloads.ir import (EACH, FIRST, LAST, NEXT, Blocks, Call, Causal, Const, Einsum, Expr, Index, Init, Neighborhood,
-                 Ref, Split, Window)
+from workloads.ir import EACH, FIRST, LAST, NEXT, Call, Const, Einsum, Expr, Index, Init, Ref, Split
+from workloads.mask_spec import parse_mask
 from workloads.ops import OPS, REDUCE_OPS
 
 # Names are ASCII (`mı` upper-cases to `MI`, so a Unicode rank variable could alias another rank).
@@ -45,6 +45,7 @@ class Statement:
 
 
 def tokenize(text: str, where: str) -> list[str]:
+    """One statement's tokens: numbers, ASCII names and operators (`where` names the statement in errors)."""
     tokens, pos = [], 0
     text = text.rstrip()
     while pos < len(text):
@@ -63,14 +64,18 @@ def tokenize(text: str, where: str) -> list[str]:
 
 
 class _Tokens:
+    """A cursor over a statement's tokens that raises CascadeError, naming the statement, on anything unexpected."""
+
     def __init__(self, tokens: list[str], where: str):
         self.tokens, self.pos, self.where = tokens, 0, where
 
     def peek(self, ahead: int = 0) -> str | None:
+        """The token `ahead` places on, or None past the end."""
         i = self.pos + ahead
         return self.tokens[i] if i < len(self.tokens) else None
 
     def next(self) -> str:
+        """Consume and return the next token."""
         token = self.peek()
         if token is None:
             raise CascadeError(f"{self.where}: statement ends too early")
@@ -78,17 +83,20 @@ class _Tokens:
         return token
 
     def expect(self, token: str) -> None:
+        """Consume the next token, which must be `token`."""
         got = self.next()
         if got != token:
             raise CascadeError(f"{self.where}: expected {token!r} but found token {quote(got)}")
 
     def name(self) -> str:
+        """Consume a name (tensor, rank variable or op)."""
         token = self.next()
         if not NAME.fullmatch(token):
             raise CascadeError(f"{self.where}: expected a name but found token {quote(token)}")
         return token
 
     def done(self) -> None:
+        """The statement must end here."""
         if self.peek() is not None:
             raise CascadeError(f"{self.where}: unexpected token {quote(self.peek())} after the end of the statement")
 
@@ -238,93 +246,17 @@ def _check_nested(expr, where: str) -> None:
             _check_nested(arg, where)
 
 
-def _literal(node: ast.AST, where: str):
-    try:
-        return ast.literal_eval(node)
-    except ValueError:
-        raise CascadeError(f"{where}: mask argument {quote(ast.unparse(node))} is not a literal") from None
-
-
-def _mask(query: str, key: str, spec: str, where: str):
-    try:
-        node = ast.parse(spec.strip(), mode="eval").body
-    except SyntaxError:
-        raise CascadeError(f"{where}: cannot parse mask {quote(spec.strip())}") from None
-    if isinstance(node, ast.Name):
-        kind, kwargs = node.id, {}
-    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args:
-        kind = node.func.id
-        kwargs = {kw.arg: _literal(kw.value, where) for kw in node.keywords}
-        if len(kwargs) != len(node.keywords):
-            raise CascadeError(f"{where}: mask {kind}: an argument is given twice in {quote(spec.strip())}")
-    else:
-        raise CascadeError(f"{where}: mask must be `name` or `name(key=value, ...)`, got {quote(spec.strip())}")
-    expected = {"causal": set(), "window": {"left", "right"},
-                "gna": {"spatial", "window", "stride", "dilation", "causal"},
-                "blocks": {"q_block", "kv_block", "keep"}}
-    if kind not in expected:
-        raise CascadeError(f"{where}: unknown mask kind {quote(kind)} (known: {', '.join(expected)})")
-    missing = expected[kind] - set(kwargs) - ({"stride", "dilation", "causal"} if kind == "gna" else set())
-    unknown = set(kwargs) - expected[kind]
-    if unknown or missing:
-        raise CascadeError(f"{where}: mask {kind}: unknown argument(s) {quote(sorted(unknown))} / missing "
-                           f"{sorted(missing)}")
-    q, k = query.upper(), key.upper()
-    if kind == "causal":
-        return Causal(q, k)
-    if kind == "window":
-        return Window(q, k, _int(kwargs["left"], "left", where), _int(kwargs["right"], "right", where))
-    if kind == "blocks":
-        rows = kwargs["keep"]
-        if not isinstance(rows, (tuple, list)) or not all(isinstance(row, (tuple, list)) for row in rows):
-            raise CascadeError(f"{where}: mask blocks: keep must be a table of 0/1 rows, e.g. ((1,0),(1,1)), "
-                               f"got {quote(rows)}")
-        keep = tuple(tuple(_flag(x, "keep", where) for x in row) for row in rows)
-        return Blocks(q, k, _int(kwargs["q_block"], "q_block", where), _int(kwargs["kv_block"], "kv_block", where),
-                      keep)
-    spatial = tuple(_int(x, "spatial", where) for x in _tuple(kwargs["spatial"]))
-    n = len(spatial)
-    per_dim = lambda key_, default: tuple(_tuple(kwargs.get(key_, (default,) * n)))
-    return Neighborhood(q, k, spatial, tuple(_int(x, "window", where) for x in per_dim("window", 1)),
-                        tuple(_int(x, "stride", where) for x in per_dim("stride", 1)),
-                        tuple(_int(x, "dilation", where) for x in per_dim("dilation", 1)),
-                        tuple(_flag(x, "causal", where) for x in per_dim("causal", False)))
-
-
-def _tuple(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
-
-
-def _int(value, name: str, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise CascadeError(f"{where}: mask argument {name}={quote(value)} must be an integer")
-    return value
-
-
-def _flag(value, name: str, where: str) -> bool:
-    if value not in (0, 1) or not isinstance(value, (bool, int)):
-        raise CascadeError(f"{where}: mask argument {name} entry {quote(value)} must be 0/1 or True/False")
-    return bool(value)
-
-
 def parse_statement(line: str, number: int) -> Statement | None:
+    """One line as a `Statement` (None for a blank or comment line); `number` is its line for messages."""
     text = line.split("#", 1)[0].strip()
     if not text:
         return None
     where = f"line {number} `{shorten(text)}`"
-    head = text.split(None, 1)[0]
-    if head == "mask":
-        if ":" not in text:
-            raise CascadeError(f"{where}: a mask reads `mask q, k: kind(...)`")
-        ranks_text, spec = text[len("mask"):].split(":", 1)
-        ranks = [r.strip() for r in ranks_text.split(",")]
-        if len(ranks) != 2 or not all(VARIABLE.fullmatch(r) for r in ranks):
-            raise CascadeError(f"{where}: a mask names two rank variables (query, key), got "
-                               f"{quote(ranks_text.strip())}")
-        return Statement("mask", text, _mask(ranks[0], ranks[1], spec, where))
+    if text.split(None, 1)[0] == "mask":
+        return _mask_statement(text, where)
     tokens = _Tokens(tokenize(text, where), where)
-    first = tokens.peek()
-    if first == "input" and tokens.peek(1) != "[":
+    keyword = tokens.peek() if tokens.peek(1) != "[" else None
+    if keyword == "input":
         tokens.next()
         refs = [_ref(tokens, tokens.name())]
         while tokens.peek() == ",":
@@ -332,23 +264,42 @@ def parse_statement(line: str, number: int) -> Statement | None:
             refs.append(_ref(tokens, tokens.name()))
         tokens.done()
         return Statement("input", text, tuple(refs))
-    if first == "split" and tokens.peek(1) != "[":
-        tokens.next()
-        rank = tokens.name()
-        tokens.expect("->")
-        outer = tokens.name()
-        tokens.expect(",")
-        inner = tokens.name()
-        tokens.done()
-        for r in (rank, outer, inner):
-            if not VARIABLE.fullmatch(r):
-                raise CascadeError(f"{where}: split ranks are written as lower-case variables, got token {quote(r)}")
-        return Statement("split", text, Split(rank.upper(), outer.upper(), inner.upper()))
-    if first == "output" and tokens.peek(1) != "[":
+    if keyword == "split":
+        return _split_statement(tokens, text, where)
+    if keyword == "output":
         tokens.next()
         name = tokens.name()
         tokens.done()
         return Statement("output", text, name)
+    return _einsum_statement(tokens, text, where)
+
+
+def _mask_statement(text: str, where: str) -> Statement:
+    if ":" not in text:
+        raise CascadeError(f"{where}: a mask reads `mask q, k: kind(...)`")
+    ranks_text, spec = text[len("mask"):].split(":", 1)
+    ranks = [r.strip() for r in ranks_text.split(",")]
+    if len(ranks) != 2 or not all(VARIABLE.fullmatch(r) for r in ranks):
+        raise CascadeError(f"{where}: a mask names two rank variables (query, key), got {quote(ranks_text.strip())}")
+    return Statement("mask", text, parse_mask(ranks[0], ranks[1], spec, where))
+
+
+def _split_statement(tokens: _Tokens, text: str, where: str) -> Statement:
+    tokens.next()
+    rank = tokens.name()
+    tokens.expect("->")
+    outer = tokens.name()
+    tokens.expect(",")
+    inner = tokens.name()
+    tokens.done()
+    for r in (rank, outer, inner):
+        if not VARIABLE.fullmatch(r):
+            raise CascadeError(f"{where}: split ranks are written as lower-case variables, got token {quote(r)}")
+    return Statement("split", text, Split(rank.upper(), outer.upper(), inner.upper()))
+
+
+def _einsum_statement(tokens: _Tokens, text: str, where: str) -> Statement:
+    """`NAME[...] = expression`: an Einsum, or an initial value when the left side indexes 0."""
     name = tokens.name()
     if tokens.peek() != "[":
         raise CascadeError(f"{where}: expected `{name}[...] = ...`, found token {quote(tokens.peek())}")
@@ -370,6 +321,7 @@ def parse_statement(line: str, number: int) -> Statement | None:
 
 
 def parse(text: str) -> list[Statement]:
+    """Every statement of a cascade's text, in order."""
     if not isinstance(text, str):
         raise CascadeError(f"cascade text must be a str, got {type(text).__name__}")
     statements = []

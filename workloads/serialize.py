@@ -110,6 +110,7 @@ class _Walk:
         self.yaml, self.visited, self.scalars = yaml, 0, yaml.SafeLoader("")
 
     def value(self, node, path: str):
+        """The node's Python value (`path` is its key path for messages)."""
         self.visited += 1
         if self.visited > MAX_YAML_NODES:
             raise CascadeError(f"{_where(node, path or '<document>')}: the document expands to more than "
@@ -259,6 +260,9 @@ def _build(lines, sizes, name, output, dtype) -> Cascade:
     for text, node, path in lines:
         if path.startswith("einsums"):
             st = _checked(text, node, path)
+            if st is None or st.kind != "einsum":
+                raise CascadeError(f"{_where(node, path)}: expected an Einsum statement `NAME[...] = ...`, got "
+                                   f"{'nothing' if st is None else f'a {st.kind} statement'}")
             ranks_of[st.payload.name] = st.payload.output.indices
     resolved = []
     for text, node, path in lines:

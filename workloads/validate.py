@@ -113,6 +113,7 @@ class _Scope:
     stored_split: Mapping[str, Split]  # by the outer rank: a tensor stored (p1, p0)
 
     def size(self, rank: str, text: str) -> int:
+        """A rank's size; CascadeError naming the token when it has none."""
         if rank not in self.sizes:
             raise CascadeError(f"{self.where}: rank {rank} (token {text!r}) has no size")
         return self.sizes[rank]

@@ -1,4 +1,4 @@
-"""Pure functions over cascades: passes, op counts (attention-einsums.md §1.6), bytes, footprint."""
+"""Pure functions over cascades: passes, op counts (per-row counts of the FuseMax cores), bytes, footprint."""
 import math
 
 import numpy as np
@@ -38,7 +38,7 @@ AV[m,f] = SNV[m,f] / SD[m]"""
 
 @pytest.mark.parametrize("softmax", ["3pass", "2pass", "1pass"])
 def test_op_counts_equal_closed_forms(softmax):
-    """Per-row counts of §1.6 × B·H·M, with P1 = ⌈P/P0⌉ (here P is a multiple of P0)."""
+    """Per-row op counts of each core × B·H·M, with P1 = ⌈P/P0⌉ (here P is a multiple of P0)."""
     b, h, m, p, e, f, p0 = 2, 3, 48, 64, 16, 8, 16
     p1 = p // p0
     c = workloads.attention("mha", batch=b, heads=h, seq=m, seq_kv=p, head_dim=e, head_dim_v=f, softmax=softmax,
@@ -56,7 +56,7 @@ def test_op_counts_equal_closed_forms(softmax):
 
 
 def test_causal_counts_use_attended_pairs_and_visited_tiles():
-    """Masked rows: P → Π_row and P1 → visited key tiles per row (§1.6 note); prefill Π = L(L+1)/2."""
+    """Masked rows: P → Π_row and P1 → visited key tiles per row; prefill Π = L(L+1)/2."""
     L, p0 = 64, 16
     c = workloads.attention("mha", batch=1, heads=1, seq=L, head_dim=4, causal=True, softmax="1pass", key_tile=p0)
     pts = workloads.points(c)

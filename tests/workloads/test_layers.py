@@ -20,7 +20,7 @@ def rot_table(m, e, rng):
 
 
 def torch_rope(x, theta):
-    """y[2i] = x[2i]·cos − x[2i+1]·sin, y[2i+1] = x[2i]·sin + x[2i+1]·cos (§10.2), positions on dim −2."""
+    """y[2i] = x[2i]·cos − x[2i+1]·sin, y[2i+1] = x[2i]·sin + x[2i+1]·cos (RoFormer's interleaved pairs), positions on dim −2."""
     c, s = torch.cos(T(theta)), torch.sin(T(theta))
     a, b = x[..., 0::2], x[..., 1::2]
     return torch.stack([a * c - b * s, a * s + b * c], dim=-1).flatten(-2)
@@ -73,7 +73,7 @@ def test_bert_like_post_norm_layer_matches_torch():
 
 
 def test_deepseek_moe_ffn_matches_torch():
-    """MoE FFN (§10.4): sigmoid router, gate weights renormalised over the chosen k and scaled by 2.5, SwiGLU
+    """DeepSeek-V3 MoE FFN: sigmoid router, gate weights renormalised over the chosen k and scaled by 2.5, SwiGLU
     experts only for chosen (token, expert) pairs, plus the shared expert."""
     rng = np.random.default_rng(2)
     b, m, d, h, g, e = 1, 4, 6, 2, 1, 2

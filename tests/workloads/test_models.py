@@ -1,5 +1,6 @@
 """The model zoo: configurations build attention and layer cascades whose FLOPs, bytes, KV cache and arithmetic
-intensity equal the worked numbers of attention-einsums.md §2.5, §3.4, §8.6 and §12."""
+intensity equal numbers worked out by hand from the published configurations (Llama 3, DeepSeek-V3, BERT-base,
+HunyuanVideo and FLUX with NATTEN's settings)."""
 import pytest
 
 from workloads import CascadeError, compulsory_bytes, flops
@@ -7,7 +8,7 @@ from workloads.models.zoo import MODELS, arithmetic_intensity, kv_cache_bytes, m
 
 
 def test_llama3_8b_decode_core():
-    """§2.5: decode core N = 8192 (per sequence): 134.2 M MAC-FLOP, 33.57 MB, AI 4.0; 4096 B/token/layer."""
+    """Llama-3-8B decode core N = 8192 (per sequence): 134.2 M MAC-FLOP, 33.57 MB, AI 4.0; 4096 B/token/layer."""
     m = model("llama3-8b")
     c = m.attention(seq=1, seq_kv=8192)
     assert flops(c) == 2 * 32 * 8192 * 256 == 134_217_728
@@ -19,7 +20,7 @@ def test_llama3_8b_decode_core():
 
 
 def test_llama3_8b_prefill_core_and_layers():
-    """§2.5: prefill core L = 8192: 549.8 G causal / 1.100 T dense, 167.8 MB; full layers 570.4 M (decode, B=1),
+    """Llama-3-8B prefill core L = 8192: 549.8 G causal / 1.100 T dense, 167.8 MB; full layers 570.4 M (decode, B=1),
     36.5 G (B=64), 4.12 T (prefill, causal); weights 218.1 M params per layer."""
     m = model("llama3-8b")
     causal = m.attention(seq=8192)
@@ -35,14 +36,14 @@ def test_llama3_8b_prefill_core_and_layers():
     assert round(flops(m.layer(seq=1, seq_kv=8192, batch=64)) / 1e9, 1) == 36.5
     prefill = m.layer(seq=8192)
     assert round(flops(prefill) / 1e12, 2) == 4.12
-    # Compulsory bytes: §2.5's 604 MB, plus the RoPE table (2·M·E values, as cos/sin tables), minus the cache write
+    # Compulsory bytes: the hand count's 604 MB, plus the RoPE table (2·M·E values, as cos/sin tables), minus the cache write
     # (not an output).
     rot, cache_write = 2 * 8192 * 128 * 2, 2 * 8192 * g * 2 * e
     assert round((compulsory_bytes(prefill) - rot + cache_write) / 1e6) == 604
 
 
 def test_bert_core_matches_section_12():
-    """§12: BERT-base core, B = 64, L = 512, fused: 51.5 GFLOP, 201 MB, AI = L/b = 256."""
+    """BERT-base core, B = 64, L = 512, fused: 51.5 GFLOP, 201 MB, AI = L/b = 256."""
     c = model("bert").attention(seq=512, batch=64)
     assert round(flops(c) / 1e9, 1) == 51.5
     assert round(compulsory_bytes(c) / 1e6) == 201
@@ -50,7 +51,7 @@ def test_bert_core_matches_section_12():
 
 
 def test_deepseek_v3_mla_decode_and_cache():
-    """§3.4: 70,272 B/token KV cache for 61 layers; decode N = 32,768: core 278,528·N = 9.13 GFLOP (the reference
+    """DeepSeek-V3: 70,272 B/token KV cache for 61 layers; decode N = 32,768: core 278,528·N = 9.13 GFLOP (the reference
     rounds to 9.15) plus A1 + A4 (33.6 MFLOP)."""
     m = model("deepseek-v3")
     assert m.kv_cache_bytes_per_token() == 70_272
@@ -63,7 +64,7 @@ def test_deepseek_v3_mla_decode_and_cache():
 
 
 def test_deepseek_v3_moe_layer_flops_per_token():
-    """§10.4: router 2·D·X + (k + 1 shared)·6·D·Se per token = 796.4 M FLOPs of FFN."""
+    """DeepSeek-V3 MoE: router 2·D·X + (k + 1 shared)·6·D·Se per token = 796.4 M FLOPs of FFN."""
     m = model("deepseek-v3")
     one, two = m.layer(seq=1, seq_kv=8), m.layer(seq=1, seq_kv=8, batch=2)
     per_token = flops(two) - flops(one)
@@ -76,7 +77,7 @@ def test_deepseek_v3_moe_layer_flops_per_token():
 
 
 def test_hunyuanvideo_and_flux_gna_cores():
-    """§8.6: HunyuanVideo GNA core 14.68 TFLOP, 2.83 GB, AI 5,184; FLUX 4K NA core 5.15 TFLOP."""
+    """HunyuanVideo GNA core 14.68 TFLOP, 2.83 GB, AI 5,184; FLUX 4K NA core 5.15 TFLOP."""
     h = model("hunyuanvideo").attention()
     assert round(flops(h) / 1e12, 2) == 14.68
     assert round(compulsory_bytes(h) / 1e9, 2) == 2.83 and arithmetic_intensity(h) == 5184.0

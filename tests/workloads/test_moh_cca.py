@@ -10,7 +10,7 @@ from workloads import CascadeError, attention, execute
 
 
 def torch_moh_gates(rng, b, h, m, shared, k):
-    """MoH's gating (§6.2): softmax over shared logits, softmax + top-k (renormalised) over routed logits,
+    """MoH's gating (Jin et al.): softmax over shared logits, softmax + top-k (renormalised) over routed logits,
     mixed by a 2-way softmax α. Returns GATE [B,H,M] (zeros for unselected routed heads)."""
     ls, lr, lh = (torch.from_numpy(rng.standard_normal(s)) for s in ((b, m, shared), (b, m, h - shared), (b, m, 2)))
     alpha = torch.softmax(lh, -1)
@@ -77,7 +77,7 @@ def test_cca_and_ccgqa_match_latent_attention():
 
 
 def test_zaya1_ccgqa_attention_flops_per_pair():
-    """§7.3: ZAYA1 CCGQA (8 latent query heads, E = 128) costs 2·H̃q·2E = 4096 FLOPs per (q, k) pair."""
+    """ZAYA1 CCGQA (8 latent query heads, E = 128) costs 2·H̃q·2E = 4096 FLOPs per (q, k) pair."""
     shape = dict(batch=1, model_dim=2048, heads=16, compression=2, kv_heads=2, head_dim=128, causal=False,
                  softmax="3pass")
     one, two = (attention("ccgqa", seq=n, **shape) for n in (1, 2))

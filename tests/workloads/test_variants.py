@@ -39,7 +39,7 @@ def causal_mask(m, p):
     return np.tril(np.ones((m, p), dtype=bool), p - m)
 
 
-# --- NATTEN's predicate, re-implemented independently per (query, key) from gpus-and-local-attention.md §5 ----
+# --- NATTEN's predicate, re-implemented independently per (query, key) from NATTEN's definition ---------
 
 def natten_1d(i, j, n, w, s, d, causal):
     if i % d != j % d:

@@ -86,6 +86,7 @@ class _Layer:
         self.decode = self.sizes["P"] != self.sizes["M"]
 
     def norm(self, kind: str, src: str, dst: str, into: list[str]) -> None:
+        """A norm over the model rank D appended to `into` (pre or post statements), with its gain inputs."""
         into += norm(kind, src, dst, "b,m", "d", self.model_dim, self.eps)
         self.inputs += norm_inputs(kind, dst, "d")
 
@@ -102,6 +103,7 @@ class _Layer:
             self.inputs.append(f"ROT_{rank.upper()}[m,{r1},{r0}s,{r0}]")
 
     def build(self, name: str) -> Cascade:
+        """The layer through the validating builder: the layer's statements around the attention's IR objects."""
         a = self.attention
         declared = {r.tensor: r for r in collect(parse("input " + ", ".join(
             d for d in self.inputs if isinstance(d, str)))).inputs}

@@ -1,15 +1,15 @@
-"""Compressed (convolutional) attention, CCA / CCGQA (attention-einsums.md §7): Q, K and V are down-projected
+"""Compressed Convolutional Attention, CCA / CCGQA (Figliolia et al., arXiv 2510.04476): Q, K and V are down-projected
 into a latent of H̃ = H/C heads, the whole attention runs there, and only W_O maps back to the model dimension.
 
 Inputs X [B,M,D] and the projections WQ [D,H̃q,E], WK [D,H̃kv,E], WV [D,H̃kv,F], WO [H̃q,F,D]; output Y [B,M,D].
-The ZAYA1 details ([3p]: sequence convolutions, q–k mean, value shift, QK L2-norm, partial RoPE) are not modelled.
+ZAYA1's further details (sequence convolutions, q–k mean, value shift, QK L2-norm, partial RoPE) are not modelled.
 """
 from __future__ import annotations
 
 from workloads.variants.cores import causal_mask, core, key_tile_size, positive
 from workloads.variants.registry import register_variant
 from workloads.build import cascade
-from workloads.errors import CascadeError, quote
+from workloads.errors import CascadeError
 from workloads.ir import Cascade
 from workloads.variants.grouped import group_size
 
@@ -24,6 +24,7 @@ CCA_OUT = "Y[b,m,d] = AV[b,g,r,m,f] * WO[g,r,f,d]\n"
 
 
 def latent_heads(heads: int, compression: int) -> int:
+    """H̃ = H / C, the latent heads of a compression factor C (which must divide H)."""
     positive(heads=heads, compression=compression)
     if heads % compression:
         raise CascadeError(f"cca: compression={compression} does not divide heads={heads}")

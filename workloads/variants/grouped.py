@@ -1,5 +1,6 @@
-"""Grouped-head attention variants (attention-einsums.md §1.4, §2, §5, §9): GQA, MQA, SQA and its settings,
-the split-KV (flash-decoding) merge, and linear attention.
+"""Grouped-head attention variants: GQA (Ainslie et al., EMNLP 2023), MQA (Shazeer, arXiv 1911.02150), SQA and its
+settings (Filipek, "Sparse Query Attention", arXiv 2510.01817, §3), the split-KV merge of Flash-Decoding (Dao et al.,
+2023), and linear attention (Katharopoulos et al., ICML 2020).
 
 Inputs keep the foundation's layout: Q [B,H,M,E], K [B,G,P,E], V [B,G,P,F] with G key/value heads. The query
 heads are viewed as `split h -> g, r` (h = g·R + r, PyTorch's `enable_gqa` mapping), so the output is stored as
@@ -48,7 +49,7 @@ def grouped(*, name: str, batch: int, heads: int, kv_heads: int, seq: int, head_
 def gqa(*, batch: int, heads: int, kv_heads: int, seq: int, head_dim: int, seq_kv: int | None = None,
         head_dim_v: int | None = None, causal: bool = False, softmax: str = "1pass", key_tile: int | None = None,
         dtype: str = "fp16") -> Cascade:
-    """Grouped-query attention: G = kv_heads key/value heads, each shared by H/G query heads (§2)."""
+    """Grouped-query attention: G = kv_heads key/value heads, each shared by H/G query heads."""
     return grouped(name=f"gqa{kv_heads}_{softmax}{'_causal' if causal else ''}", batch=batch, heads=heads,
                    kv_heads=kv_heads, seq=seq, head_dim=head_dim, seq_kv=seq_kv, head_dim_v=head_dim_v,
                    mask="causal" if causal else None, softmax=softmax, key_tile=key_tile, dtype=dtype)
@@ -63,7 +64,7 @@ def mqa(*, batch: int, heads: int, seq: int, head_dim: int, seq_kv: int | None =
                    mask="causal" if causal else None, softmax=softmax, key_tile=key_tile, dtype=dtype)
 
 
-# SQA settings as (query heads, KV heads) of a baseline with H heads (§5.2).
+# SQA settings as (query heads, KV heads) of a baseline with H heads (Filipek, §3.3).
 SQA_SETTINGS = {
     "ssqa": lambda h: (h // 2, h // 2),
     "xsqa": lambda h: (h // 4, h // 4),
@@ -87,7 +88,7 @@ def sqa(*, batch: int, heads: int, seq: int, head_dim: int, query_heads: int | N
         kv_heads: int | None = None, setting: str | None = None, seq_kv: int | None = None,
         head_dim_v: int | None = None, causal: bool = False, softmax: str = "1pass", key_tile: int | None = None,
         dtype: str = "fp16") -> Cascade:
-    """Sparse query attention (§5): H_q < H query heads and H_kv ≤ H_q KV heads; head_dim stays D/H.
+    """Sparse query attention: H_q < H query heads and H_kv ≤ H_q KV heads; head_dim stays D/H.
 
     Give `query_heads` and `kv_heads`, or a `setting` ("ssqa", "xsqa", "xsmqa"). The cascade is GQA with
     H → H_q, G → H_kv; Q is [B,H_q,M,E].
@@ -131,7 +132,7 @@ AV[b,g,r,m,f] = NUM[b,g,r,m,f] / DEN[b,g,r,m]
 @register_variant("split_kv")
 def split_kv(*, batch: int, heads: int, seq_kv: int, head_dim: int, splits: int, kv_heads: int | None = None,
              seq: int = 1, head_dim_v: int | None = None, causal: bool = False, dtype: str = "fp16") -> Cascade:
-    """Flash-decoding (§1.4): the keys are cut into Z segments of ⌈P/splits⌉ keys; each segment yields its own
+    """Flash-Decoding's split-KV attention: the keys are cut into Z segments of ⌈P/splits⌉ keys; each segment yields its own
     (RMZ, RDZ, RNVZ) and the segments are merged exactly with a log-sum-exp rescale.
 
     Z = ⌈P / ⌈P/splits⌉⌉ may be below `splits` when it does not divide P; the last segment is padded.
@@ -175,7 +176,7 @@ AV[b,g,r,m,f] = NUM[b,g,r,m,f] / DEN[b,g,r,m]
 def linear(*, batch: int, heads: int, seq: int, head_dim: int, kv_heads: int | None = None,
            seq_kv: int | None = None, head_dim_v: int | None = None, causal: bool = False,
            dtype: str = "fp16") -> Cascade:
-    """Kernelised linear attention with φ(x) = elu(x) + 1 (§9); causal uses the recurrent state form (M = P)."""
+    """Kernelised linear attention with φ(x) = elu(x) + 1 (Katharopoulos et al.); causal uses the recurrent state form (M = P)."""
     kv_heads = heads if kv_heads is None else kv_heads
     seq_kv = seq if seq_kv is None else seq_kv
     head_dim_v = head_dim if head_dim_v is None else head_dim_v

@@ -1,8 +1,9 @@
-"""Local attention (attention-einsums.md §8): sliding window, neighborhood (NA), generalized NA (GNA), blocked.
+"""Local attention: sliding window (FlashAttention's window semantics), neighborhood attention (NA; Hassani et al.,
+CVPR 2023), generalized NA (GNA; Hassani et al., arXiv 2504.16922) and blocked (window self-) attention.
 
 Each is a grouped-head core (variants.grouped) with a filter on (m, p). Multi-dimensional token layouts
 `spatial=(…)` are flattened row-major, so the inputs keep Q [B,H,N,E], K/V [B,G,N,·] with N = prod(spatial);
-the predicate is NATTEN's (gpus-and-local-attention.md §5), enforced per dimension by `masks.gna_bounds`.
+the predicate is NATTEN's, enforced per dimension by `workloads.masks.gna_bounds`.
 """
 from __future__ import annotations
 

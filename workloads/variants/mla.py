@@ -1,6 +1,7 @@
-"""Multi-head latent attention (attention-einsums.md §3) and its tensor-parallel approximation TPLA (§4).
+"""Multi-head latent attention (MLA; DeepSeek-V2, arXiv 2405.04434, §2.1, as configured in DeepSeek-V3) and its
+tensor-parallel approximation TPLA (Tang et al., arXiv 2508.15881).
 
-Both MLA forms take the same inputs, after the query/latent projections (M1–M7 of §3.2, see `layers.py`):
+Both MLA forms take the same inputs, after the query and latent projections (see `workloads.models.layers`):
 QN [B,H,M,En], QR [B,H,M,Er] (RoPE'd), the normalised latent cache CKV [B,P,C], the shared RoPE key KR [B,P,Er],
 and the up-projections WUK [C,H,En], WUV [C,H,F]; the output is AV [B,H,M,F]. The softmax scale is folded
 into QN and QR.
@@ -15,10 +16,11 @@ from workloads.variants.registry import register_variant
 from workloads.build import cascade
 from workloads.dtypes import DTYPE_BYTES, dtype_bytes
 from workloads.errors import CascadeError, quote
+from workloads.frozen import FrozenDict
 from workloads.ir import Cascade
 
 # DeepSeek-V3 (config_671B.json): heads, kv_lora_rank C, qk_rope_head_dim Er, qk_nope_head_dim En, v_head_dim F.
-DEEPSEEK_V3 = {"heads": 128, "latent": 512, "rope_dim": 64, "nope_dim": 128, "head_dim_v": 128}
+DEEPSEEK_V3 = FrozenDict({"heads": 128, "latent": 512, "rope_dim": 64, "nope_dim": 128, "head_dim_v": 128})
 FORMS = ("naive", "absorbed")
 
 MLA_INPUTS = "input QN[b,h,m,en], QR[b,h,m,er], CKV[b,p,c], KR[b,p,er], WUK[c,h,en], WUV[c,h,f]\n"
@@ -51,7 +53,8 @@ def mla(*, batch: int, seq: int, seq_kv: int | None = None, form: str = "absorbe
         heads: int = DEEPSEEK_V3["heads"], latent: int = DEEPSEEK_V3["latent"], rope_dim: int = DEEPSEEK_V3["rope_dim"],
         nope_dim: int = DEEPSEEK_V3["nope_dim"], head_dim_v: int = DEEPSEEK_V3["head_dim_v"], causal: bool = False,
         softmax: str = "1pass", key_tile: int | None = None, dtype: str = "bf16") -> Cascade:
-    """MLA core. `naive` (§3.2, prefill) up-projects K and V per head; `absorbed` (§3.3, decode) folds WUK into
+    """MLA core. `naive` (DeepSeek-V3's reference `attn_impl="naive"`, prefill) up-projects K and V per head;
+    `absorbed` (`attn_impl="absorb"`, DeepSeek-V2's weight absorption, decode) folds WUK into
     the query and WUV after the core, so the core is MQA over the cached latent row [CKV ‖ KR]."""
     if form not in FORMS:
         raise CascadeError(f"mla: unknown form {quote(form)} (valid: {', '.join(FORMS)})")
@@ -89,7 +92,7 @@ def tpla(*, batch: int, seq: int, devices: int, seq_kv: int | None = None, alpha
          rope_dim: int = DEEPSEEK_V3["rope_dim"], nope_dim: int = DEEPSEEK_V3["nope_dim"],
          head_dim_v: int = DEEPSEEK_V3["head_dim_v"], causal: bool = False, softmax: str = "1pass",
          key_tile: int | None = None, dtype: str = "bf16") -> Cascade:
-    """TPLA decode (§4.3): the latent C is sharded into `devices` slices of C/g; every device normalises its slice
+    """TPLA decode (Tang et al., §4): the latent C is sharded into `devices` slices of C/g; every device normalises its slice
     (sliced RMSNorm, RN = rsqrt(α·Σ_slice x²/C + ε)), scores all heads against it (μ·slice logits + the replicated
     RoPE logits), runs its own softmax, up-projects, and the per-device outputs are summed (the all-reduce).
 
@@ -117,7 +120,7 @@ def tpla(*, batch: int, seq: int, devices: int, seq_kv: int | None = None, alpha
     return cascade(text, sizes, name=f"tpla{devices}_{softmax}", output="AV", dtype=dtype)
 
 
-# --- KV cache and per-pair cost formulas (§3.4, §4.4) -------------------------------------------------------
+# --- KV cache and per-pair cost formulas, from the dimensions above ------------------------------------------
 
 FP8_MLA_BYTES = 512 + 4 * 4 + 64 * 2  # DeepSeek sparse-MLA FP8 row: 512 FP8 NoPE, 4 fp32 scales, 64 BF16 RoPE
 

@@ -1,4 +1,5 @@
-"""Mixture-of-Head attention (attention-einsums.md §6): shared + top-k routed heads, outputs gated and summed.
+"""Mixture-of-Head attention (MoH; Jin et al., arXiv 2410.11842, ICML 2025): shared + top-k routed heads, outputs
+gated and summed.
 
 Inputs Q [B,H,M,E], K [B,H,P,E], V [B,H,P,F] (every head's K/V: later tokens may pick any head), the gate
 weights GATE [B,H,M] (zero for a head a token did not select; the router is data-dependent control, computed
