@@ -1,20 +1,21 @@
-"""`python -m sim`: every subcommand on small cases — tables parse, `--json` numbers equal the Python API's, `--plot`
-writes figures, bad arguments exit 2 naming the argument, a missing engine part exits 1 naming it."""
+"""`python -m sim`: every subcommand on small cases — `--json`/`--csv` numbers equal the Python API's, tables show
+them, `--plot` writes exactly the figures it names; bad arguments exit 2 naming the flag."""
 import csv
-import importlib
 import io
 import json
-import sys
+import math
 
 import pytest
 
 import accel
 import sim
 import workloads
-from sim.report import gallery
+from sim.dataflows.registry import DATAFLOWS
 from sim.report.cli import main
+from sim.search.pareto import pareto
 
 TINY = ["--heads", "2", "--seq", "512", "--head-dim", "32"]
+FUSEMAX, H100 = accel.preset("fusemax"), accel.preset("h100")
 
 
 def run(capsys, *argv):
@@ -23,143 +24,227 @@ def run(capsys, *argv):
     return status, out, err
 
 
-def tiny():
-    return workloads.attention("mha", batch=1, heads=2, seq=512, head_dim=32)
+def tiny(**kw):
+    return workloads.attention("mha", **{**dict(batch=1, heads=2, seq=512, head_dim=32), **kw})
+
+
+def same_result(record, r):
+    """Every number of a --json record equals the Result's."""
+    assert record["dataflow"] == r.dataflow and record["workload"] == r.workload and record["arch"] == r.arch
+    for key in ("cycles", "latency_s", "energy_j", "dram_bytes", "tflops"):
+        assert record[key] == getattr(r, key), key
+    for key in ("utilization", "busy", "bytes_per_level", "energy_breakdown", "kernels"):
+        assert record[key] == dict(getattr(r, key)), key
+    for key in ("per_einsum", "phases", "stalls"):
+        assert record[key] == {k: dict(v) for k, v in getattr(r, key).items()}, key
+    assert record["params"] == json.loads(json.dumps(dict(r.mapping.params)))
 
 
 def test_no_subcommand_runs_the_default_job(tmp_path, capsys):
+    """The default job prints both rooflines (exactly `sim.roofline`'s tables) and writes the two-panel figure."""
     status, out, _ = run(capsys, "--out", str(tmp_path))
-    assert status == 0 and "on h100" in out and "on fusemax" in out
+    bert = workloads.attention("mha", batch=64, heads=12, seq=4096, head_dim=64, softmax="1pass")
+    assert status == 0
+    for name in ("h100", "fusemax"):
+        assert str(sim.roofline(bert, accel.preset(name))) in out
     assert (tmp_path / "roofline_bert_4k.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_list_shows_presets_variants_and_every_verdict(capsys):
     status, out, _ = run(capsys, "list", *TINY, "--arch", "fusemax")
-    assert status == 0 and "presets:" in out and "variants:" in out and "h100" in out
-    status, out, _ = run(capsys, "list", *TINY, "--arch", "h100", "--json")
+    expected = sim.verdicts(tiny(), FUSEMAX)
+    assert status == 0 and "presets:" in out and "variants:" in out
+    for name, why in expected.items():
+        assert f"{name}  " in out and ("yes" if why is None else f"no: {why}") in out
+    status, out, _ = run(capsys, "list", *TINY, "--json")
     record = json.loads(out)
-    assert set(record["variants"]) == set(workloads.VARIANTS)
+    assert set(record["variants"]) == set(workloads.VARIANTS) and record["models"] == sorted(workloads.MODELS)
     assert [p["name"] for p in record["presets"]] == list(accel.PRESETS)
-    expected = sim.verdicts(tiny(), accel.preset("h100"))
-    assert {n: v["h100"] for n, v in record["dataflows"].items()} == expected
+    for arch in accel.PRESETS:
+        assert {n: v[arch] for n, v in record["dataflows"].items()} == sim.verdicts(tiny(), accel.preset(arch))
     status, out, _ = run(capsys, "list", *TINY, "--csv")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert len(rows) == len(expected) * len(accel.PRESETS)
-    assert {r["arch"] for r in rows} == set(accel.PRESETS) if expected else rows == []
+    assert len(rows) == len(DATAFLOWS) * len(accel.PRESETS)
+    assert all((r["supported"] == "True") == (record["dataflows"][r["dataflow"]][r["arch"]] is None) for r in rows)
 
 
-def test_evaluate_json_equals_the_python_api(tmp_path, capsys):
-    """The example dataflow is always there; a registered one is checked too when one supports the pair."""
-    arch = accel.preset("fusemax")
-    status, out, err = run(capsys, "evaluate", *TINY, "--arch", "fusemax", "--dataflow", "example-pipelined",
-                           "--json")
-    assert status == 0
-    (record,) = json.loads(out)
-    expected = gallery.example_result(tiny(), arch)
-    assert record["cycles"] == expected.cycles and record["energy_j"] == pytest.approx(expected.energy_j)
-    assert record["utilization"] == pytest.approx(dict(expected.utilization))
-    registered = [n for n, why in sim.verdicts(tiny(), arch).items() if why is None]
-    if registered:
-        status, out, _ = run(capsys, "evaluate", *TINY, "--arch", "fusemax", "--dataflow", registered[0], "--json")
+def test_evaluate_json_equals_the_python_api(capsys):
+    for arch, name in (("fusemax", "fusemax"), ("fusemax", "example-pipelined"), ("h100", "flash2")):
+        status, out, _ = run(capsys, "evaluate", *TINY, "--arch", arch, "--dataflow", name, "--json")
+        assert status == 0
         (record,) = json.loads(out)
-        r = sim.evaluate(tiny(), arch, registered[0])
-        assert record["latency_s"] == r.latency_s and record["dram_bytes"] == r.dram_bytes
-        assert record["stalls"] == {k: dict(v) for k, v in r.stalls.items()}
+        same_result(record, sim.evaluate(tiny(), accel.preset(arch), name))
 
 
-def test_evaluate_table_csv_and_plots(tmp_path, capsys):
+def test_evaluate_defaults_to_every_searched_dataflow_that_supports_the_pair(capsys):
+    status, out, _ = run(capsys, "evaluate", *TINY, "--arch", "fusemax", "--json")
+    expected = [n for n, why in sim.verdicts(tiny(), FUSEMAX).items() if why is None and DATAFLOWS[n].searched]
+    assert status == 0 and [r["dataflow"] for r in json.loads(out)] == expected
+    assert "example-serial" not in expected and "fusemax" in expected
+
+
+def test_evaluate_table_csv_baseline_and_plots(tmp_path, capsys):
     argv = ["evaluate", *TINY, "--arch", "fusemax", "--dataflow", "example-serial", "--dataflow",
-            "example-pipelined"]
+            "example-pipelined", "--baseline", "example-pipelined"]
+    serial, pipelined = (sim.evaluate(tiny(), FUSEMAX, n) for n in ("example-serial", "example-pipelined"))
     status, out, _ = run(capsys, *argv, "--quiet")
-    assert status == 0 and "speedup vs example-serial" in out and "latency" in out
+    assert status == 0 and "speedup vs example-pipelined" in out
+    assert "utilization (useful/capacity)" in out and "busy (time occupied)" in out
+    row = next(line for line in out.splitlines() if line.startswith("example-serial "))
+    assert f"{pipelined.latency_s / serial.latency_s:.4g}" in row.split()
     status, out, _ = run(capsys, *argv, "--csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["dataflow"] for r in rows] == ["example-serial", "example-pipelined"]
-    assert float(rows[1]["cycles"]) < float(rows[0]["cycles"])
+    assert [float(r["cycles"]) for r in rows] == [serial.cycles, pipelined.cycles]
+    assert [float(r["util.2d"]) for r in rows] == [serial.utilization["2d"], pipelined.utilization["2d"]]
     status, out, _ = run(capsys, *argv, "--quiet", "--plot", str(tmp_path))
-    names = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert status == 0 and any(n.startswith("timeline_") for n in names)
-    assert {"roofline", "stalls", "einsum", "speedup"} <= {n.split("_")[0] for n in names}
+    stem = "mha_1pass_fusemax"
+    expected = {f"roofline_{stem}.png", f"stalls_{stem}.png", f"einsum_share_{stem}.png",
+                f"speedup_energy_{stem}.png", f"timeline_{stem}_example-serial.png",
+                f"timeline_{stem}_example-pipelined.png"}
+    assert status == 0 and {p.name for p in tmp_path.glob("*.png")} == expected
+    assert sorted(line.removeprefix("wrote ") for line in out.splitlines() if line.startswith("wrote ")) == \
+        sorted(str(tmp_path / n) for n in expected)
 
 
-def test_roofline_json_equals_the_python_api(tmp_path, capsys):
+def test_roofline_json_csv_and_plot_equal_the_python_api(tmp_path, capsys):
     status, out, _ = run(capsys, "roofline", *TINY, "--arch", "h100", "--arch", "fusemax", "--json")
     records = json.loads(out)
-    for record, name in zip(records, ["h100", "fusemax"]):
-        roof = sim.roofline(tiny(), accel.preset(name))
-        assert record["arch"] == name and record["lower_bound_s"] == roof.lower_bound_s
+    assert status == 0 and [r["arch"] for r in records] == ["h100", "fusemax"]
+    for record in records:
+        roof = sim.roofline(tiny(), accel.preset(record["arch"]))
+        assert record["lower_bound_s"] == roof.lower_bound_s and record["binding"] == roof.binding
         assert [r["bound_s"] for r in record["rows"]] == [r.bound_s for r in roof.rows]
+        assert record["compulsory_bytes"] == workloads.compulsory_bytes(tiny())
     status, out, _ = run(capsys, "roofline", *TINY, "--arch", "fusemax", "--csv")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert [r["einsum"] for r in rows] == [r.einsum for r in sim.roofline(tiny(), accel.preset("fusemax")).rows]
+    roof = sim.roofline(tiny(), FUSEMAX)
+    assert [(r["einsum"], float(r["bound_s"])) for r in rows] == [(r.einsum, r.bound_s) for r in roof.rows]
     status, out, _ = run(capsys, "roofline", *TINY, "--arch", "fusemax", "--plot", str(tmp_path))
-    assert status == 0 and "lower bound" in out and (tmp_path / "roofline_mha_1pass_fusemax.png").exists()
+    assert status == 0 and str(roof) in out and (tmp_path / "roofline_mha_1pass_fusemax.png").exists()
 
 
-def test_model_workloads(capsys):
+def test_model_workloads_and_whole_layers(capsys):
     status, out, _ = run(capsys, "roofline", "--model", "bert", "--seq", "512", "--arch", "fusemax", "--json")
     (record,) = json.loads(out)
-    assert record["lower_bound_s"] == sim.roofline(workloads.model("bert").attention(seq=512),
-                                                   accel.preset("fusemax")).lower_bound_s
+    assert record["lower_bound_s"] == sim.roofline(workloads.model("bert").attention(seq=512), FUSEMAX).lower_bound_s
+    layer = workloads.model("llama3-8b").layer(seq=256)
+    status, out, _ = run(capsys, "roofline", "--model", "llama3-8b", "--seq", "256", "--layer", "--arch", "h100",
+                         "--json")
+    assert status == 0 and json.loads(out)[0]["lower_bound_s"] == sim.roofline(layer, H100).lower_bound_s
+    status, _, err = run(capsys, "evaluate", "--model", "llama3-8b", "--seq", "256", "--layer", "--arch", "h100")
+    assert status == 2 and "whole transformer layers are not simulated yet" in err
+    assert "python -m sim roofline --model llama3-8b --seq 256 --layer --arch h100" in err and "drop --layer" in err
 
 
-def test_explore(tmp_path, capsys):
+def test_explore_prints_the_same_best_as_the_python_api(tmp_path, capsys):
     status, out, _ = run(capsys, "explore", *TINY, "--arch", "fusemax", "--budget", "4", "--json")
-    assert status == 0
     records = json.loads(out)
-    assert {r["status"] for r in records} <= {"ok", "pruned", "infeasible", "unsupported", "duplicate"}
-    best = min((r for r in records if r["status"] == "ok"), key=lambda r: r["latency_s"], default=None)
-    ex = importlib.import_module("sim.search.exploration").explore(tiny(), accel.preset("fusemax"), budget=4)
-    assert best is None or best["latency_s"] == ex.best.latency_s
+    ex = sim.explore(tiny(), FUSEMAX, budget=4)
+    assert status == 0 and len(records) == len(ex.candidates)
+    best = min((r for r in records if r["status"] == "ok"), key=lambda r: r["latency_s"])
+    assert best["latency_s"] == ex.best.latency_s and best["dataflow"] == ex.best.dataflow
     status, out, _ = run(capsys, "explore", *TINY, "--arch", "fusemax", "--budget", "4", "--quiet", "--plot",
                          str(tmp_path))
-    assert status == 0 and "best:" in out and list(tmp_path.glob("explore_*.png"))
+    assert status == 0 and f"best: {ex.best.dataflow}" in out
+    assert [p.name for p in tmp_path.glob("*.png")] == ["explore_mha_1pass_fusemax.png"]
 
 
-def test_sweep(tmp_path, capsys):
-    status, out, _ = run(capsys, "sweep", *TINY, "--arch", "fusemax", "--json", "--quiet")
-    assert status == 0 and json.loads(out)
-
-
-@pytest.mark.parametrize("command,module", [("explore", "sim.search.exploration"), ("sweep", "sim.search.sweeps")])
-def test_missing_engine_part_is_named(monkeypatch, capsys, command, module):
-    """With the engine module absent, the subcommand exits 1 naming what is missing."""
-    monkeypatch.setitem(sys.modules, module, None)       # makes `import sim.explore` raise ImportError
-    status, _, err = run(capsys, command, *TINY, "--arch", "fusemax")
-    assert status == 1 and f"needs {module}." in err and "not available" in err
+def test_sweep_runs_each_designs_own_dataflow_and_cascade(tmp_path, capsys):
+    """flat runs FLAT's dataflow on the 3-pass cascade, FuseMax its own on the 1-pass one; --array multiplies the
+    archs; one Pareto front (and figure) per sequence length; each cell equals `sim.explore` of that design."""
+    argv = ["sweep", "--heads", "2", "--head-dim", "64", "--seqs", "512,1024", "--arch", "flat", "--arch",
+            "fusemax", "--array", "128,256", "--dataflow", "flat", "--dataflow", "fusemax", "--budget", "4"]
+    status, out, _ = run(capsys, *argv, "--json", "--quiet")
+    rows = json.loads(out)
+    assert status == 0
+    designs = {(r["design"], r["workload"]) for r in rows}
+    assert ("flat/array=256 · flat", "mha_3pass_seq512") in designs
+    assert ("fusemax/array=256 · fusemax", "mha_1pass_seq1024") in designs
+    assert not any(r["design"].startswith("flat/") and r["dataflow"] == "fusemax" for r in rows)
+    for r in rows:
+        arch = next(a for a in sim.arch_variants(accel.preset(r["design"].split("/")[0]), array=[128, 256])
+                    if a.name == r["arch"])
+        c = workloads.attention("mha", batch=1, heads=2, seq=r["seq"], head_dim=64,
+                                softmax=r["workload"].split("_")[1])
+        assert r["latency_s"] == sim.explore(c, arch, dataflows=[r["dataflow"]], budget=4).best.latency_s
+    for seq in (512, 1024):
+        ok = [r for r in rows if r["seq"] == seq and r["status"] == "ok"]
+        front = pareto(ok, key=lambda r: (r["latency_s"], r["energy_j"], r["area_mm2"]))
+        assert {r["design"] for r in ok if r["pareto"]} == {r["design"] for r in front}
+    status, out, _ = run(capsys, *argv, "--quiet", "--plot", str(tmp_path))
+    assert status == 0 and "flat/array=128 · flat" in out and "mha_3pass_seq512" in out
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["sweep_pareto_seq1024.png", "sweep_pareto_seq512.png"]
 
 
 def test_report_writes_the_gallery(tmp_path, capsys):
+    from sim.report import gallery
     status, out, _ = run(capsys, "report", "--out", str(tmp_path), "--quiet")
     assert status == 0
     index = (tmp_path / "README.md").read_text()
-    pngs = sorted(tmp_path.glob("*.png"))
-    assert len(pngs) >= 8 and all(f"]({p.name})" in index for p in pngs)
-    assert sum(p.stat().st_size for p in pngs) < 2_000_000
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pngs == sorted(gallery.FIGURES) and all(f"]({name})" in index for name in pngs)
+    assert "python -m validation.compare" in index
+    assert sum((tmp_path / p).stat().st_size for p in pngs) < 2_000_000
+
+
+def arch_files(tmp_path):
+    (tmp_path / "folder.yaml").mkdir()
+    (tmp_path / "binary.yaml").write_bytes(b"\x00\x01\x02name: x")
+    (tmp_path / "latin1.json").write_bytes(b"\xff\xfe{}")
+    (tmp_path / "plain").write_text("not an arch")
+    return tmp_path
 
 
 @pytest.mark.parametrize("argv,fragment", [
-    (["roofline", "--arch", "tpu9"], "unknown preset 'tpu9' (valid: fusemax, flat"),
-    (["evaluate", "--arch", "nope.json"], "no such file"),
+    (["roofline", "--arch", "tpu9"], "--arch: unknown preset 'tpu9' (valid: fusemax, flat"),
+    (["evaluate", "--arch", "nope.json"], "--arch: nope.json: no such file"),
+    (["evaluate", "--arch", "{d}/folder.yaml"], "is a directory"),
+    (["evaluate", "--arch", "{d}"], "--arch: '{d}' is a directory"),
+    (["evaluate", "--arch", "{d}/binary.yaml"], "binary"),
+    (["evaluate", "--arch", "{d}/latin1.json"], "--arch: "),
+    (["evaluate", "--arch", "{d}/plain"], "is neither a preset name"),
+    (["evaluate", *TINY, "--arch", "fusemax", "--plot", "{d}/plain"], "--plot: '{d}/plain' is a file"),
+    (["evaluate", *TINY, "--arch", "fusemax", "--plot", "{d}/plain/sub"], "--plot: cannot create the folder"),
+    (["roofline", *TINY, "--plot", "{d}/plain"], "--plot: '{d}/plain' is a file"),
+    (["report", "--out", "{d}/plain"], "--out: '{d}/plain' is a file"),
+    (["--out", "{d}/plain"], "--out: '{d}/plain' is a file"),
+    (["evaluate", *TINY, "--arch", "fusemax", "--baseline", "warp9"],
+     "--baseline: 'warp9' is not among the evaluated dataflows"),
     (["roofline", "--variant", "mhx"], "unknown attention variant 'mhx' (valid:"),
     (["roofline", "--variant", "gqa", "--heads", "12", "--kv-heads", "5"], "kv_heads=5 does not divide"),
     (["roofline", "--param", "foo=3"], "--param foo=... is not an argument"),
     (["roofline", "--model", "bert", "--heads", "4"], "--heads cannot be combined with --model"),
+    (["roofline", "--model", "bert"], "--model bert needs --seq N"),
+    (["roofline", "--layer"], "--layer needs --model"),
     (["evaluate", *TINY, "--arch", "fusemax", "--dataflow", "warp9"], "unknown dataflow 'warp9'"),
+    (["evaluate", *TINY, "--arch", "fusemax", "--dataflow", "flash2"], "--dataflow flash2: "),
+    (["sweep", *TINY, "--arch", "fusemax", "--dataflow", "warp9"], "--dataflow: unknown dataflow 'warp9'"),
 ])
-def test_bad_arguments_exit_2_naming_them(capsys, argv, fragment):
-    status, _, err = run(capsys, *argv)
-    assert status == 2 and fragment in err
+def test_bad_arguments_exit_2_naming_them(tmp_path, capsys, argv, fragment):
+    d = str(arch_files(tmp_path))
+    status, out, err = run(capsys, *[a.replace("{d}", d) for a in argv])
+    assert status == 2 and fragment.replace("{d}", d) in err and "Traceback" not in err and out == ""
 
 
 @pytest.mark.parametrize("argv,fragment", [
     (["roofline", "--seq", "4k"], "argument --seq: expected a positive integer, got '4k'"),
     (["roofline", "--heads", "0"], "argument --heads: expected a positive integer"),
+    (["roofline", "--seq", str(2 ** 70)], "argument --seq: expected a positive integer (at most 2^62)"),
     (["roofline", "--param", "window"], "argument --param: expected KEY=VALUE"),
+    (["roofline", "--param", "w=" + "(" * 5000], "argument --param: expected KEY=VALUE of at most"),
     (["sweep", "--seqs", "512,x"], "argument --seqs"),
+    (["sweep", "--array", "128x"], "argument --array"),
+    (["sweep", "--dram-bw", "inf"], "argument --dram-bw: expected a positive finite number"),
+    (["sweep", "--seqs", ",".join(["8"] * 100)], "argument --seqs: at most 64 values"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
 def test_malformed_arguments_exit_2_from_the_parser(capsys, argv, fragment):
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 2 and fragment in capsys.readouterr().err
+
+
+def test_error_messages_are_bounded(capsys):
+    status, _, err = run(capsys, "roofline", "--arch", "x" * 100_000)
+    assert status == 2 and len(err) < 2500 and math.isfinite(len(err))

@@ -58,9 +58,14 @@ def _scales(ax, x: np.ndarray, y: np.ndarray) -> None:
     for values, scale in ((x, ax.set_xscale), (y, ax.set_yscale)):
         if values.min() > 0 and values.max() / values.min() > LOG_SPAN:
             scale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     for axis in (ax.xaxis, ax.yaxis):
         if axis.get_scale() == "linear":
             axis.set_major_locator(plt().MaxNLocator(5))
+        else:                 # 1-2-5 ticks in plain numbers; minor labels of a short log axis would overlap
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            axis.set_minor_formatter(NullFormatter())
 
 
 def _annotate(ax, rows: Sequence, ring: Sequence[int], lat: np.ndarray, y: np.ndarray, label: str) -> None:

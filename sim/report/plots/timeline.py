@@ -26,10 +26,11 @@ class Window:
     what: str = "the whole run"
 
 
-def _main_segment(run) -> int:
-    """The segment with the most traced busy time."""
+def _segments_by_work(run) -> list[int]:
+    """Segments in decreasing order of traced busy time (those with traced ops only)."""
     tr = run.trace
-    return int(np.argmax(np.bincount(tr.segment, weights=tr.end - tr.start, minlength=len(run.segments))))
+    work = np.bincount(tr.segment, weights=tr.end - tr.start, minlength=len(run.segments))
+    return [int(s) for s in np.argsort(-work, kind="stable") if work[s] > 0]
 
 
 def _bottleneck_ops(run, segment: int) -> np.ndarray:
@@ -71,14 +72,23 @@ def _window_in(run, ops: np.ndarray, p: int, periods: int, what: str) -> Window 
 
 
 def steady_window(run, periods: int = 3) -> Window:
-    """A window of `periods` steady-state periods of a traced run. In the segment with the most traced work, the
-    busiest unit's op sequence (tag, duration) within the middle iteration repeats every p ops: one period is the
-    median time between an op and the op p later, and the window starts mid-iteration. If an iteration has no
-    repeating pattern, a period is one iteration. Without a trace, or with neither, the whole traced span."""
+    """A window of `periods` steady-state periods of a traced run. In a segment (the one with the most traced work
+    that has one), the busiest unit's op sequence (tag, duration) within the middle iteration repeats every p ops:
+    one period is the median time between an op and the op p later, and the window starts mid-iteration. If an
+    iteration has no repeating pattern, a period is one iteration. Without a trace, or without any repeat, the whole
+    traced span."""
     tr = run.trace
     if tr is None or len(tr.start) == 0:
         return Window(0, int(run.ticks))
-    s = _main_segment(run)
+    for s in _segments_by_work(run):
+        window = _segment_window(run, s, periods)
+        if window is not None:
+            return window
+    return Window(int(tr.start.min()), int(tr.end.max()), what="the whole traced run (no repeating pattern)")
+
+
+def _segment_window(run, s: int, periods: int) -> Window | None:
+    tr = run.trace
     idx = _bottleneck_ops(run, s)
     iterations = np.unique(tr.iteration[idx])
     k = int(iterations[len(iterations) // 2])
@@ -89,8 +99,7 @@ def steady_window(run, periods: int = 3) -> Window:
     window = _window_in(run, inner, p, periods, where) if p else None
     if window is None and len(iterations) > periods:
         window = _window_in(run, idx, len(inner), periods, f"one iteration each, segment {run.segments[s]!r}")
-    return window or Window(int(tr.start.min()), int(tr.end.max()),
-                            what="the whole traced run (no repeating pattern)")
+    return window
 
 
 def busy_fraction(run, bins: int = OVERVIEW_BINS) -> tuple[np.ndarray, np.ndarray]:
