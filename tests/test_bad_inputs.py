@@ -21,6 +21,7 @@ import workloads
 from accel import ArchError
 from sim.ir.mapping import MappingError
 from sim.ir.program import ProgramBuilder, ProgramError
+from sim.report.cli import CLIError
 from workloads import CascadeError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -311,6 +312,8 @@ ERROR_TYPES = [  # (type, module, what raises it)
                           "tiles and shapes at `lower`), `sim.roofline` bindings, `sim.explore` arguments"),
     (ProgramError, "sim.ir", "`sim.ir.ProgramBuilder`, `sim.ir.validate`, `sim.engine.simulate` and "
                           "`sim.engine.simulate_reference` (malformed programs, buffer deadlock, over-release)"),
+    (CLIError, "sim.report.cli", "`python -m sim` arguments (arch files, output folders, workload flags, dataflow "
+                                 "and baseline names); the command prints the message and exits with status 2"),
 ]
 
 
@@ -322,6 +325,7 @@ DOC_EXAMPLES = {
     MappingError: ("head-dim-kernel-cannot-take", "tile-exceeds-shared-memory", "shape-2^40-elements",
                    "mapping-zero-tile", "roofline-unit-lacks-op", "spatial-masked"),
     ProgramError: ("program-unknown-unit", "program-acquire-over-capacity", "program-deadlock"),
+    CLIError: ("cli-model-without-seq", "cli-layer-without-model", "cli-whole-layer-evaluate"),
 }
 
 
@@ -351,7 +355,7 @@ def test_every_error_type_is_a_value_error():
 def _message(call) -> str:
     try:
         call()
-    except (CascadeError, ArchError, MappingError, ProgramError) as err:
+    except (CascadeError, ArchError, MappingError, ProgramError, CLIError) as err:
         return str(err)
     raise AssertionError("no error raised")
 
@@ -359,7 +363,7 @@ def _message(call) -> str:
 def render() -> str:
     """docs/errors.md, from the error types and the first battery case of each (its real message)."""
     lines = ["# Errors", "",
-             "Every malformed or infeasible input fails early with one of four error types, all subclasses of "
+             "Every malformed or infeasible input fails early with one of the error types below, all subclasses of "
              "`ValueError`, whose message names the offending token, key path, Einsum, segment/op or parameter. "
              "Nothing else should escape the public API; `tests/test_fuzz.py` fuzzes the parsers and "
              "`tests/test_bad_inputs.py` holds the battery this page is generated from "
