@@ -261,8 +261,8 @@ def _build(lines, sizes, name, output, dtype) -> Cascade:
         if path.startswith("einsums"):
             st = _checked(text, node, path)
             if st is None or st.kind != "einsum":
-                raise CascadeError(f"{_where(node, path)}: expected an Einsum statement `NAME[...] = ...`, got "
-                                   f"{'nothing' if st is None else f'a {st.kind} statement'}")
+                got = "nothing" if st is None else f"{'an' if st.kind[0] in 'aeiou' else 'a'} {st.kind} statement"
+                raise CascadeError(f"{_where(node, path)}: expected an Einsum statement `NAME[...] = ...`, got {got}")
             ranks_of[st.payload.name] = st.payload.output.indices
     resolved = []
     for text, node, path in lines:
