@@ -190,3 +190,17 @@ def test_tile_group_is_a_simulation_option(df):
     assert fine.energy_j == pytest.approx(auto.energy_j, rel=1e-9)
     with pytest.raises(MappingError, match="Options.tile_group=3"):
         sim.evaluate(c, a, df, options=Options(tile_group=3))
+
+
+@pytest.mark.parametrize("df", ATTENTION)
+def test_lengths_that_do_not_divide_the_array_take_divisor_tiles(df):
+    """seq = 300 (once refused: 'must be multiples of the tile') runs with 150-row and 150-key tiles, the largest
+    divisors of 300 that fit the 256-wide array, at or above its roofline and with the cascade's exact MACs."""
+    c, a = case(df, seq=300)
+    r = sim.evaluate(c, a, df)
+    assert r.latency_s >= sim.roofline(c, a, binding=r.mapping.binding).lower_bound_s * (1 - 1e-12)
+    if "P0" in r.mapping.params:
+        assert r.mapping.params["P0"] == 150
+    macs = sum(ops.get("mac", 0) for ops in workloads.op_counts(workloads.retile(c, "P0", 150) if "P0" in c.sizes
+                                                                else c).values())
+    assert sim.dataflow(df).lower(c, a, r.mapping).actions["2d.mac"] == macs

@@ -57,8 +57,6 @@ def _compare(c: Cascade, t: Cascade, what: str) -> str | None:
         new = sorted(set(names) - set(expected))
         diff = f"missing Einsum {gone[0]}" if gone else f"extra Einsum {new[0]}" if new else "a repeated Einsum"
         return f"is not {what}: {diff} (needs {', '.join(expected)})"
-    if len(c.inputs) != len(t.inputs):
-        return f"is not {what}: {len(c.inputs)} inputs ({', '.join(c.inputs)}), the template has {len(t.inputs)}"
     rename: dict[str, str] = {}
     mine = {e.name: e for e in c.einsums}
     for e in t.einsums:
@@ -67,6 +65,8 @@ def _compare(c: Cascade, t: Cascade, what: str) -> str | None:
                 and _same(got.output, e.output, c, t, rename) and _same(got.expr, e.expr, c, t, rename))
         if not same:
             return f"Einsum {e.name} is not the template's: got `{_text(got.text)}`, expected `{_text(e.text)}`"
+    if len(c.inputs) != len(t.inputs):
+        return f"is not {what}: {len(c.inputs)} inputs ({', '.join(c.inputs)}), the template has {len(t.inputs)}"
     if c.output != t.output:
         return f"is not {what}: its output is {c.output}, the template's is {t.output}"
     for name, tensor in t.tensors.items():
