@@ -67,6 +67,9 @@ def gemm_supports(c: Cascade, arch: Arch) -> str | None:
 
 
 def gemm_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
+    dims = gemm_dims(c)
+    if isinstance(dims, str):
+        raise MappingError(f"gemm: {dims}")
     p = constrain("gemm", gemm_tiles(check_arch(arch, "gemm")), constraints)
     check_gemm_fit("gemm", p, workloads.DTYPE_BYTES[c.dtype], sm_rates(arch, c.dtype).smem_bytes)
     return mapping("gemm", c, p)

@@ -22,7 +22,7 @@ import accel
 from accel import Arch
 
 from sim.dataflows.gpu.constants import (DEFAULT_HBM_FRACTION, DEFAULT_TENSOR_FRACTION, FP32_BYTES, HBM_LATENCY_S,
-                                         MAX_DISPATCHED_CTAS)
+                                         MAX_DISPATCHED_CTAS, MAX_RUNS)
 from sim.ir.mapping import MappingError
 
 GPU_LEVELS = ("HBM", "L2", "SMEM", "RF")
@@ -150,7 +150,12 @@ def place(estimates: np.ndarray, pattern: np.ndarray, reps: int, sms: int) -> Pl
                            f"tiles")
     classes = np.tile(pattern, reps)
     mine, _ = critical_sm(estimates[classes], sms)
-    return Placement(_runs(classes[mine]), n, len(mine), min(sms, n))
+    runs = _runs(classes[mine])
+    if len(runs) > MAX_RUNS:   # group equal CTAs, heaviest first: the same work, fewer boundaries to list
+        kinds, counts = np.unique(classes[mine], return_counts=True)
+        order = np.argsort(-estimates[kinds], kind="stable")
+        runs = tuple((int(kinds[k]), int(counts[k])) for k in order)
+    return Placement(runs, n, len(mine), min(sms, n))
 
 
 def critical_sm(estimates: np.ndarray, sms: int) -> tuple[np.ndarray, float]:

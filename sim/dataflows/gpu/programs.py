@@ -5,7 +5,7 @@ Per SM the units are `tensor` (at the kernel's instruction path rate), `sfu` (ex
 a `host` unit for kernel launches. Byte counters of the simulated SM are scaled to the whole GPU.
 
 A kernel is a launch (a barrier: it waits for everything before it) and its CTAs in launch order. A run of equal
-CTAs becomes one segment repeated once per CTA, its KV loop unrolled in the body, when that body stays small; else
+CTAs becomes one segment repeated once per CTA, its KV loop unrolled in the body, when that lists fewer ops; else
 each CTA is a prologue, its partially masked and full KV iterations (repeated segments) and an epilogue. Both
 describe the same ops in the same program order, so they schedule identically; the first is cheaper for many CTAs
 with few tiles each.
@@ -130,8 +130,9 @@ def attention(g: GpuProgram, k: AttentionKernel, name: str = "fmha") -> None:
     first = True
     per_tile = _tile_ops(None, k, True, g.suffixes)
     for partial, full, count in k.runs:
-        body = (2 + per_tile * (partial + full) + 2) * g.copies
-        if count > 1 and body <= MAX_UNROLLED_OPS:
+        body = (2 + per_tile * (partial + full) + 2) * g.copies     # ops of one CTA with its KV loop unrolled
+        separate = count * (2 + per_tile * ((partial > 0) + (full > 0)) + 2) * g.copies
+        if count > 1 and body <= min(separate, MAX_UNROLLED_OPS):
             s = g.segment("ctas", repeat=count, barrier=first)
             _prologue(s, g, k)
             for masked, n in ((True, partial), (False, full)):
