@@ -22,6 +22,7 @@ from accel import ArchError
 from sim.ir.mapping import MappingError
 from sim.ir.program import ProgramBuilder, ProgramError
 from sim.report.cli import CLIError
+from validation.errors import ValidationError
 from workloads import CascadeError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -311,6 +312,9 @@ ERROR_TYPES = [  # (type, module, what raises it)
                           "`sim.engine.simulate_reference` (malformed programs, buffer deadlock, over-release)"),
     (CLIError, "sim.report.cli", "`python -m sim` arguments (arch files, output folders, workload flags, dataflow "
                                  "and baseline names); the command prints the message and exits with status 2"),
+    (ValidationError, "validation.errors", "measurement CSVs read by `validation.compare` (format, rows, encoding), "
+                                           "its arguments and output folders (the command exits with status 2), "
+                                           "harness cases and counts, the FuseMax reproduction's output folder"),
 ]
 
 
@@ -323,6 +327,7 @@ DOC_EXAMPLES = {
                    "mapping-zero-tile", "roofline-unit-lacks-op", "spatial-masked"),
     ProgramError: ("program-unknown-unit", "program-acquire-over-capacity", "program-deadlock"),
     CLIError: ("cli-model-without-seq", "cli-layer-without-model", "cli-whole-layer-evaluate"),
+    ValidationError: ("validation-unknown-dtype", "validation-causal-not-square", "validation-gna-stride-over-window"),
 }
 
 
@@ -352,7 +357,7 @@ def test_every_error_type_is_a_value_error():
 def _message(call) -> str:
     try:
         call()
-    except (CascadeError, ArchError, MappingError, ProgramError, CLIError) as err:
+    except (CascadeError, ArchError, MappingError, ProgramError, CLIError, ValidationError) as err:
         return str(err)
     raise AssertionError("no error raised")
 

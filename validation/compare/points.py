@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from validation.errors import ValidationError
+
 HARNESS_KEY = "backend_requested"
 PUBLIC_KEYS = ("kernel", "pass", "seq", "tflops")
 # torch dtype names (the harness's) → workloads dtype names; test_flop_convention checks their byte sizes agree.
@@ -93,12 +95,22 @@ def _float(text: str) -> float | None:
     return value if math.isfinite(value) and value > 0 else None
 
 
+def _measured(r: dict) -> tuple[str, str, float | None]:
+    """(status, reason, time): an ok row whose time is not a positive finite number becomes an error row."""
+    status, reason = r["status"], r.get("reason", "")
+    if status != "ok":
+        return status, reason, None
+    ms = _float(r["time_ms"])
+    if ms is None:
+        return "error", f"time_ms {str(r['time_ms'])[:40]!r} is not a positive finite number", None
+    return status, reason, ms
+
+
 def _harness_point(source: str, i: int, r: dict) -> Point:
-    ok = r["status"] == "ok"
+    status, reason, ms = _measured(r)
     return Point(source=source, row=i, suite=r["suite"], case=r["case"], form=r["form"], backend=r["backend_requested"],
                  dtype=r["dtype"], device=r.get("device_name", ""), device_type=r.get("device_type", ""),
-                 status=r["status"], reason=r.get("reason", ""), flops=_float(r.get("flops", "")),
-                 measured_ms=_float(r["time_ms"]) if ok else None, batch=_int(r["batch"]), heads=_int(r["heads"]),
+                 status=status, reason=reason, flops=_float(r.get("flops", "")), measured_ms=ms, batch=_int(r["batch"]), heads=_int(r["heads"]),
                  kv_heads=_int(r["kv_heads"]), seq_q=_int(r["seq_q"]), seq_kv=_int(r["seq_kv"]),
                  head_dim=_int(r["head_dim"]), head_dim_v=_int(r["head_dim_v"]), causal=r["causal"] in ("1", "True"),
                  spatial=_dims(r["spatial"]), window=_dims(r["window"]), stride=_dims(r["stride"]),
@@ -121,27 +133,46 @@ def _public_point(source: str, i: int, r: dict) -> Point:
 
 def read_points(path: Path) -> list[Point]:
     """Every data row of a harness CSV or of the public FA2 table as a Point (none dropped). A file in neither format,
-    or a row that does not parse, raises ValueError naming the file and row."""
+    not UTF-8 text, not valid CSV, or with a row that does not parse raises ValidationError naming the file and row
+    (OSError for a file that cannot be opened)."""
     path = Path(path)
     with path.open(newline="") as fh:
-        reader = csv.DictReader(fh, restval="")  # a short row reads as empty cells, not None
+        try:
+            return _read(path, csv.DictReader(fh, restval=""))  # a short row reads as empty cells, not None
+        except UnicodeDecodeError:
+            raise ValidationError(f"{path}: not a text CSV file (it does not decode as UTF-8)") from None
+
+
+def _read(path: Path, reader: csv.DictReader) -> list[Point]:
+    try:
         cols = reader.fieldnames or []
-        if HARNESS_KEY in cols:
-            make = _harness_point
-        elif all(c in cols for c in PUBLIC_KEYS):
-            make = _public_point
-        else:
-            raise ValueError(f"{path}: not a harness CSV (no {HARNESS_KEY!r} column) nor the public FA2 table "
-                             f"(columns {', '.join(PUBLIC_KEYS)}); header: {', '.join(map(str, cols[:8]))[:200]}...")
-        points = []
+    except csv.Error as exc:
+        raise ValidationError(f"{path}: the header is not valid CSV ({str(exc)[:120]})") from None
+    if HARNESS_KEY in cols:
+        return _rows(path, reader, _harness_point)
+    if all(c in cols for c in PUBLIC_KEYS):
+        return _rows(path, reader, _public_point)
+    raise ValidationError(f"{path}: not a harness CSV (no {HARNESS_KEY!r} column) nor the public FA2 table "
+                          f"(columns {', '.join(PUBLIC_KEYS)}); header: {', '.join(map(str, cols[:8]))[:200]}...")
+
+
+def _rows(path: Path, reader: csv.DictReader, make) -> list[Point]:
+    points = []
+    i = 0
+    try:
         for i, r in enumerate(reader, start=1):
             if i > MAX_ROWS:
-                raise ValueError(f"{path}: more than {MAX_ROWS} rows; split the file")
-            try:
-                points.append(make(path.name, i, r))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}: row {i} does not parse ({type(exc).__name__}: {str(exc)[:120]})") from None
-        return points
+                raise ValidationError(f"{path}: more than {MAX_ROWS} rows; split the file")
+            points.append(make(path.name, i, r))
+    except csv.Error as exc:
+        raise ValidationError(f"{path}: row {i + 1} is not valid CSV ({str(exc)[:120]})") from None
+    except ValidationError:
+        raise
+    except UnicodeDecodeError:
+        raise
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise ValidationError(f"{path}: row {i} does not parse ({type(exc).__name__}: {str(exc)[:120]})") from None
+    return points
 
 
 def preset_for(device: str, device_type: str) -> str | None:

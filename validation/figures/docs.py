@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Callable
 
+from validation.errors import ValidationError
 from validation.figures import render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +36,7 @@ def block(text: str, name: str) -> str:
     """The current content of block `name` in a doc's text (ValueError if its markers are missing)."""
     m = _pattern(name).search(text)
     if m is None:
-        raise ValueError(f"no generated block {name!r} (markers <!-- generated: {name} --> … <!-- end generated: "
+        raise ValidationError(f"no generated block {name!r} (markers <!-- generated: {name} --> … <!-- end generated: "
                          f"{name} -->)")
     return m.group(2).removesuffix("\n")
 

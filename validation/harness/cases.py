@@ -11,6 +11,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager
 
+from validation.errors import ValidationError
 from validation.harness.counts import gbps, tflops
 from validation.harness.devinfo import ClockReader, free_memory_bytes, utc_now
 from validation.harness.timing import Budget, Timing, time_fn
@@ -152,7 +153,7 @@ def base_row(case: Case) -> dict:
                flops=f"{case.flops:.17g}", bytes=f"{case.bytes:.17g}")  # exact: counts are integers
     unknown = set(case.params) - set(PARAM_COLUMNS)
     if unknown:
-        raise ValueError(f"case {case.name}: unknown parameter columns {sorted(unknown)}; known: {PARAM_COLUMNS}")
+        raise ValidationError(f"case {case.name}: unknown parameter columns {sorted(unknown)}; known: {PARAM_COLUMNS}")
     row.update({k: _fmt_param(v) for k, v in case.params.items()})
     return row
 

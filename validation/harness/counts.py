@@ -10,6 +10,8 @@ Bytes are compulsory traffic: every input read once, every output written once.
 """
 from __future__ import annotations
 
+from validation.errors import ValidationError
+
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float8_e4m3fn": 1, "float8_e5m2": 1, "float64": 8}
 
 
@@ -18,7 +20,7 @@ def dtype_bytes(dtype: str) -> int:
     try:
         return DTYPE_BYTES[dtype]
     except KeyError:
-        raise ValueError(f"unknown dtype {dtype!r}; known: {sorted(DTYPE_BYTES)}") from None
+        raise ValidationError(f"unknown dtype {dtype!r}; known: {sorted(DTYPE_BYTES)}") from None
 
 
 def dense_pairs(seq_q: int, seq_kv: int, causal: bool = False) -> int:

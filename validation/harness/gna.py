@@ -19,6 +19,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from validation.errors import ValidationError
+
 
 def _where(xp: Any, cond: Any, a: Any, b: Any) -> Any:
     return xp.where(cond, a, b)
@@ -81,9 +83,9 @@ def check_gna(spatial: Sequence[int], window: Sequence[int], stride: Sequence[in
         if min(n, w, s, dl) < 1:
             return f"dim {d}: all sizes must be >= 1"
         if s > w:
-            return f"dim {d}: stride {s} > window {w}"
+            return f"dim {d}: stride {s} > window {w} (NATTEN needs stride ≤ window in every dimension)"
         if w * dl > n:
-            return f"dim {d}: window {w} x dilation {dl} > input {n}"
+            return f"dim {d}: window {w} x dilation {dl} > input {n} (NATTEN needs window·dilation ≤ input)"
     return None
 
 
@@ -95,7 +97,7 @@ def dense_gna_mask(spatial: Sequence[int], window: Sequence[int], stride: Sequen
     causal = tuple(causal) if causal is not None else (False,) * nd
     reason = check_gna(spatial, window, stride, dilation)
     if reason is not None:
-        raise ValueError(reason)
+        raise ValidationError(reason)
     n = int(np.prod(spatial))
     idx = np.arange(n, dtype=np.int64)
     return gna_mask(idx[:, None], idx[None, :], spatial, window, stride, dilation, causal, xp=np)
@@ -113,7 +115,7 @@ def flex_mask_mod(spatial: Sequence[int], window: Sequence[int], stride: Sequenc
 
     pad = rank - len(spatial)
     if pad < 0:
-        raise ValueError(f"rank {len(spatial)} > {rank}")
+        raise ValidationError(f"a {len(spatial)}-D layout has more than the {rank} dimensions one compiled mask serves")
     rows = [[1] * pad + list(spatial), [1] * pad + list(window), [1] * pad + list(stride), [1] * pad + list(dilation),
             [0] * pad + [int(c) for c in causal]]
     params = torch.tensor(rows, dtype=torch.int64, device=device)

@@ -123,14 +123,30 @@ def status_counts(rows: list[dict]) -> dict[str, int]:
     return {s: sum(r["status"] == s for r in rows) for s in STATUSES}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _refusal(args: argparse.Namespace) -> str | None:
+    """Why the run cannot start (no GPU for --device cuda, an --out that cannot be written), else None."""
     import torch
 
     if args.device == "cuda" and not torch.cuda.is_available():
         build = f"torch {torch.__version__}, CUDA build {torch.version.cuda or 'none'}"
-        sys.stderr.write(f"python -m validation.measure: error: --device cuda requested but no CUDA GPU is available "
-                         f"({build}); valid devices here: cpu\n")
+        return f"--device cuda requested but no CUDA GPU is available ({build}); valid devices here: cpu"
+    if args.out.is_dir():
+        return f"--out {args.out}: is a directory; give a CSV file path"
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with args.out.open("a"):
+            pass
+    except OSError as exc:
+        return f"--out {args.out}: cannot be written ({exc.strerror or exc})"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen suites; 0 on success, 2 (with the reason on stderr) when the run cannot start."""
+    args = build_parser().parse_args(argv)
+    refused = _refusal(args)
+    if refused:
+        sys.stderr.write(f"python -m validation.measure: error: {refused}\n")
         return EXIT_USAGE
     suites = list(SUITES) if args.suite == "all" else [args.suite]
     meta = collect(args.device)

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from validation.errors import ValidationError
+
 GRAPH_BELOW_MS = 0.5  # eager calls shorter than this are timed as CUDA-graph replays (launch overhead would dominate)
 GRAPH_CALLS = 16  # calls captured per graph; each replay's time is divided by this
 
@@ -31,7 +33,7 @@ class Timing:
 def quantile(sorted_values: Sequence[float], q: float) -> float:
     """Linear-interpolated quantile of already sorted values (numpy's default method)."""
     if not sorted_values:
-        raise ValueError("no samples")
+        raise ValidationError("no timing samples to summarize (at least one call must be timed)")
     pos = q * (len(sorted_values) - 1)
     lo = math.floor(pos)
     hi = min(lo + 1, len(sorted_values) - 1)

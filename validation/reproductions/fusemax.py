@@ -27,6 +27,7 @@ from pathlib import Path
 import accel
 import sim
 import workloads
+from validation.errors import ValidationError
 
 # FuseMax §6: heads H, head dim E = F, model dim D, FFN dim S.
 MODELS = {"BERT": (12, 64, 768, 3072), "TrXL": (16, 64, 1024, 4096), "T5": (8, 64, 512, 2048),
@@ -187,9 +188,21 @@ def record(att: list[dict], e2e: list[dict], summ: list[dict], quick: bool) -> d
             "attention": att, "end_to_end": e2e}
 
 
+def output_folder(out: Path) -> Path:
+    """`out`, created; a path that is a file or cannot be created raises ValidationError."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValidationError(f"--out {out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValidationError(f"--out {out}: cannot create it ({exc.strerror or exc})") from None
+    return out
+
+
 def run(out: Path, quick: bool = False, plots: bool = True) -> dict:
     """Both grids (quick: QUICK's models and lengths), their files in `out`, and the wall times."""
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out)
     models, seqs = QUICK if quick else (tuple(MODELS), SEQS)
     t0 = time.perf_counter()
     att = attention_grid(models, seqs)
@@ -226,9 +239,10 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, required=True, help="output folder (created)")
     ap.add_argument("--quick", action="store_true", help="BERT and XLM at 1K and 4K only")
     args = ap.parse_args(argv)
-    if args.out.exists() and not args.out.is_dir():
-        ap.error(f"--out {args.out}: exists and is not a directory")
-    res = run(args.out, quick=args.quick)
+    try:
+        res = run(args.out, quick=args.quick)
+    except ValidationError as exc:
+        ap.error(str(exc))
     print(f"attention grid: {len(res['attention'])} points in {res['attention_s']:.2f} s; "
           f"end-to-end grid: {len(res['end_to_end'])} points in {res['end_to_end_s']:.2f} s")
     print(summary_table(res["summary"]))

@@ -7,6 +7,7 @@ import math
 from dataclasses import replace
 from typing import Any, Callable
 
+from validation.errors import ValidationError
 from validation.harness.cases import Case, Env, randn
 from validation.harness.counts import attention_bytes, attention_flops, dense_pairs, dtype_bytes
 from validation.harness.suites.sdpa import ALL_BACKENDS, sdpa, sdpa_case
@@ -47,7 +48,7 @@ def split_kv_attention(q: Any, k: Any, v: Any, splits: int, scale: float | None 
     b, hq, sq, d = q.shape
     g, skv, dv = k.shape[1], k.shape[2], v.shape[-1]
     if skv % splits:
-        raise ValueError(f"splits {splits} must divide the KV length {skv}")
+        raise ValidationError(f"splits {splits} must divide the KV length {skv}")
     scale = 1.0 / math.sqrt(d) if scale is None else scale
     chunk = skv // splits
     qg = q.reshape(b, g, 1, (hq // g) * sq, d)

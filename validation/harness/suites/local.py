@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from validation.errors import ValidationError
 from validation.harness.cases import Case, Env, randn
 from validation.harness.counts import attention_bytes, attention_flops, dtype_bytes
 from validation.harness.gna import check_gna, flex_mask_mod, gna_pairs
@@ -99,7 +100,7 @@ def gna_case(name: str, form: str, backend: str, dtype: str, batch: int, heads: 
 
         backend_name, ran = "natten", "natten"
     else:
-        raise ValueError(f"unknown local backend {backend!r}; valid: flex, natten")
+        raise ValidationError(f"unknown local backend {backend!r}; valid: flex, natten")
 
     def supports(env: Env) -> str | None:  # noqa: ARG001
         if bad:

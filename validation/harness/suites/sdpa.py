@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from validation.errors import ValidationError
 from validation.harness.cases import Case, Env, randn
 from validation.harness.counts import attention_bytes, attention_flops, dense_pairs, dtype_bytes
 
@@ -19,7 +20,7 @@ ALL_BACKENDS = ("flash", "cudnn", "efficient", "math")  # measuring order: the f
 def sdpa_context(backend: str) -> Callable[[], Any]:
     """A factory for the context that pins one SDPA backend."""
     if backend not in SDPA_BACKENDS:
-        raise ValueError(f"unknown SDPA backend {backend!r}; valid: {sorted(SDPA_BACKENDS)}")
+        raise ValidationError(f"unknown SDPA backend {backend!r}; valid: {sorted(SDPA_BACKENDS)}")
 
     def ctx() -> Any:
         from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -61,7 +62,7 @@ def sdpa_case(suite: str, name: str, dtype: str, backend: str, batch: int, heads
         return lambda q, k, v: sdpa(q, k, v, causal)
 
     if causal and seq_q != seq_kv:  # SDPA's is_causal is top-left aligned: another mask than the bottom-right one
-        raise ValueError(f"case {name}: causal SDPA needs seq_q == seq_kv (got {seq_q}, {seq_kv}); SDPA aligns the "
+        raise ValidationError(f"case {name}: causal SDPA needs seq_q == seq_kv (got {seq_q}, {seq_kv}); SDPA aligns the "
                          f"causal mask top-left, the bottom-right mask of a query block at the end of a cache differs")
     nbytes = attention_bytes(batch, heads, kv_heads, seq_q, seq_kv, head_dim, dv, elem)
     work = batch * heads * seq_q * dv * elem
