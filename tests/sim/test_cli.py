@@ -184,7 +184,7 @@ def test_report_writes_the_gallery(tmp_path, capsys):
     index = (tmp_path / "README.md").read_text()
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pngs == sorted(gallery.FIGURES) and all(f"]({name})" in index for name in pngs)
-    assert "python -m validation.compare" in index
+    assert "python -m validation.compare" in index and "](validation/report.md)" in index
     assert sum((tmp_path / p).stat().st_size for p in pngs) < 2_000_000
 
 

@@ -94,7 +94,7 @@ def test_steady_window_with_few_tiles_per_block_is_one_block_per_period(results)
 
 def test_steady_window_of_fusemax_lies_inside_one_block():
     """FuseMax (12 heads × 4K): the window is three repeats of the tile pipeline, far shorter than one query
-    block (the old default spanned millions of cycles of slivers)."""
+    block, not a span of the whole run."""
     c = workloads.attention("mha", batch=1, heads=12, seq=4096, head_dim=64, softmax="1pass")
     r = sim.evaluate(c, accel.preset("fusemax"), "fusemax", options=FULL_TRACE)
     w = plots.steady_window(r.run)

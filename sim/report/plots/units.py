@@ -82,7 +82,7 @@ def plot_einsum_share(results, path: str | Path, *, key: str | None = None, titl
     ax.set_xlim(0, 100)
     ax.set_xlabel(f"share of unit {key!r} busy cycles (%)")
     ax.set_title(title or f"per-Einsum share of {key} busy cycles", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.14, 1), title="Einsum", title_fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.2, 1), title="Einsum", title_fontsize=7)
     return save(fig, path)
 
 
