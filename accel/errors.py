@@ -61,7 +61,7 @@ def path_text(root: str, path: Path) -> str:
         if isinstance(key, int):
             out.append(f"[{key}]")
         else:
-            text = key if isinstance(key, str) and len(key) <= 40 else show(key)
+            text = key if isinstance(key, str) and len(key) <= 40 and key.isprintable() else show(key)
             out.append(f".{text}")
     return "".join(out)
 
