@@ -24,7 +24,7 @@ from sim.dataflows.gpu.constants import (MAX_CTAS_PER_SM, MAX_GRID_CTAS, MAX_REG
 from sim.dataflows.gpu.costs import Kernel, Unit, iteration_cycles, mod_ops, tile_cost, tile_pattern, unit_shape
 from sim.dataflows.gpu.machine import SM, place, sm_rates
 from sim.dataflows.gpu.plans import check_arch, shape_of
-from sim.dataflows.gpu.programs import UNIT_LEVELS, AttentionKernel, CtaCost, GpuProgram, Load, attention
+from sim.dataflows.gpu.programs import UNIT_LEVELS, AttentionKernel, CtaCost, GpuProgram, Load, Run, attention
 from sim.dataflows.gpu.shape import Attention
 from sim.ir.mapping import Mapping, MappingError
 from sim.ir.options import Options
@@ -107,10 +107,9 @@ def _check_warps(name: str, warps: int, ctas: int, sm: SM) -> None:
                            f"(ctas_per_sm ≤ {max(sm.regs // (warps * THREADS_PER_WARP * MAX_REGS_PER_THREAD), 0)})")
 
 
-def costs(a: Attention, arch: Arch, kern: Kernel, g: Grid, sm: SM, splits: int):
-    """The unit's tile, load and prologue/epilogue costs on `sm` (already sharing bandwidth)."""
+def transfers(a: Attention, g: Grid, sm: SM, splits: int) -> tuple[Load, CtaCost]:
+    """A unit's load per KV iteration and its prologue/epilogue on `sm` (already sharing the bandwidth)."""
     u = g.unit
-    tile = tile_cost(sm, a, kern, u, mod_ops(a, arch))
     visited = max(g.tiles, 1)
     kv_hbm = max(a.batch * a.kv_heads * a.p * u.kv_width * a.elem, visited * u.kv_bytes / min(g.sharers, _room(g, sm)))
     bias_hbm = 0.0
@@ -120,48 +119,47 @@ def costs(a: Attention, arch: Arch, kern: Kernel, g: Grid, sm: SM, splits: int):
     l2_bytes = u.kv_bytes + u.bias_bytes
     load = Load(l2_bytes / sm.l2, hbm_bytes / sm.hbm, l2_bytes, hbm_bytes)
     out = u.rows * (a.f + 1) * PARTIAL_BYTES if splits > 1 else u.o_bytes
-    cta = CtaCost(u.q_bytes / sm.l2, u.q_bytes / sm.hbm, u.q_bytes, u.rows * a.f / sm.fma, out / sm.hbm, out)
-    return tile, load, cta
+    return load, CtaCost(u.q_bytes / sm.l2, u.q_bytes / sm.hbm, u.q_bytes, u.rows * a.f / sm.fma, out / sm.hbm, out)
 
 
 def _room(g: Grid, sm: SM) -> int:
     return max(g.slots * sm.sms, 1)
 
 
-def placement(g: Grid, tile, cta: CtaCost, kern: Kernel, sm: SM, options: Options, name: str):
-    """The simulated SM's units as runs of (partial tiles, full tiles, units), and how many units it runs: the
-    most loaded SM (symmetric), or every SM's equal share (symmetric=False)."""
+def placement(g: Grid, tile, epi_fma: float, kern: Kernel, sm: SM, options: Options, name: str):
+    """The simulated SM's units as runs of (partial tiles, full tiles, busy SMs, units), and how many units it
+    runs: the most loaded SM (symmetric), or every SM's equal share (symmetric=False)."""
     pairs = np.stack([g.partial, g.full], axis=1)
     classes, pattern = np.unique(pairs, axis=0, return_inverse=True)
     t = iteration_cycles(tile, kern.groups)
-    est = cta.epi_fma + classes[:, 0] * (t + tile.mask_fma) + classes[:, 1] * t + 1.0
+    est = epi_fma + classes[:, 0] * (t + tile.mask_fma) + classes[:, 1] * t + 1.0
     if options.symmetric:
         p = place(est, pattern.reshape(-1), g.reps, sm.sms)
-        return tuple((int(classes[k][0]), int(classes[k][1]), n) for k, n in p.runs), p.simulated
+        return tuple((int(classes[k][0]), int(classes[k][1]), busy, n) for k, busy, n in p.runs), p.simulated
     if len(classes) != 1 or g.units % sm.sms:
         raise MappingError(f"{name}: Options(symmetric=False) needs equal CTAs in a multiple of the SM count "
                            f"({g.units} units, {len(classes)} kinds, {sm.sms} SMs)")
     per = g.units // sm.sms
-    return ((int(classes[0][0]), int(classes[0][1]), per),), per
+    return ((int(classes[0][0]), int(classes[0][1]), sm.sms, per),), per
 
 
 def fmha(prog: GpuProgram, a: Attention, arch: Arch, kern: Kernel, params, options: Options, name: str,
          tags: tuple[str, str]) -> str:
     """Lay out the fused attention kernel on `prog`; returns a note on the grid and the L2 reuse."""
     g = grid(a, kern, params, name)
-    active = min(prog.sm.sms, g.units)
-    resident = min(g.slots, -(-g.units // active))     # units an SM holds at once
-    in_flight = resident * params["stages"] * (g.unit.kv_bytes + g.unit.bias_bytes)
-    sm = prog.sm.sharing(active, in_flight)
-    tile, load, cta = costs(a, arch, kern, g, sm, params.get("splits", 1))
-    runs, simulated = placement(g, tile, cta, kern, sm, options, name)
-    sim_tiles = sum((p + f) * n for p, f, n in runs) * prog.copies
+    tile = tile_cost(prog.sm, a, kern, g.unit, mod_ops(a, arch))
+    where, simulated = placement(g, tile, g.unit.rows * a.f / prog.sm.fma, kern, prog.sm, options, name)
+    in_flight = min(g.slots, simulated) * params["stages"] * (g.unit.kv_bytes + g.unit.bias_bytes)
+    costs = {busy: transfers(a, g, prog.sm.sharing(busy, in_flight), params.get("splits", 1))
+             for busy in {run[2] for run in where}}
+    runs = tuple(Run(p, f, n, *costs[busy]) for p, f, busy, n in where)
+    sim_tiles = sum((p + f) * n for p, f, _, n in where) * prog.copies
     scale = (g.units / (simulated * prog.copies), g.tiles / max(sim_tiles, 1))
-    hold = sm.smem_bytes // max(g.slots, 1)    # each resident unit reserves its share: exactly `slots` fit
-    attention(prog, AttentionKernel(runs, tile, load, cta, kern.groups, bool(a.match.mods), hold, scale, tags))
-    return (f"{g.units * kern.ctas_per_unit} CTAs, {params['ctas_per_sm']}/SM on {active} SMs; the simulated SM "
-            f"runs {simulated * kern.ctas_per_unit}; K/V HBM bytes / L2 bytes "
-            f"{load.hbm_bytes / max(load.l2_bytes, 1):.3g}")
+    hold = prog.sm.smem_bytes // max(g.slots, 1)    # each resident unit reserves its share: exactly `slots` fit
+    attention(prog, AttentionKernel(runs, tile, kern.groups, hold, scale, tags))
+    ratio = runs[0].load.hbm_bytes / max(runs[0].load.l2_bytes, 1)
+    return (f"{g.units * kern.ctas_per_unit} CTAs, {params['ctas_per_sm']}/SM on {min(g.units, prog.sm.sms)} SMs; "
+            f"the simulated SM runs {simulated * kern.ctas_per_unit}; K/V HBM bytes / L2 bytes {ratio:.3g}")
 
 
 def role_tags(a: Attention) -> tuple[dict[str, tuple[str, ...]], tuple[str, str]]:

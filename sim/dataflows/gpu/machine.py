@@ -130,36 +130,42 @@ def occupancy(sm: SM, threads: int, regs_per_thread: int, smem_bytes: int) -> in
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a grid's CTAs run: the most loaded SM's CTAs as runs of (CTA class, count) in launch order."""
-    runs: tuple[tuple[int, int], ...]
+    """Where a grid's CTAs run: the simulated SM's CTAs as runs of (CTA class, busy SMs, count) in launch order.
+    `busy` is how many SMs still run CTAs while that one runs (the SMs holding more CTAs than its position): they
+    share HBM and L2, so the tail of an uneven grid draws more bandwidth per SM."""
+    runs: tuple[tuple[int, int, int], ...]
     ctas: int             # CTAs in the grid
     simulated: int        # CTAs on the simulated SM
-    active: int           # SMs that run CTAs (the first wave's width)
 
 
 def place(estimates: np.ndarray, pattern: np.ndarray, reps: int, sms: int) -> Placement:
     """Greedy dispatch of `reps` repetitions of a CTA `pattern` (class indices, launch order) with per-class work
-    `estimates`; returns the most loaded SM's CTAs. Equal CTAs are placed in closed form (round robin)."""
+    `estimates`; the most loaded SM is simulated. Equal CTAs are placed in closed form (round robin)."""
     n = len(pattern) * reps
     if len(set(pattern.tolist())) == 1:
-        mine = -(-n // sms)
-        return Placement(((int(pattern[0]), mine),), n, mine, min(sms, n))
+        full, rest = divmod(n, sms)
+        runs = ((int(pattern[0]), sms, full),) if full else ()
+        return Placement(runs + (((int(pattern[0]), rest, 1),) if rest else ()), n, full + (rest > 0))
     if n > MAX_DISPATCHED_CTAS:
         raise MappingError(f"a grid of {n} unequal CTAs is too large to place one by one (limit "
                            f"{MAX_DISPATCHED_CTAS}; equal CTAs have no limit): use fewer heads × batch or larger "
                            f"tiles")
     classes = np.tile(pattern, reps)
-    mine, _ = critical_sm(estimates[classes], sms)
-    runs = _runs(classes[mine])
+    owner, worst = critical_sm(estimates[classes], sms)
+    mine = np.flatnonzero(owner == worst)
+    counts = np.sort(np.bincount(owner, minlength=sms))
+    busy = sms - np.searchsorted(counts, np.arange(len(mine)), side="right")   # SMs with more CTAs than k
+    key = classes[mine] * (sms + 1) + busy
+    runs = _runs(key)
     if len(runs) > MAX_RUNS:   # group equal CTAs, heaviest first: the same work, fewer boundaries to list
-        kinds, counts = np.unique(classes[mine], return_counts=True)
-        order = np.argsort(-estimates[kinds], kind="stable")
-        runs = tuple((int(kinds[k]), int(counts[k])) for k in order)
-    return Placement(runs, n, len(mine), min(sms, n))
+        kinds, number = np.unique(key, return_counts=True)
+        order = np.lexsort((-(kinds % (sms + 1)), -estimates[kinds // (sms + 1)]))
+        runs = tuple((int(kinds[k]), int(number[k])) for k in order)
+    return Placement(tuple((k // (sms + 1), k % (sms + 1), count) for k, count in runs), n, len(mine))
 
 
-def critical_sm(estimates: np.ndarray, sms: int) -> tuple[np.ndarray, float]:
-    """Greedy dispatch in launch order to the least-loaded SM; return the most loaded SM's CTAs and its load."""
+def critical_sm(estimates: np.ndarray, sms: int) -> tuple[np.ndarray, int]:
+    """Greedy dispatch in launch order to the least-loaded SM: each CTA's SM, and the most loaded SM."""
     heap = [(0.0, k) for k in range(sms)]
     owner = np.empty(len(estimates), dtype=np.int64)
     load = np.zeros(sms)
@@ -168,8 +174,7 @@ def critical_sm(estimates: np.ndarray, sms: int) -> tuple[np.ndarray, float]:
         owner[i] = k
         load[k] = t + est
         heapq.heappush(heap, (t + est, k))
-    worst = int(np.argmax(load))
-    return np.flatnonzero(owner == worst), float(load[worst])
+    return owner, int(np.argmax(load))
 
 
 def _runs(classes: np.ndarray) -> tuple[tuple[int, int], ...]:

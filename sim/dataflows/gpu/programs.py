@@ -110,15 +110,23 @@ class CtaCost:
 
 
 @dataclass(frozen=True)
-class AttentionKernel:
-    """What `attention` lays out: runs of (partial tiles, full tiles, units) of the simulated SM, their costs,
-    the shared memory a unit holds, and the scale of its bytes to the whole GPU (per unit, per KV iteration)."""
-    runs: tuple[tuple[int, int, int], ...]
-    tile: TileCost
+class Run:
+    """Equal consecutive units of the simulated SM: their tiles and count, and their load and CTA costs (which
+    depend on how many SMs share the bandwidth while they run)."""
+    partial: int
+    full: int
+    count: int
     load: Load
     cta: CtaCost
+
+
+@dataclass(frozen=True)
+class AttentionKernel:
+    """What `attention` lays out: the simulated SM's runs, the per-tile compute, the shared memory a unit holds,
+    and the scale of its bytes to the whole GPU (per unit, per KV iteration)."""
+    runs: tuple[Run, ...]
+    tile: TileCost
     groups: int
-    mods: bool
     hold: int
     scale: tuple[float, float]
     tags: tuple[str, str]       # the tags of the softmax ops and of the epilogue's FMA work
@@ -128,47 +136,47 @@ def attention(g: GpuProgram, k: AttentionKernel, name: str = "fmha") -> None:
     """The fused attention kernel: one SM's units in launch order."""
     g.kernel(name)
     first = True
-    per_tile = _tile_ops(None, k, True, g.suffixes)
-    for partial, full, count in k.runs:
-        body = (2 + per_tile * (partial + full) + 2) * g.copies     # ops of one CTA with its KV loop unrolled
-        separate = count * (2 + per_tile * ((partial > 0) + (full > 0)) + 2) * g.copies
-        if count > 1 and body <= min(separate, MAX_UNROLLED_OPS):
-            s = g.segment("ctas", repeat=count, barrier=first)
-            _prologue(s, g, k)
-            for masked, n in ((True, partial), (False, full)):
+    per_tile = _tile_ops(None, k, k.runs[0].load, True, g.suffixes) if k.runs else 0
+    for run in k.runs:
+        body = (2 + per_tile * (run.partial + run.full) + 2) * g.copies     # one CTA, its KV loop unrolled
+        separate = run.count * (2 + per_tile * ((run.partial > 0) + (run.full > 0)) + 2) * g.copies
+        if run.count > 1 and body <= min(separate, MAX_UNROLLED_OPS):
+            s = g.segment("ctas", repeat=run.count, barrier=first)
+            _prologue(s, g, k, run)
+            for masked, n in ((True, run.partial), (False, run.full)):
                 for _ in range(n):
-                    _tile_ops(s, k, masked, g.suffixes)
-            _epilogue(s, g, k)
+                    _tile_ops(s, k, run.load, masked, g.suffixes)
+            _epilogue(s, g, k, run)
         else:
-            for _ in range(count):
-                _prologue(g.segment("cta.pro", barrier=first), g, k)
+            for _ in range(run.count):
+                _prologue(g.segment("cta.pro", barrier=first), g, k, run)
                 first = False
-                for masked, n in ((True, partial), (False, full)):
+                for masked, n in ((True, run.partial), (False, run.full)):
                     if n > 0:
-                        _tile_ops(g.segment("cta.partial" if masked else "cta.full", repeat=n), k, masked,
-                                  g.suffixes)
-                _epilogue(g.segment("cta.epi"), g, k)
+                        _tile_ops(g.segment("cta.partial" if masked else "cta.full", repeat=n), k, run.load,
+                                  masked, g.suffixes)
+                _epilogue(g.segment("cta.epi"), g, k, run)
         first = False
 
 
-def _prologue(s: SegmentBuilder, g: GpuProgram, k: AttentionKernel) -> None:
-    share = 1.0 / g.copies
+def _prologue(s: SegmentBuilder, g: GpuProgram, k: AttentionKernel, run: Run) -> None:
+    share, cta = 1.0 / g.copies, run.cta
     for j in g.suffixes:
-        a = s.op("l2", cycles(k.cta.pro_l2 * share), acquire={f"smem{j}": k.hold}, tag="load",
-                 bytes={"L2.read": k.cta.pro_bytes * k.scale[0]})
-        s.op("hbm", cycles(k.cta.pro_hbm * share), cycles(g.sm.hbm_latency_cycles), deps=[a], tag="load",
-             bytes={"HBM.read": k.cta.pro_bytes * k.scale[0]})
+        a = s.op("l2", cycles(cta.pro_l2 * share), acquire={f"smem{j}": k.hold}, tag="load",
+                 bytes={"L2.read": cta.pro_bytes * k.scale[0]})
+        s.op("hbm", cycles(cta.pro_hbm * share), cycles(g.sm.hbm_latency_cycles), deps=[a], tag="load",
+             bytes={"HBM.read": cta.pro_bytes * k.scale[0]})
 
 
-def _epilogue(s: SegmentBuilder, g: GpuProgram, k: AttentionKernel) -> None:
-    out = k.cta.epi_bytes * k.scale[0]
+def _epilogue(s: SegmentBuilder, g: GpuProgram, k: AttentionKernel, run: Run) -> None:
+    out = run.cta.epi_bytes * k.scale[0]
     for j in g.suffixes:
-        x = s.op(f"fma{j}", cycles(k.cta.epi_fma), tag=k.tags[1])
-        s.op("hbm", cycles(k.cta.epi_hbm / g.copies), deps=[x], release={f"smem{j}": k.hold}, tag="epilogue",
+        x = s.op(f"fma{j}", cycles(run.cta.epi_fma), tag=k.tags[1])
+        s.op("hbm", cycles(run.cta.epi_hbm / g.copies), deps=[x], release={f"smem{j}": k.hold}, tag="epilogue",
              bytes={"HBM.write": out, "L2.write": out})
 
 
-def _tile_ops(s: SegmentBuilder | None, k: AttentionKernel, masked: bool, copies: list[str]) -> int:
+def _tile_ops(s: SegmentBuilder | None, k: AttentionKernel, ld: Load, masked: bool, copies: list[str]) -> int:
     """Append one KV iteration on each copy: the load, then per group S = QKᵀ, the score mods, the softmax and
     O += PV. Returns the number of ops (with `s` None, only counts them)."""
     n = 0
@@ -181,7 +189,7 @@ def _tile_ops(s: SegmentBuilder | None, k: AttentionKernel, masked: bool, copies
         return None if s is None else s.op(unit, duration, deps=[d for d in deps if d is not None], tag=tag,
                                            bytes=nbytes)
 
-    t, ld, scale = k.tile, k.load, k.scale[1]
+    t, scale = k.tile, k.scale[1]
     smem = {"SMEM.read": t.smem_bytes * scale / (2 * k.groups)}
     fma = cycles(t.fma + (t.mask_fma if masked else 0.0))
     for j in copies:
