@@ -1,6 +1,6 @@
 """Rules across keys of an arch spec, checked after each key on its own: unique names, units attached to existing
-levels, measured ceilings named after a level or unit, levels listed outermost first, and machine-wide sizes within
-stated limits. They read the checked records of `accel.schema.record` (bad values are INVALID and skipped)."""
+levels, measured ceilings named after a level or unit (and not above its peak), levels listed outermost first, and
+machine-wide sizes within stated limits. They read the checked records of `accel.schema.record` (bad values are INVALID and skipped)."""
 from __future__ import annotations
 
 import math
@@ -97,9 +97,21 @@ def check_rules(fields: dict, problems: Problems) -> None:
                                                     f"{', '.join(level_names)})")
     _check_order(levels, problems)
     _check_sizes(levels, units, levels_ok, problems)
-    measured = fields["measured"]
-    if levels_ok and units_ok and hasattr(measured, "items"):
-        heads = level_names + unit_names
-        for key in measured:
-            if str(key).split(".", 1)[0] not in heads:
-                problems.add(("measured", key), f"must start with a level or unit name ({', '.join(heads)})")
+    if levels_ok and units_ok:
+        _check_measured(fields["measured"], levels, level_names + unit_names, problems)
+
+
+def _check_measured(measured: Any, levels: list[tuple[int, dict]], heads: tuple[str, ...],
+                    problems: Problems) -> None:
+    """Measured ceilings name a level or unit, and a level's measured `bytes_per_s` does not beat its peak."""
+    if not hasattr(measured, "items"):
+        return
+    peaks = {lv["name"]: lv["bandwidth_bytes_per_s"] for _, lv in levels}
+    for key, value in measured.items():
+        head, _, what = str(key).partition(".")
+        if head not in heads:
+            problems.add(("measured", key), f"must start with a level or unit name ({', '.join(heads)})")
+        elif what == "bytes_per_s" and isinstance(peaks.get(head), float) and isinstance(value, float) \
+                and value > peaks[head]:
+            problems.add(("measured", key), f"{value:g} B/s is above the peak bandwidth of level {show(head)} "
+                                            f"({peaks[head]:g} B/s); a measured ceiling cannot beat the peak")

@@ -101,7 +101,9 @@ def render() -> str:
         "## What null means", "", *_nulls(), "",
         "## Rules across keys", "",
         "- Level names are unique; unit names are unique among levels and units.",
-        "- `units[i].level` names a level; `measured` keys start with a level or unit name (`HBM.bytes_per_s`).",
+        "- `units[i].level` names a level; `measured` keys start with a level or unit name (`HBM.bytes_per_s`), "
+        "and a level's measured `bytes_per_s` is at most its `bandwidth_bytes_per_s` (a measured ceiling cannot "
+        "beat the peak).",
         "- Levels go outermost first: only the outermost level may be unbounded, and capacity per instance may not "
         "grow inward, except between two adjacent levels below the outermost that no fan-out separates (peers in "
         "one core, like a GPU SM's register file beside its shared memory).",

@@ -265,3 +265,11 @@ def test_something_that_is_not_an_arch_gets_an_arch_error(call, fragment):
 def test_unknown_preset_suggests_the_nearest():
     with pytest.raises(ArchError, match=r"unknown preset 'h10' \(did you mean 'h100'\?\)"):
         accel.preset("h10")
+
+
+def test_a_measured_bandwidth_above_the_peak_is_refused():
+    """A measured ceiling is what the hardware reaches: above the level's own peak it is a typo, not a number."""
+    h100 = accel.to_dict(accel.preset("h100"))
+    h100["levels"][0]["bandwidth_bytes_per_s"] = 1e12
+    assert "arch.measured.HBM.bytes_per_s: 3e+12 B/s is above the peak bandwidth of level 'HBM' (1e+12 B/s)" in \
+        str(errors_of(h100))
