@@ -74,6 +74,7 @@ class Problems:
         self.count = 0
 
     def add(self, path: Path, message: str) -> None:
+        """Record one problem (kept up to MAX_KEPT, counted always)."""
         self.count += 1
         if len(self.items) < MAX_KEPT:
             self.items.append((tuple(path), message))

@@ -119,36 +119,50 @@ def _digits(value: int) -> int:
     return len(str(abs(value))) if value.bit_length() < 13_000 else int(value.bit_length() * math.log10(2)) + 1
 
 
-def number(k: Key, value: Any, path: Path, problems: Problems, *, integer: bool) -> Any:
-    """A number in the key's range (NumPy scalars accepted), as int or float; INVALID after recording why not."""
-    what = "an integer" if integer else "a number"
+def _as_number(k: Key, value: Any, path: Path, problems: Problems, integer: bool) -> Any:
+    """`value` as a Python int or float (NumPy scalars included), or INVALID after recording why not."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         hint = " (a number written as text: drop the quotes)" if isinstance(value, str) and _looks_numeric(value) \
             else ""
-        problems.add(path, f"expected {what}, got {type(value).__name__} {show(value)}{hint}")
+        problems.add(path, f"expected {'an integer' if integer else 'a number'}, got {type(value).__name__} "
+                           f"{show(value)}{hint}")
         return INVALID
     if isinstance(value, numbers.Integral):
         value = int(value)
-        if value.bit_length() > _HUGE_BITS:
+        if value.bit_length() > _HUGE_BITS:   # refused before any float conversion can overflow
             problems.add(path, f"a {_digits(value)}-digit number is out of range ({range_text(k)})")
             return INVALID
-    else:
-        value = float(value)
-        if math.isnan(value) or (math.isinf(value) and not (k.inf and value > 0)):
-            problems.add(path, f"expected a finite number, got {value!r}")
-            return INVALID
-        if integer and not math.isinf(value) and value != int(value):
-            problems.add(path, f"expected an integer, got {value!r}")
-            return INVALID
-    if math.isinf(value):
         return value
+    value = float(value)
+    if math.isnan(value) or (math.isinf(value) and not (k.inf and value > 0)):
+        problems.add(path, f"expected a finite number, got {value!r}")
+        return INVALID
+    if integer and math.isfinite(value) and not value.is_integer():
+        problems.add(path, f"expected an integer, got {value!r}")
+        return INVALID
+    return value
+
+
+def _in_range(k: Key, value: float, path: Path, problems: Problems) -> bool:
+    """Whether a finite number lies in the key's range (recording why not)."""
     low, high = k.low, k.high
-    if low is not None and low >= 0 and (value < 0 or (value == 0 and (low > 0 or k.above))):
+    if low >= 0 and (value < 0 or (value == 0 and (low > 0 or k.above))):
         problems.add(path, f"expected a {'non-negative' if low == 0 and not k.above else 'positive'} number, got "
                            f"{_shown(value)} ({range_text(k)})")
-        return INVALID
-    if (low is not None and (value < low or (k.above and value == low))) or (high is not None and value > high):
+        return False
+    if value < low or (k.above and value == low) or value > high:
         problems.add(path, f"{_shown(value)} is out of range ({range_text(k)})")
+        return False
+    return True
+
+
+def number(k: Key, value: Any, path: Path, problems: Problems, *, integer: bool) -> Any:
+    """A number in the key's range (NumPy scalars accepted), as int or float; INVALID after recording why not.
+    `inf` passes where the key says what it means (a free op)."""
+    value = _as_number(k, value, path, problems, integer)
+    if value is INVALID or math.isinf(value):
+        return value
+    if not _in_range(k, value, path, problems):
         return INVALID
     return int(value) if integer else float(value)
 

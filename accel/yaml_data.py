@@ -128,6 +128,7 @@ class _Builder:
         self.lines.setdefault(top[1] + (event.value,), top[3])
 
     def open(self, container: Any, event: Any) -> None:
+        """Start a mapping or list (refusing nesting past MAX_DEPTH)."""
         if len(self.stack) >= MAX_DEPTH:
             raise _error(event, f"nested deeper than {MAX_DEPTH} levels; an arch "
                             f"spec nests 4 deep")
@@ -135,6 +136,7 @@ class _Builder:
         self.stack.append([container, self._path(), None, 0])
 
     def close(self, event: Any) -> None:
+        """Finish the innermost collection: remember it under its anchor and place it."""
         container = self.stack.pop()[0]
         anchor, start = self.open_anchors.pop()
         size = self.values - start + 1
@@ -143,6 +145,7 @@ class _Builder:
         self.place(container, event, 1)
 
     def scalar(self, event: Any) -> None:
+        """A key (kept as text) or a value (resolved by the core schema or its explicit tag)."""
         is_key = bool(self.stack) and isinstance(self.stack[-1][0], dict) and self.stack[-1][2] is None
         path = self._path()
         try:
@@ -160,6 +163,7 @@ class _Builder:
         self.place(value, event, 1)
 
     def alias(self, event: Any) -> None:
+        """Place an anchored value again, counting its size against MAX_VALUES."""
         if event.anchor not in self.anchors:
             raise _error(event, f"alias *{show(event.anchor)} refers to an anchor "
                             f"that is not defined before it (or to the collection it is in)")
