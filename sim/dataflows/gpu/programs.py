@@ -134,13 +134,17 @@ class AttentionKernel:
 
 def attention(g: GpuProgram, k: AttentionKernel, name: str = "fmha") -> None:
     """The fused attention kernel: one SM's units in launch order."""
+    per_tile = _tile_ops(None, k, k.runs[0].load, True, g.suffixes) if k.runs else 0
+    unrolled = [_unrolled(run, per_tile, g.copies) for run in k.runs]
+    segments = sum(1 if u else run.count * (2 + (run.partial > 0) + (run.full > 0)) for run, u in zip(k.runs, unrolled))
+    if g.count + segments > MAX_SEGMENTS:
+        raise MappingError(f"{name}: the simulated SM's {sum(r.count for r in k.runs)} CTAs need {segments} "
+                           f"segments, too large to lower (limit {MAX_SEGMENTS}): use fewer heads × batch, a "
+                           f"shorter sequence or larger tiles")
     g.kernel(name)
     first = True
-    per_tile = _tile_ops(None, k, k.runs[0].load, True, g.suffixes) if k.runs else 0
-    for run in k.runs:
-        body = (2 + per_tile * (run.partial + run.full) + 2) * g.copies     # one CTA, its KV loop unrolled
-        separate = run.count * (2 + per_tile * ((run.partial > 0) + (run.full > 0)) + 2) * g.copies
-        if run.count > 1 and body <= min(separate, MAX_UNROLLED_OPS):
+    for run, unroll in zip(k.runs, unrolled):
+        if unroll:
             s = g.segment("ctas", repeat=run.count, barrier=first)
             _prologue(s, g, k, run)
             for masked, n in ((True, run.partial), (False, run.full)):
@@ -157,6 +161,13 @@ def attention(g: GpuProgram, k: AttentionKernel, name: str = "fmha") -> None:
                                   masked, g.suffixes)
                 _epilogue(g.segment("cta.epi"), g, k, run)
         first = False
+
+
+def _unrolled(run: Run, per_tile: int, copies: int) -> bool:
+    """Whether a run of equal CTAs is listed as one repeated segment (when that lists fewer ops)."""
+    body = (2 + per_tile * (run.partial + run.full) + 2) * copies     # one CTA, its KV loop unrolled
+    separate = run.count * (2 + per_tile * ((run.partial > 0) + (run.full > 0)) + 2) * copies
+    return run.count > 1 and body <= min(separate, MAX_UNROLLED_OPS)
 
 
 def _prologue(s: SegmentBuilder, g: GpuProgram, k: AttentionKernel, run: Run) -> None:
