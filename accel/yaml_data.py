@@ -115,6 +115,9 @@ class _Builder:
             if key in container:
                 self.problems.add(path + (key,), f"duplicate key {show(key)}, given again on line {top[3]}; "
                                                  f"each key may appear once")
+            elif key == "<<":
+                self.problems.add(path + (key,), "merge keys (<<) are not supported: write the keys out, or "
+                                                 "alias a whole mapping")
             else:
                 container[key] = value
             top[2] = None

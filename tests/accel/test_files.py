@@ -129,6 +129,8 @@ def test_aliases_within_bounds_are_fine():
     ("yaml", "clock_hz: !python/object:os.system 1\n", "unsupported tag or value '!python/object:os.system'"),
     ("yaml", "clock_hz: " + "9" * 5000 + "\n", "a 5000-digit integer"),
     ("yaml", "- 1\n- 2\n", "<yaml text>: arch: expected a mapping, got list"),
+    ("yaml", "base: &b {fanout: 2}\nlevel:\n  <<: *b\n", "<yaml text>:3: arch.level.<<: merge keys (<<) are not "
+                                                         "supported"),
 ])
 def test_hostile_or_malformed_text_gets_a_clear_bounded_error(fmt, text, fragment):
     start = time.perf_counter()
