@@ -42,6 +42,9 @@ def pareto(items: Iterable[T], key: Callable[[T], Sequence[float]]) -> list[T]:
 
 def _checked(points: Iterable[Sequence[float]]) -> list[tuple[float, ...]]:
     """Points as tuples of floats of one length; NaN, non-numbers and ragged points are refused by index."""
+    if isinstance(points, (str, bytes)) or not isinstance(points, Iterable):
+        raise MappingError(f"pareto: points must be a sequence of points (sequences of numbers), "
+                           f"got {type(points).__name__}")
     out: list[tuple[float, ...]] = []
     for i, p in enumerate(points):
         try:

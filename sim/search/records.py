@@ -82,13 +82,17 @@ class Table:
     def to_csv(self, path) -> None:
         """Write the table as CSV (empty cells for None; lists and dicts as JSON)."""
         cols = self.columns()
-        with open(path, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(cols)
-            for r in self.rows:
-                flat = {**{k: v for k, v in r.items() if k != "params"},
-                        **{f"param.{k}": v for k, v in r.get("params", {}).items()}}
-                writer.writerow(["" if flat.get(c) is None else _cell(flat[c]) for c in cols])
+        try:
+            with open(path, "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(cols)
+                for r in self.rows:
+                    flat = {**{k: v for k, v in r.items() if k != "params"},
+                            **{f"param.{k}": v for k, v in r.get("params", {}).items()}}
+                    writer.writerow(["" if flat.get(c) is None else _cell(flat[c]) for c in cols])
+        except (OSError, TypeError) as e:
+            raise MappingError(f"table: cannot write CSV to {str(path)[:200]!r}: "
+                               f"{getattr(e, 'strerror', None) or e}") from None
 
     def __len__(self) -> int:
         return len(self.rows)

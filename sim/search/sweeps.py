@@ -33,7 +33,7 @@ from sim.dataflows.registry import Dataflow
 from sim.ir.mapping import MappingError
 from sim.ir.options import DEFAULT_OPTIONS, Options
 from sim.search.candidates import portable
-from sim.search.exploration import explore, resolve_dataflows
+from sim.search.exploration import check_run_settings, explore, resolve_dataflows
 from sim.search.pareto import pareto
 from sim.search.progress import progress_bar
 from sim.search.records import Exploration, Table
@@ -57,6 +57,8 @@ class Sweep:
         for r in self.table.records():
             if r["status"] == "ok":
                 by_workload.setdefault(r["workload"], []).append(r)
+        if isinstance(keys, (str, bytes)) or not isinstance(keys, Sequence) or not keys:
+            raise MappingError(f"sweep front: keys must be a non-empty list of column names, got {keys!r:.80}")
         for k in keys:
             if self.table.rows and k not in self.table.rows[0]:
                 raise MappingError(f"sweep front: unknown column {k!r} (columns: {', '.join(self.table.columns())})")
@@ -85,6 +87,7 @@ def sweep(workloads: Cascade | Sequence[Cascade] | MappingType[str, Cascade],
     each with its area. `progress`: None shows a bar on an interactive stderr; see `sim.search.progress`."""
     wl = _labelled(workloads, Cascade, "workloads")
     ar = _labelled(archs, Arch, "archs")
+    check_run_settings(seed, executor)
     if len(wl) * len(ar) > MAX_CELLS:
         raise MappingError(f"sweep: {len(wl)} workloads × {len(ar)} archs is over {MAX_CELLS} cells")
     sendable = tuple(portable(df) for df in resolve_dataflows(dataflows))
@@ -128,24 +131,30 @@ def _labelled(items: Any, kind: type, what: str) -> dict[str, Any]:
     if isinstance(items, kind):
         items = [items]
     if isinstance(items, MappingType):
+        if not items:
+            raise MappingError(f"sweep: {what} is empty; give at least one {kind.__name__}")
         bad = next((k for k, v in items.items() if not isinstance(v, kind)), None)
         if bad is not None:
-            raise MappingError(f"sweep: {what}[{bad!r}] must be a {kind.__module__}.{kind.__name__}, "
-                               f"got {type(items[bad]).__name__}")
+            raise MappingError(f"sweep: {what}[{bad!r:.80}] must be {_noun(kind)}, got {type(items[bad]).__name__}")
         return dict(items)
     if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
         raise MappingError(f"sweep: {what} must be a {kind.__name__}, a list of them or a name → {kind.__name__} "
                            f"mapping, got {type(items).__name__}")
+    if not items:
+        raise MappingError(f"sweep: {what} is empty; give at least one {kind.__name__}")
     out: dict[str, Any] = {}
     for i, item in enumerate(items):
         if not isinstance(item, kind):
-            raise MappingError(f"sweep: {what}[{i}] must be a {kind.__module__}.{kind.__name__}, "
-                               f"got {type(item).__name__}")
+            raise MappingError(f"sweep: {what}[{i}] must be {_noun(kind)}, got {type(item).__name__}")
         name, k = item.name, 2
         while name in out:
             name, k = f"{item.name}#{k}", k + 1
         out[name] = item
     return out
+
+
+def _noun(kind: type) -> str:
+    return "an accel.Arch (e.g. accel.preset('h100'))" if kind is Arch else "a workloads.Cascade"
 
 
 def _cells(chunk: tuple) -> list[Exploration]:

@@ -13,7 +13,10 @@ Variant names are `base/axis=value/...`; the first axis varies slowest.
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any, Mapping as MappingType, Sequence
+
+import numpy as np
 
 import accel
 from accel import Arch, ArchError
@@ -31,6 +34,9 @@ def arch_variants(base: Arch, axes: MappingType[str, Sequence] | None = None, **
         raise ArchError(f"arch_variants: axes must be a mapping of axis → values, got {type(axes).__name__}")
     grid = {**dict(axes or {}), **more}
     for name, values in grid.items():
+        if not isinstance(name, str):
+            raise ArchError(f"arch_variants: axis names are strings (aliases: {', '.join(ALIASES)}; or "
+                            f"'<level or unit>.<field>'), got {name!r:.80}")
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
             raise ArchError(f"arch_variants: axis {name!r} needs a non-empty list of values, got {values!r:.80}")
     size = 1
@@ -66,9 +72,9 @@ def _copy(spec: Any) -> Any:
 def _fmt(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "x".join(str(v) for v in value)
-    if isinstance(value, float) and value == int(value):
+    if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value)
+    return str(value)[:80]
 
 
 def _apply(spec: dict, name: str, value: Any, base: Arch) -> None:
@@ -85,12 +91,11 @@ def _apply(spec: dict, name: str, value: Any, base: Arch) -> None:
 
 
 def _array(spec: dict, value: Any, base: Arch) -> None:
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        rows, cols = value
-    elif isinstance(value, int) and not isinstance(value, bool):
-        rows = cols = value
-    else:
-        raise ArchError(f"arch {base.name}: sweep axis 'array' takes n or (rows, cols), got {value!r:.80}")
+    dims = list(value) if isinstance(value, (list, tuple)) else [value, value]
+    if len(dims) != 2 or not all(isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_))
+                                 for d in dims):
+        raise ArchError(f"arch {base.name}: sweep axis 'array' takes n or (rows, cols) integers, got {value!r:.80}")
+    rows, cols = (int(d) for d in dims)
     units = spec["units"]
     has_2d = any(len(u["pes"]) == 2 for u in units)
     for u in units:
@@ -128,12 +133,18 @@ def _sms(spec: dict, value: Any, base: Arch) -> None:
 
 
 def _clock(spec: dict, value: Any, base: Arch) -> None:
-    spec["clock_hz"] = value
+    spec["clock_hz"] = _positive(value, "clock_hz", base)
+
+
+def _positive(value: Any, axis: str, base: Arch) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not 0 < value < math.inf:
+        raise ArchError(f"arch {base.name}: sweep axis {axis!r} needs positive finite numbers, got {value!r:.80}")
+    return value
 
 
 def _ratio(value: Any, current: Any, axis: str, base: Arch) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ArchError(f"arch {base.name}: sweep axis {axis!r} needs positive numbers, got {value!r:.80}")
+    _positive(value, axis, base)
     if not current:
         raise ArchError(f"arch {base.name}: sweep axis {axis!r} scales a field that is not set")
     return value / current

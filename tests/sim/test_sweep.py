@@ -49,7 +49,7 @@ def test_arch_variants_build_valid_named_archs():
     (lambda b: sim.arch_variants(b, array=["big"]), "sweep axis 'array' takes n or (rows, cols)"),
     (lambda b: sim.arch_variants(b, array=[]), "axis 'array' needs a non-empty list"),
     (lambda b: sim.arch_variants(b, array=256), "axis 'array' needs a non-empty list"),
-    (lambda b: sim.arch_variants(b, dram_bytes_per_s=[-1.0]), "needs positive numbers"),
+    (lambda b: sim.arch_variants(b, dram_bytes_per_s=[-1.0]), "needs positive finite numbers"),
     (lambda b: sim.arch_variants(b, sms=[4]), "no level fans out to SMs"),
     (lambda b: sim.arch_variants("fusemax", array=[128]), "base must be an accel.Arch"),
     (lambda b: sim.arch_variants(b, clock_hz=list(range(1, 1001)), array=list(range(1, 1002))),
@@ -124,8 +124,9 @@ def test_sweep_on_a_process_pool_equals_inline(toy):
 
 @pytest.mark.parametrize("call,fragment", [
     (lambda: sim.sweep("mha", accel.preset("fusemax")), "workloads must be a Cascade"),
-    (lambda: sim.sweep([workloads.gemm(8, 8, 8), 3], accel.preset("fusemax")), "workloads[1] must be a"),
-    (lambda: sim.sweep(workloads.gemm(8, 8, 8), {"x": "fusemax"}), "archs['x'] must be a"),
+    (lambda: sim.sweep([workloads.gemm(8, 8, 8), 3], accel.preset("fusemax")),
+     "workloads[1] must be a workloads.Cascade, got int"),
+    (lambda: sim.sweep(workloads.gemm(8, 8, 8), {"x": "fusemax"}), "archs['x'] must be an accel.Arch"),
 ])
 def test_sweep_refuses_bad_grids(call, fragment):
     with pytest.raises(sim.MappingError) as e:
