@@ -37,7 +37,7 @@ def _points(env: Env, tmp_path: Path):
     return list(zip(cases, read_points(path)))
 
 
-@pytest.mark.parametrize("env", [QUICK, FULL], ids=["quick", "full"])
+@pytest.mark.parametrize("env", [QUICK, pytest.param(FULL, marks=pytest.mark.slow)], ids=["quick", "full"])
 def test_harness_flops_are_the_simulators(env: Env, tmp_path: Path) -> None:
     """For every case compare simulates, the row's FLOPs (what converts its time to TFLOP/s) equal workloads.flops
     of the simulated cascade exactly; the rows compare does not simulate are the multi-kernel forms and ceilings."""

@@ -107,6 +107,15 @@ def test_bad_cli_exits_2(argv: list[str], bad: str, capsys: pytest.CaptureFixtur
     assert bad in err and "valid suites" in err and "cpu" in err
 
 
+def test_out_that_cannot_be_written_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """An --out that is a directory, or inside a file, exits 2 naming --out before any case runs."""
+    (tmp_path / "file").write_text("x")
+    for out in (tmp_path, tmp_path / "file" / "x.csv"):
+        assert main(["--suite", "gemm", "--device", "cpu", "--out", str(out), "--quick"]) == 2
+        err = capsys.readouterr().err
+        assert "--out" in err and str(out) in err
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU refusal")
 def test_cuda_without_gpu_exits_2(tmp_path: Path) -> None:
     """`--device cuda` with no GPU exits 2 (as a real subprocess) and says which devices are valid."""

@@ -44,6 +44,7 @@ class Env:
 
     @property
     def device(self) -> Any:
+        """The torch device (GPU 0 or the CPU)."""
         import torch
 
         return torch.device("cuda", 0) if self.device_type == "cuda" else torch.device("cpu")
@@ -78,6 +79,7 @@ class Case:
 
 
 def torch_dtype(name: str) -> Any:
+    """The torch dtype named `name` (`"bfloat16"` → `torch.bfloat16`)."""
     import torch
 
     return getattr(torch, name)

@@ -41,6 +41,7 @@ class ClockReader:
             self.nvml = None
 
     def read(self) -> tuple[str, str]:
+        """(SM clock, memory clock) in MHz now, as strings (blank when unknown)."""
         if not self.enabled:
             return "", ""
         if self.nvml is not None:
@@ -90,6 +91,7 @@ def collect(device_type: str) -> dict[str, Any]:
 
 
 def utc_now() -> str:
+    """The current UTC time, ISO 8601 to the second."""
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

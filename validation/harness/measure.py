@@ -69,6 +69,7 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (bad arguments exit 2 naming the valid suites and devices)."""
     p = _Parser(prog="python -m validation.measure", description=__doc__.split("\n\n")[0])
     p.add_argument("--suite", required=True, choices=list(SUITES) + ["all"], help="which suite to run")
     p.add_argument("--device", required=True, choices=DEVICES, help="cuda (GPU 0) or cpu")
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_env(device: str, quick: bool, reps: int | None, graphs: bool, kernel_names: bool, meta: dict) -> Env:
+    """The run's environment: device properties on CUDA (SMs, L2, compute capability), tiny shapes on the CPU."""
     import torch
 
     if device == "cuda":

@@ -16,6 +16,7 @@ def _best(rows: list[dict], **match: str) -> dict | None:
 
 
 def summarize(paths: list[Path]) -> str:
+    """Rows per status per file, the device, and the best ok row of each kind."""
     lines = [f"{'file':28s} {'rows':>5s} " + " ".join(f"{s:>11s}" for s in STATUSES)]
     all_rows: list[dict] = []
     for p in paths:

@@ -61,9 +61,11 @@ class Budget:
         self.start = time.perf_counter()
 
     def elapsed_s(self) -> float:
+        """Seconds since the budget started."""
         return time.perf_counter() - self.start
 
     def exhausted(self) -> bool:
+        """Whether the allowance is used up (never, when unlimited)."""
         return bool(self.seconds) and self.elapsed_s() >= self.seconds
 
 

@@ -31,6 +31,7 @@ def sdpa_context(backend: str) -> Callable[[], Any]:
 
 
 def sdpa(q: Any, k: Any, v: Any, causal: bool, scale: float | None = None) -> Any:
+    """`scaled_dot_product_attention`, with `enable_gqa` when K/V have fewer heads than Q."""
     import torch.nn.functional as F
 
     gqa = q.shape[1] != k.shape[1]

@@ -61,18 +61,22 @@ class MlaShape:
 
     @property
     def dk(self) -> int:
+        """The query/key head dim before absorption (no-rope + rope)."""
         return self.nope + self.rope
 
     @property
     def elem(self) -> int:
+        """Bytes per element."""
         return dtype_bytes(self.dtype)
 
     @property
     def scale(self) -> float:
+        """The softmax scale, 1/sqrt(dk)."""
         return 1.0 / math.sqrt(self.dk)
 
     @property
     def extra(self) -> str:
+        """The row's `extra` column."""
         return f"latent={self.lat};rope={self.rope};nope={self.nope}"
 
 
