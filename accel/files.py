@@ -95,11 +95,14 @@ def loads(text: str, fmt: str = "yaml", *, source: str = "") -> Arch:
     if not isinstance(source, str):
         raise ArchError(f"accel.loads: source must be a name (str), got {type(source).__name__}")
     where = _file_name(source) or f"<{fmt} text>"
+    if len(text) > MAX_FILE_BYTES:
+        raise ArchError(f"{where}: {len(text)} characters; an arch spec is at most {MAX_FILE_BYTES}")
     problems = Problems()
     lines: dict[Path, int] = {}
     try:
-        data = json_data(text, problems) if fmt == "json" else None
-        if fmt == "yaml":
+        if fmt == "json":
+            data = json_data(text, problems)
+        else:
             data, lines = yaml_data(text, problems)
     except TextError as err:
         raise ArchError(f"{where}:{err.line}: {err}" if err.line else f"{where}: {err}") from None

@@ -98,7 +98,7 @@ CASES = [
     ("accel-file-json-duplicate-key", lambda: accel.loads('{"name": "a", "name": "b"}', "json", source="d.json"),
      ArchError, "d.json: arch.name: duplicate key 'name'; each key may appear once"),
     ("accel-file-alias-bomb", lambda: accel.loads(BOMB, source="bomb.yaml"), ArchError,
-     "bomb.yaml:5: the document expands to more than 100000 values (an alias bomb?)"),
+     "bomb.yaml:5: the document holds more than 50000 values after alias expansion (an alias bomb?)"),
     ("accel-file-deep-json", lambda: accel.loads("[" * 50_000 + "]" * 50_000, "json", source="deep.json"),
      ArchError, "deep.json: nested deeper than 32 levels"),
     ("accel-file-bad-value-line", lambda: accel.loads(GOOD_YAML.replace("[4]", "[0]"), source="a.yaml"), ArchError,
