@@ -121,7 +121,9 @@ def layer(attention: Cascade, *, model_dim: int, ffn_kind: str, ffn_dim: int | N
 
     Pre-norm: h = X + O(attn(N(X))); out = h + FFN(N(h)). Post-norm: h = N(X + O(attn(X))); out = N(h + FFN(h)).
     """
-    _check_layer(attention, model_dim, ffn_kind, ffn_dim, norm_kind, eps, q_lora)
+    args = dict(model_dim=model_dim, ffn_kind=ffn_kind, ffn_dim=ffn_dim, norm_kind=norm_kind, post_norm=post_norm,
+                rope=rope, eps=eps, q_lora=q_lora, name=name)
+    _check_layer(attention, **args)
     parts = _Layer(attention, int(model_dim), float(eps))
     src = "X"
     if not post_norm:
@@ -140,13 +142,18 @@ def layer(attention: Cascade, *, model_dim: int, ffn_kind: str, ffn_dim: int | N
     return parts.build(name)
 
 
-def _check_layer(attention, model_dim, ffn_kind, ffn_dim, norm_kind, eps, q_lora) -> None:
+def _check_layer(attention, *, model_dim, ffn_kind, ffn_dim, norm_kind, post_norm, rope, eps, q_lora, name) -> None:
     require_cascade(attention, "layer")
     positive(model_dim=model_dim)
-    if norm_kind not in NORMS:
+    if not isinstance(norm_kind, str) or norm_kind not in NORMS:
         raise CascadeError(f"unknown norm {quote(norm_kind)} (valid: {', '.join(NORMS)})")
-    if ffn_kind not in FFNS:
+    if not isinstance(ffn_kind, str) or ffn_kind not in FFNS:
         raise CascadeError(f"unknown ffn {quote(ffn_kind)} (valid: {', '.join(FFNS)})")
+    for key, flag in (("post_norm", post_norm), ("rope", rope)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise CascadeError(f"layer: {key} must be True or False, got {quote(flag)}")
+    if not isinstance(name, str):
+        raise CascadeError(f"layer: name must be a str, got {type(name).__name__}")
     if ffn_kind != "moe":
         if ffn_dim is None:
             raise CascadeError(f"layer: ffn {ffn_kind!r} needs ffn_dim")
