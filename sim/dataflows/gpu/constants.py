@@ -30,7 +30,7 @@ PARTIAL_BYTES = 4          # split-KV partial outputs and log-sum-exps are fp32 
 
 # ---- machine facts and assumptions -----------------------------------------------------------------------------
 HBM_LATENCY_S = 0.5e-6          # first HBM access, ~0.5 µs on H100-class parts (assumption, docs/gpu-model.md)
-DEFAULT_HBM_FRACTION = 0.9      # datasheet HBM reachable by streaming without a measured `HBM.bytes_per_s` (H100 3.0/3.35)
+DEFAULT_HBM_FRACTION = 0.9      # datasheet HBM reached by streams without a measured `HBM.bytes_per_s` (H100 3.0/3.35)
 DEFAULT_TENSOR_FRACTION = 0.8   # native tensor peak sustained without a measured GEMM ceiling (H100 798/989)
 THREADS_PER_WARP = 32
 MAX_WARPS_PER_CTA = 32          # 1024 threads per block (CUDA C++ Programming Guide, compute capabilities 8.x/9.x)

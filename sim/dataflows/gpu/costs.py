@@ -107,7 +107,8 @@ def tile_cost(sm: SM, a: Attention, kern: Kernel, u: Unit, mods: tuple[float, fl
     return TileCost(g1=max(rows * u.kv_tile * a.e / rate, smem_g1 / sm.smem),
                     g2=max(rows * u.kv_tile * a.f / rate, smem_g2 / sm.smem),
                     sfu=sfu / sm.sfu, fma=fma / sm.fma, mod_sfu=elems * mods[1] / sm.sfu,
-                    mod_fma=elems * mods[0] / sm.fma, mask_fma=elems * MASK_FMA_OPS / sm.fma, smem_bytes=kern.groups * (smem_g1 + smem_g2))
+                    mod_fma=elems * mods[0] / sm.fma, mask_fma=elems * MASK_FMA_OPS / sm.fma,
+                    smem_bytes=kern.groups * (smem_g1 + smem_g2))
 
 
 def iteration_cycles(t: TileCost, groups: int) -> float:

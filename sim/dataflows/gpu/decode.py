@@ -20,7 +20,7 @@ from workloads import Cascade
 
 from sim.dataflows.gpu.constants import PARTIAL_BYTES
 from sim.dataflows.gpu.costs import Kernel
-from sim.dataflows.gpu.fused import check_fit, lower_attention
+from sim.dataflows.gpu.fused import check_fit, fit_defaults, lower_attention
 from sim.dataflows.gpu.gemm import gemm_buffers, gemm_kernel, gemm_tiles
 from sim.dataflows.gpu.machine import hopper_reason, sm_rates
 from sim.dataflows.gpu.plans import attention_reason, check_arch, constrain, mapping, shape_of
@@ -66,7 +66,7 @@ def _plan(name: str, defaults: dict, kernel, splits):
     def plan(c: Cascade, arch: Arch, constraints) -> Mapping:
         a = shape_of(c, name)
         sm = sm_rates(check_arch(arch, name), a.dtype)
-        p = constrain(name, {**defaults, "splits": 1}, constraints)
+        p = fit_defaults(a, kernel(arch), constrain(name, {**defaults, "splits": 1}, constraints), sm, constraints)
         if "splits" not in constraints:
             ctas = a.batch * a.kv_heads * -(-a.group * a.m // p["q_tile"])
             p["splits"] = splits(ctas, sm.sms, -(-a.p // p["kv_tile"]))

@@ -14,7 +14,7 @@ from workloads import Cascade
 
 from sim.dataflows.gpu.constants import THREADS_PER_WARP, MAX_REGS_PER_THREAD, calibrated
 from sim.dataflows.gpu.costs import Kernel, unit_shape
-from sim.dataflows.gpu.fused import check_fit, lower_attention
+from sim.dataflows.gpu.fused import check_fit, fit_defaults, lower_attention
 from sim.dataflows.gpu.machine import occupancy, sm_rates
 from sim.dataflows.gpu.plans import attention_reason, check_arch, constrain, mapping, shape_of
 from sim.ir.mapping import Mapping
@@ -49,6 +49,7 @@ def fa2_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
     slots = max(occupancy(sm, warps * THREADS_PER_WARP, MAX_REGS_PER_THREAD, smem), 1)
     p = constrain("flash2", {"q_tile": br, "kv_tile": bc, "warps": warps, "stages": 1, "ctas_per_sm": slots},
                   constraints)
+    p = fit_defaults(a, fa2_kernel(p["warps"], DEFAULT_OPTIONS), p, sm, constraints)
     check_fit("flash2", a, fa2_kernel(p["warps"], DEFAULT_OPTIONS), p, sm)
     return mapping("flash2", c, p)
 
@@ -64,6 +65,7 @@ def _wgmma_plan(name: str, tiles: dict, kern: Kernel, stages: int, ctas: int):
         sm = sm_rates(check_arch(arch, name), a.dtype)
         br, bc = pick(tiles, max(a.e, a.f))
         p = constrain(name, {"q_tile": br, "kv_tile": bc, "stages": stages, "ctas_per_sm": ctas}, constraints)
+        p = fit_defaults(a, kern, p, sm, constraints)
         check_fit(name, a, kern, p, sm)
         return mapping(name, c, p)
     return plan

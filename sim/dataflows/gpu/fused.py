@@ -67,7 +67,20 @@ def grid(a: Attention, kern: Kernel, params, name: str) -> Grid:
     return Grid(u, partial, full, a.batch * heads, sharers, params["ctas_per_sm"] // kern.ctas_per_unit)
 
 
-def check_fit(name: str, a: Attention, kern: Kernel, params, sm: SM, threads: int | None = None) -> None:
+def fit_defaults(a: Attention, kern: Kernel, params: dict, sm: SM, pinned) -> dict:
+    """The defaults with the stages and resident CTAs that were not pinned lowered to what shared memory holds
+    (e.g. FlashMLA's two stages of 576-dim rows do not fit in an A100's 164 KB)."""
+    u = unit_shape(a, kern, params["q_tile"], params["kv_tile"])
+    out = dict(params)
+    if "stages" not in pinned:
+        out["stages"] = max(1, min(out["stages"], (sm.smem_bytes - u.q_bytes) // max(u.kv_bytes + u.bias_bytes, 1)))
+    if "ctas_per_sm" not in pinned:
+        units = max(1, min(out["ctas_per_sm"] // kern.ctas_per_unit, sm.smem_bytes // max(u.smem(out["stages"]), 1)))
+        out["ctas_per_sm"] = units * kern.ctas_per_unit
+    return out
+
+
+def check_fit(name: str, a: Attention, kern: Kernel, params, sm: SM) -> None:
     """Refuse a mapping the hardware cannot run: shared memory per unit and per SM, resident CTAs, warps and
     registers per CTA, splits without KV tiles. Names what does not fit and what would."""
     q, kv, stages, ctas = params["q_tile"], params["kv_tile"], params["stages"], params["ctas_per_sm"]

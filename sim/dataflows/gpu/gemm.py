@@ -23,7 +23,7 @@ from sim.dataflows.registry import Lowered
 from sim.ir.mapping import Mapping, MappingError
 from sim.ir.options import DEFAULT_OPTIONS, Options
 
-# Default tiles: Hopper's CUTLASS/cuBLAS kernels use 128×256×64 tiles, 4 stages, clusters of 2; Ampere 128×128×64, 3.
+# Default tiles: Hopper's CUTLASS/cuBLAS kernels 128×256×64, 4 stages, clusters of 2; Ampere's 128×128×64, 3 stages.
 HOPPER_TILES = {"tile_m": 128, "tile_n": 256, "tile_k": 64, "stages": 4, "ctas_per_sm": 1, "cluster": 2}
 AMPERE_TILES = {"tile_m": 128, "tile_n": 128, "tile_k": 64, "stages": 3, "ctas_per_sm": 1, "cluster": 1}
 

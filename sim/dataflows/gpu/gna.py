@@ -15,7 +15,7 @@ from workloads import Cascade
 
 from sim.dataflows.gpu.constants import calibrated
 from sim.dataflows.gpu.costs import Kernel, check_spatial_tiles
-from sim.dataflows.gpu.fused import check_fit, lower_attention
+from sim.dataflows.gpu.fused import check_fit, fit_defaults, lower_attention
 from sim.dataflows.gpu.machine import hopper_reason, sm_rates
 from sim.dataflows.gpu.plans import attention_reason, check_arch, constrain, mapping, shape_of
 from sim.dataflows.gpu.programs import stream
@@ -47,7 +47,10 @@ def plan(c: Cascade, arch: Arch, constraints) -> Mapping:
     p = constrain("gna", {"q_tile_shape": shapes[0], "kv_tile_shape": shapes[1], "stages": STAGES,
                           "ctas_per_sm": 1}, constraints)
     check_spatial_tiles(a, p["q_tile_shape"], p["kv_tile_shape"])
-    check_fit("gna", a, kernel(arch, DEFAULT_OPTIONS), sized(p), sm)
+    kern = kernel(arch, DEFAULT_OPTIONS)
+    fitted = fit_defaults(a, kern, sized(p), sm, constraints)
+    p = {k: fitted[k] for k in p}
+    check_fit("gna", a, kern, sized(p), sm)
     return mapping("gna", c, p)
 
 

@@ -4,8 +4,8 @@ An arch is a GPU when its levels are HBM → L2 → SMEM → RF (SMEM replicated
 `fma` units. Rates are per SM per clock. HBM and L2 bandwidth are shared by the SMs that run CTAs (`SM.sharing`):
 an idle SM takes no share; one SM takes at most what its shared memory accepts (the SMEM level's per-SM
 bandwidth), since every loaded tile lands there, and from HBM at most what its outstanding loads (the resident
-CTAs' pipeline stages) sustain over the HBM latency — why few CTAs cannot saturate HBM (FlashDecoding's premise). A null bandwidth means "not a bottleneck" (the arch schema), a
-null HBM capacity "unbounded".
+CTAs' pipeline stages) sustain over the HBM latency — why few CTAs cannot saturate HBM (FlashDecoding's premise).
+A null bandwidth means "not a bottleneck" (the arch schema), a null HBM capacity "unbounded".
 
 CTAs go to SMs in launch order, each to the SM with the least estimated work so far (the hardware block
 scheduler's greedy dispatch); only the most loaded SM is simulated (`place`).
