@@ -28,6 +28,7 @@ import accel
 import sim
 import workloads
 from validation.errors import ValidationError
+from validation.reproductions.fusemax_figures import figures
 
 # FuseMax §6: heads H, head dim E = F, model dim D, FFN dim S.
 MODELS = {"BERT": (12, 64, 768, 3072), "TrXL": (16, 64, 1024, 4096), "T5": (8, 64, 512, 2048),
@@ -214,11 +215,7 @@ def run(out: Path, quick: bool = False, plots: bool = True) -> dict:
     write_csv(out / "end_to_end.csv", e2e)
     write_csv(out / "summary.csv", summ)
     (out / "summary.json").write_text(json.dumps(record(att, e2e, summ, quick), indent=1) + "\n")
-    paths = []
-    if plots:
-        from validation.reproductions.fusemax_figures import figures
-
-        paths = figures(out, att, e2e)
+    paths = figures(out, att, e2e, tuple(MODELS), tuple(DATAFLOWS)) if plots else []
     return {"attention": att, "end_to_end": e2e, "summary": summ, "figures": paths,
             "attention_s": t1 - t0, "end_to_end_s": t2 - t1}
 
