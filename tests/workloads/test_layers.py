@@ -109,3 +109,34 @@ def test_mla_layer_runs_prefill_and_decode(seq, seq_kv):
     c = layer(a, model_dim=6, ffn_kind="swiglu", ffn_dim=5, q_lora=3)
     out = execute(c, weights(rng, c))["OUT"]
     assert out.shape == (1, seq, 6) and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("core", [
+    dict(name="gqa", batch=1, heads=4, kv_heads=2, seq=4, head_dim=4, causal=True, key_tile=2),
+    dict(name="gqa", batch=1, heads=4, kv_heads=2, seq=1, seq_kv=8, head_dim=4, causal=True),
+    dict(name="mla", batch=1, seq=4, heads=2, latent=4, rope_dim=2, nope_dim=2, head_dim_v=3, form="naive"),
+    dict(name="mla", batch=1, seq=1, seq_kv=6, heads=2, latent=4, rope_dim=2, nope_dim=2, head_dim_v=3),
+])
+@pytest.mark.parametrize("ffn", ["swiglu", "moe"])
+def test_layer_is_composed_from_the_attention_cascade_data(core, ffn):
+    """The layer holds the attention cascade's own Einsums, splits, masks and initial values (composed as data,
+    not re-parsed), and it still round-trips through text."""
+    spec = dict(core)
+    a = attention(spec.pop("name"), **spec)
+    moe = MoE(experts=4, top_k=2, expert_dim=3, shared_dim=3) if ffn == "moe" else None
+    c = layer(a, model_dim=6, ffn_kind=ffn, ffn_dim=5, moe=moe, q_lora=3)
+    assert all(e in c.einsums for e in a.einsums)
+    assert set(a.splits) <= set(c.splits) and set(a.masks) <= set(c.masks) and c.inits == a.inits
+    import workloads
+    assert workloads.cascade(workloads.to_text(c), c.sizes, name=c.name, dtype=c.dtype) == c
+    assert workloads.load(workloads.save(c)) == c
+
+
+def test_deepseek_layer_builds_without_text_round_trips():
+    """A DeepSeek-V3 prefill layer at 4K keeps its 4096 × 256 routing table as data (it was printed and parsed
+    back); expert points count only the chosen (token, expert) pairs."""
+    import workloads
+    c = workloads.model("deepseek-v3").layer(seq=4096)
+    routing = next(m for m in c.masks if m.query == "T")
+    assert len(routing.keep) == 4096 and sum(routing.keep[0]) == 8
+    assert workloads.points(c)["EG"] == 4096 * 8 * 2048 * 7168   # only the chosen (token, expert) pairs
