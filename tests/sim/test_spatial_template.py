@@ -193,17 +193,21 @@ def test_a_pinned_query_block_that_does_not_fit_names_the_largest_that_does():
         sim.evaluate(c, accel.preset("fusemax"), "fusemax", constraints={"M1": 256})
 
 
-def test_two_billion_tokens_plan_a_query_block_that_can_be_simulated():
-    """13: seq = 2^31 on FuseMax used to die on a buffer acquire; FuseMax's rule gives M1 = 128, whose K/V chunks
-    (at the coarsest grouping the engine can simulate) do not fit beside it, so the plan takes the largest M1 that
-    does (64) and says so in the mapping; pinning M1 = 128 is refused naming M1 = 64."""
-    c = workloads.attention("mha", batch=1, heads=1, seq=2 ** 31, head_dim=64)
+def test_a_billion_tokens_plan_a_query_block_that_can_be_simulated():
+    """13: very long sequences used to die on a buffer acquire. At 2^30 tokens FuseMax's rule gives M1 = 128, whose
+    K/V chunks in flight (at the coarsest grouping the engine can simulate) do not fit beside it, so the plan takes
+    the largest M1 that does (64); pinning M1 = 128 is refused naming M1 = 64. At 2^31 no M1 fits the 16 MiB
+    buffer: refused with the buffer that would."""
     arch = accel.preset("fusemax")
+    c = workloads.attention("mha", batch=1, heads=1, seq=2 ** 30, head_dim=64)
     r = sim.evaluate(c, arch, "fusemax")
     assert r.mapping.params["M1"] == 64
     assert r.latency_s >= sim.roofline(c, arch, binding=r.mapping.binding).lower_bound_s
     with pytest.raises(MappingError, match="M1=64 would"):
         sim.evaluate(c, arch, "fusemax", constraints={"M1": 128})
+    longer = workloads.attention("mha", batch=1, heads=1, seq=2 ** 31, head_dim=64)
+    with pytest.raises(MappingError, match="a buffer of ≥ 25296896 bytes or a shorter key sequence would"):
+        sim.evaluate(longer, arch, "fusemax")
 
 
 def test_a_prime_key_length_is_refused_with_the_reason():

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from sim.dataflows.registry import register_dataflow
 from sim.dataflows.spatial import flat, fusemax
-from sim.dataflows.spatial.fusemax import BINDING_FLAT_1PASS, BINDING_FUSEMAX, query_block
+from sim.dataflows.spatial.fusemax import BINDING_FLAT_1PASS, BINDING_FUSEMAX
+from sim.dataflows.spatial.query_blocks import query_block
 from sim.dataflows.spatial.flat import BINDING_3PASS
 
 __all__ = ["BINDING_3PASS", "BINDING_FLAT_1PASS", "BINDING_FUSEMAX", "query_block"]

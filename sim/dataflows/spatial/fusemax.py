@@ -22,8 +22,8 @@ durations and latencies × group, exact while DRAM keeps ahead. The loop is simu
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
 from typing import Any, Mapping as MappingType
 
 import numpy as np
@@ -35,9 +35,10 @@ from workloads import Cascade
 from sim.dataflows.registry import Lowered
 from sim.dataflows.spatial import template
 from sim.dataflows.spatial.body import UNIT_KEYS, Body, Order, program
-from sim.dataflows.spatial.common import (ArchFacts, actions, arch_facts, arch_problem, check_pins, check_ticks,
-                                          cycles, divisors, dram_cycles, largest_divisor, pin_int, precision_problem,
-                                          tile_ops, tiling_hint, unbound_op)
+from sim.dataflows.spatial.common import (actions, arch_facts, arch_problem, check_pins, check_ticks, cycles,
+                                          divisors, dram_cycles, largest_divisor, pin_int, precision_problem,
+                                          tile_ops, unbound_op)
+from sim.dataflows.spatial.query_blocks import QueryBlock, auto_group, fitting_group, group_for, query_block
 from sim.ir.mapping import FusionGroup, LevelNest, Loop, Mapping, MappingError
 from sim.ir.options import DEFAULT_OPTIONS, Options
 
@@ -59,58 +60,14 @@ STYLES = {"fusemax-cascade": (BINDING_FLAT_1PASS, True), "fusemax-arch": (BINDIN
 # The 1D work that separates a tile's LM from the 2D array's next SLN on FuseMax: RM (1 max) + PRM (6-MAC exp and a
 # subtract) per query row — what the lookahead must cover beside the 2D fill/drain (FuseMax §IV-B).
 ROUND_TRIP_SLACK_CYCLES = 8
-MAX_GROUPS = 512            # target groups per block body (bounds the ops the engine simulates per iteration)
-MAX_BODY_GROUPS = 2 ** 17   # hard limit when the buffer forces finer groups; beyond it a block is refused
-BYTES_Q_STATE = ("E", 2, "F")   # per query row on chip: Q (E), RM and RD (1 each), RNV (F) — FuseMax §IV
 
 
-@dataclass(frozen=True)
-class QueryBlock:
-    """One query block's tiling: `m1` subtiles of `m0` query rows × `p1` key tiles of `p0` keys."""
-    cascade: Cascade       # re-split with this block's P0
-    facts: ArchFacts
-    m0: int
-    p0: int
-    p1: int
-    m1: int
-
-    @property
-    def bytes(self) -> int:
-        return workloads.DTYPE_BYTES[self.cascade.dtype]
-
-    @property
-    def tiles(self) -> int:
-        return self.p1 * self.m1
-
-    @property
-    def n_sub(self) -> int:
-        return self.cascade.sizes["M"] // self.m0
-
-    @property
-    def q_state(self) -> int:
-        """On-chip bytes of the block's query rows: Q, RM, RD, RNV."""
-        s = self.cascade.sizes
-        return self.m1 * self.m0 * (s["E"] + 2 + s["F"]) * self.bytes
-
-    def chunk(self, group: int) -> tuple[int, int]:
-        """(tiles per K/V chunk, bytes per chunk) for groups of `group` tiles: a chunk is whole key tiles."""
-        s = self.cascade.sizes
-        tiles = max(group, self.m1)
-        return tiles, tiles // self.m1 * self.p0 * (s["E"] + s["F"]) * self.bytes
-
-
-def query_block(cascade: Cascade, arch: Arch, m0: int, p0: int) -> int:
-    """FuseMax's query-block rule (§IV), in M0-row subtiles: avail = buffer − P0·(E + F)·2 (one K and V tile);
-    per query row (E + 1 + 1 + F)·2 bytes; M1 = min(avail // (per·M0), M/M0), rounded down to a factor of M/M0
-    (0 when not even one subtile fits)."""
-    s, b = cascade.sizes, workloads.DTYPE_BYTES[cascade.dtype]
-    avail = arch.levels[1].capacity_bytes - p0 * (s["E"] + s["F"]) * b
-    per = (s["E"] + 2 + s["F"]) * b
-    n_sub = s["M"] // m0
-    m1 = min(max(avail, 0) // (per * m0), n_sub)
-    while m1 and n_sub % m1:
-        m1 -= 1
-    return m1
+def stages(binding: MappingType[str, str]) -> dict[str, int]:
+    """Each per-tile Einsum's pipeline stage: one more per crossing between the arrays along its dependencies."""
+    stage = {"BQK": 0}
+    for e in TOPO[1:]:
+        stage[e] = max(stage[d] + (binding[d] != binding[e]) for d in DEPS[e])
+    return stage
 
 
 # ---- supports, plan, space -------------------------------------------------------------------------------------
@@ -135,10 +92,10 @@ def plan(name: str):
 
     def make(cascade: Cascade, arch: Arch, constraints: MappingType[str, Any]) -> Mapping:
         pins = check_pins(name, constraints, keys)
-        blk = _block(name, cascade, arch, pins)
+        blk = _block(name, cascade, arch, pins, binding, interleave)
         params = {"P0": blk.p0, "M1": blk.m1}
         if interleave:
-            params["lookahead"] = pin_int(name, pins, "lookahead", _default_lookahead(blk, arch, binding))
+            params["lookahead"] = blk.lookahead
         return Mapping(name, (FusionGroup(ONE_PASS, _nests(blk)),), binding, params)
     return make
 
@@ -160,7 +117,7 @@ def space(name: str):
     return axes
 
 
-def _block(name: str, cascade: Cascade, arch: Arch, pins: MappingType[str, Any]) -> QueryBlock:
+def _block(name: str, cascade: Cascade, arch: Arch, pins: MappingType[str, Any], binding, interleave: bool):
     """The query block a plan chooses (pins applied), refused with what does not fit and what would."""
     f, s = arch_facts(arch), cascade.sizes
     p0 = pin_int(name, pins, "P0", largest_divisor(s["P"], f.rows))
@@ -170,23 +127,27 @@ def _block(name: str, cascade: Cascade, arch: Arch, pins: MappingType[str, Any])
         raise MappingError(f"{name}: P0={p0} must divide P={s['P']} (e.g. {largest_divisor(s['P'], f.rows)})")
     c = workloads.retile(cascade, "P0", p0)
     m0 = largest_divisor(s["M"], f.cols)
+    blk = QueryBlock(c, f, m0, p0, s["P"] // p0, 1)
+    if interleave:
+        look = pin_int(name, pins, "lookahead", _default_lookahead(blk, arch, binding))
+        blk = dataclasses.replace(blk, lookahead=look, v_stage=stages(binding)["SLNV"])
     fits = query_block(c, arch, m0, p0)
     m1 = pin_int(name, pins, "M1", max(fits, 1))
-    blk = QueryBlock(c, f, m0, p0, s["P"] // p0, m1)
+    blk = blk.with_m1(m1)
     if blk.n_sub % m1:
         raise MappingError(f"{name}: M1={m1} must divide M/M0 = {blk.n_sub} (factors: {_few(divisors(blk.n_sub))})")
     kv_tile = p0 * (s["E"] + s["F"]) * blk.bytes
     if m1 > max(fits, 1) or not fits:
-        smallest = QueryBlock(c, f, m0, p0, blk.p1, 1).q_state + 2 * kv_tile
+        one = blk.with_m1(1)
+        smallest = one.q_state + one.in_flight(1) * kv_tile
         what = f"the largest M1 that fits is {fits}" if fits else f"a buffer of ≥ {smallest} bytes would run M1=1"
         raise MappingError(f"{name}: M1={m1} query subtiles of {m0} rows ({blk.q_state} bytes of Q and running "
-                           f"state) and two K/V tiles (one in use, one prefetched: {2 * kv_tile} bytes) need "
-                           f"{blk.q_state + 2 * kv_tile} bytes; the {f.buffer}-byte GlobalBuffer does not hold "
-                           f"them ({what})")
+                           f"state) and the K/V tiles in flight (at least two: {2 * kv_tile} bytes) need more than "
+                           f"the {f.buffer}-byte GlobalBuffer holds ({what})")
     if "M1" not in pins:   # the rule's block, or the largest smaller one whose K/V chunks fit when grouped
-        blk = next((QueryBlock(c, f, m0, p0, blk.p1, m) for m in reversed(divisors(blk.n_sub)) if m <= m1
-                    and _fitting_group(QueryBlock(c, f, m0, p0, blk.p1, m)) is not None), blk)
-    _auto_group(name, blk)   # refuses a block whose K/V chunks cannot fit at any simulated grouping
+        blk = next((blk.with_m1(m) for m in reversed(divisors(blk.n_sub)) if m <= m1
+                    and fitting_group(blk.with_m1(m)) is not None), blk)
+    auto_group(name, blk)   # refuses a block whose K/V chunks cannot fit at any simulated grouping
     return blk
 
 
@@ -218,69 +179,6 @@ def _few(values: tuple[int, ...]) -> str:
         ", ".join(map(str, values[:4])) + ", …, " + ", ".join(map(str, values[-2:]))
 
 
-# ---- tile grouping (a simulation option) -----------------------------------------------------------------------
-
-
-def _valid_group(group: int, blk: QueryBlock) -> bool:
-    """A group covers whole K/V chunks: it divides M1, or is a multiple of M1 that divides the block's tiles."""
-    return group <= blk.tiles and (blk.m1 % group == 0 if group <= blk.m1 else
-                                   group % blk.m1 == 0 and blk.tiles % group == 0)
-
-
-def _kv_room(blk: QueryBlock) -> int:
-    """Buffer bytes left for K/V chunks beside the block's single-buffered query state."""
-    return blk.facts.buffer - blk.q_state
-
-
-def _fitting_group(blk: QueryBlock) -> int | None:
-    """The smallest power of two keeping ≤ MAX_GROUPS groups (or M1); if two of its K/V chunks (one in use, one
-    prefetched) do not fit beside the query state, the largest finer valid group whose chunks do, within
-    MAX_BODY_GROUPS groups; None if there is none."""
-    g = 1
-    while blk.tiles // g > MAX_GROUPS and blk.tiles % (2 * g) == 0:
-        g *= 2
-    if g > blk.m1 and g % blk.m1:
-        g = blk.m1
-    room = _kv_room(blk)
-    finer = sorted({d for d in divisors(blk.m1)} | {blk.m1 * d for d in divisors(blk.p1)}, reverse=True)
-    return next((x for x in [g] + finer if x <= g and blk.tiles // x <= MAX_BODY_GROUPS
-                 and 2 * blk.chunk(x)[1] <= room), None)
-
-
-def _auto_group(name: str, blk: QueryBlock) -> int:
-    """`_fitting_group`, or a MappingError naming the largest M1 whose block can be simulated."""
-    g = _fitting_group(blk)
-    if g is not None:
-        return g
-    smaller = [m for m in divisors(blk.n_sub) if m < blk.m1
-               and _fitting_group(QueryBlock(blk.cascade, blk.facts, blk.m0, blk.p0, blk.p1, m)) is not None]
-    finest = min((x for x in divisors(blk.m1) if blk.tiles // x <= MAX_BODY_GROUPS), default=blk.m1)
-    would = f"M1={max(smaller)} would" if smaller else \
-        f"a buffer of ≥ {blk.q_state + 2 * blk.chunk(finest)[1]} bytes or a shorter key sequence would"
-    raise MappingError(f"{name}: a query block of M1={blk.m1} subtiles × {blk.p1} key tiles is simulated in ≤ "
-                       f"{MAX_BODY_GROUPS} groups, and two of their K/V chunks do not fit in the {_kv_room(blk)} "
-                       f"bytes beside its query state; {would}"
-                       + tiling_hint(blk.cascade.sizes["P"], blk.p0, blk.facts.rows, "P"))
-
-
-def _group(name: str, blk: QueryBlock, options: Options) -> int:
-    """Tiles per simulated group: `Options.tile_group` if given (checked), else the automatic choice."""
-    g = options.tile_group
-    if g is None:
-        return _auto_group(name, blk)
-    if not _valid_group(g, blk):
-        raise MappingError(f"{name}: Options.tile_group={g} must divide M1={blk.m1}, or be a multiple of it that "
-                           f"divides the block's {blk.tiles} tiles (automatic: {_auto_group(name, blk)})")
-    if 2 * blk.chunk(g)[1] > _kv_room(blk):
-        raise MappingError(f"{name}: Options.tile_group={g} needs two K/V chunks of {blk.chunk(g)[1]} bytes; "
-                           f"{_kv_room(blk)} bytes are free beside the query block (automatic: "
-                           f"{_auto_group(name, blk)})")
-    if blk.tiles // g > MAX_BODY_GROUPS:
-        raise MappingError(f"{name}: Options.tile_group={g} gives {blk.tiles // g} groups per block, over the "
-                           f"limit of {MAX_BODY_GROUPS} (automatic: {_auto_group(name, blk)})")
-    return g
-
-
 # ---- lowering --------------------------------------------------------------------------------------------------
 
 
@@ -289,10 +187,11 @@ def lower(cascade: Cascade, arch: Arch, mapping: Mapping, options: Options = DEF
     name, prm = mapping.dataflow, mapping.params
     f = arch_facts(arch)
     c = workloads.retile(cascade, "P0", prm["P0"])
-    blk = QueryBlock(c, f, largest_divisor(c.sizes["M"], f.cols), prm["P0"], c.sizes["P"] // prm["P0"], prm["M1"])
-    group = _group(name, blk, options)
     interleave = STYLES[name][1]
-    look = math.ceil(prm["lookahead"] / group) if interleave else 0
+    blk = QueryBlock(c, f, largest_divisor(c.sizes["M"], f.cols), prm["P0"], c.sizes["P"] // prm["P0"], prm["M1"],
+                     prm["lookahead"] if interleave else 0, stages(mapping.binding)["SLNV"] if interleave else 0)
+    group = group_for(name, blk, options)
+    look = math.ceil(blk.lookahead / group)
     body = Body(span=blk.tiles // group, levels=f.levels)
     kinds, stage = _tile_ops(body, blk, arch, mapping.binding, group, interleave, look)
     double_q = _streams(body, blk, kinds, group)
@@ -316,9 +215,7 @@ def _tile_ops(body: Body, blk: QueryBlock, arch: Arch, binding, group: int, inte
     s, f = blk.cascade.sizes, blk.facts
     per_tile = tile_ops(blk.cascade, _work_items(blk))
     active = {"2d": min(f.pes2, blk.m0 * blk.p0), "1d": min(f.pes1, blk.m0)}
-    stage = {"BQK": 0}
-    for e in TOPO[1:]:
-        stage[e] = max(stage[d] + (binding[d] != binding[e]) for d in DEPS[e])
+    stage = stages(binding)
     crosses = {d for e, ds in DEPS.items() for d in ds if binding[d] != binding[e]}
     n_groups = blk.tiles // group
     g = np.arange(n_groups)
@@ -354,7 +251,7 @@ def _streams(body: Body, blk: QueryBlock, kinds: dict[str, int], group: int) -> 
                   latency=f.dram_latency, acquire=kv_bytes, dram_read=kv_bytes, gb_write=kv_bytes)
     body.dep(kinds["BQK"], kv, g, g // gpc)
     q_bytes = blk.m1 * blk.m0 * blk.cascade.sizes["E"] * blk.bytes
-    double_q = 2 * blk.q_state + 3 * kv_bytes <= f.buffer
+    double_q = 2 * blk.q_state + max(3, blk.in_flight(group)) * kv_bytes <= f.buffer
     q = body.add("dram", ORDER(0, "q"), dram_cycles(q_bytes, f.bytes_per_cycle), latency=f.dram_latency,
                  dram_read=q_bytes, gb_write=q_bytes)
     body.dep(q, kinds["BQK"], [0], [n_groups - 1], prev=True)   # its slot is free once the last block read it
