@@ -257,3 +257,38 @@ def test_invalid_parameters_raise(name, shape, fragment):
     with pytest.raises(CascadeError, match=None) as info:
         attention(name, **shape)
     assert fragment in str(info.value)
+
+
+@pytest.fixture
+def alibi_variant():
+    """An ALiBi-style variant (an additive bias on the scores) written through the documented extension point
+    `workloads.variants.core`, registered for one test and removed after it."""
+    from workloads.variants import core
+    from workloads.variants.registry import VARIANTS
+
+    @workloads.register_variant("alibi_test")
+    def alibi(*, batch, heads, seq, head_dim, softmax="1pass"):
+        scores = "{S}R[b,h,m,{p}] = Q[b,h,m,e] * K[b,h,{p},e]\n{S}[b,h,m,{p}] = {S}R[b,h,m,{p}] + BIAS[h,m,{p}]"
+        text = "input Q[b,h,m,e], K[b,h,p,e], V[b,h,p,f], BIAS[h,m,p]\n" + core(softmax, "b,h", "b,h", scores=scores)
+        sizes = {"B": batch, "H": heads, "M": seq, "P": seq, "E": head_dim, "F": head_dim}
+        if softmax != "3pass":
+            sizes["P0"] = 2
+        return workloads.cascade(text, sizes, name="alibi")
+
+    yield "alibi_test"
+    del VARIANTS["alibi_test"]
+
+
+@pytest.mark.parametrize("softmax", SOFTMAXES)
+def test_core_is_the_extension_point_for_new_score_functions(alibi_variant, softmax):
+    """A variant built on `workloads.variants.core` with its own score statements runs like SDPA with that bias."""
+    rng = np.random.default_rng(7)
+    c = attention(alibi_variant, batch=1, heads=2, seq=5, head_dim=3, softmax=softmax)
+    q, k, v = rand(rng, 1, 2, 5, 3), rand(rng, 1, 2, 5, 3), rand(rng, 1, 2, 5, 3)
+    bias = rand(rng, 2, 5, 5)
+    out = run(c, Q=q, K=k, V=v, BIAS=bias)
+    t = lambda a: torch.from_numpy(a)
+    ref = F.scaled_dot_product_attention(t(q), t(k), t(v), attn_mask=t(bias)[None], scale=1.0).numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)
+    assert "BIAS" in c.inputs and workloads.compulsory_bytes(c) > workloads.compulsory_bytes(
+        attention("mha", batch=1, heads=2, seq=5, head_dim=3, softmax=softmax, key_tile=2 if softmax != "3pass" else None))
