@@ -58,7 +58,8 @@ def test_plan_never_simulates(df, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("plan simulated")
 
-    entry_points = [n for n in dir(scheduler) if ("simulat" in n or "schedule" in n) and callable(getattr(scheduler, n))]
+    entry_points = [n for n in dir(scheduler)
+                    if ("simulat" in n or "schedule" in n) and callable(getattr(scheduler, n))]
     assert "simulate" in entry_points
     for name in entry_points:
         monkeypatch.setattr(scheduler, name, refuse)

@@ -17,12 +17,14 @@ from workloads import Cascade
 from sim.ir.mapping import MappingError
 from sim.ir.program import Program
 
-__all__ = ["ArchFacts", "MAX_TICKS", "actions", "arch_facts", "arch_problem", "check_pins", "check_ticks", "cycles",
-           "divisors", "dram_cycles", "largest_divisor", "pin_int", "precision_problem", "tile_ops", "tiling_hint",
-           "unbound_op"]
+__all__ = ["ArchFacts", "DOUBLE", "MAX_TICKS", "OPERANDS_PER_SLOT", "actions", "arch_facts", "arch_problem",
+           "check_pins", "check_ticks", "cycles", "divisors", "dram_cycles", "largest_divisor", "pin_int",
+           "precision_problem", "tile_ops", "tiling_hint", "unbound_op"]
 
 PRECISION = "fp16"   # FuseMax and FLAT are evaluated in FP16 (FuseMax, MICRO 2024, §V); the presets' rates and
 #                      energies are FP16 figures, so other dtypes are refused rather than costed as FP16.
+DOUBLE = 2           # copies of a double-buffered operand: one in use while the next one loads
+OPERANDS_PER_SLOT = 2  # an op slot reads two register operands (and writes one result)
 MAX_TICKS = 2 ** 62  # the engine counts ticks in int64: a program that could run longer is refused, not wrapped
 GLOBAL_BUFFER = "GlobalBuffer"
 MOVED_PARAMS = {
@@ -155,7 +157,7 @@ def actions(cascade: Cascade, arch: Arch, binding: MappingType[str, str]) -> dic
         for op, n in ops.items():
             rate = accel.op_rate(u, op, cascade.dtype)
             slots = 0.0 if math.isinf(rate) else n / rate
-            for action, count in ((op, n), ("register_read", 2 * slots), ("register_write", slots)):
+            for action, count in ((op, n), ("register_read", OPERANDS_PER_SLOT * slots), ("register_write", slots)):
                 acts[f"{u.name}.{action}"] = acts.get(f"{u.name}.{action}", 0.0) + count
     return acts
 

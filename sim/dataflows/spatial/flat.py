@@ -27,7 +27,7 @@ from workloads import Cascade
 from sim.dataflows.registry import Lowered
 from sim.dataflows.spatial import template
 from sim.dataflows.spatial.body import UNIT_KEYS, Body, Order, program
-from sim.dataflows.spatial.common import (ArchFacts, actions, arch_facts, arch_problem, check_pins, check_ticks,
+from sim.dataflows.spatial.common import (DOUBLE, ArchFacts, actions, arch_facts, arch_problem, check_pins, check_ticks,
                                           cycles, dram_cycles, largest_divisor, pin_int, precision_problem,
                                           tile_ops, tiling_hint, unbound_op)
 from sim.ir.mapping import FusionGroup, LevelNest, Loop, Mapping, MappingError
@@ -42,6 +42,7 @@ MAX_BODY_GROUPS = 2 ** 14   # hard limit: beyond it groups grow past the buffer 
 GROUP_BUFFER_SHARE = 8      # a group's two score tiles use at most 1/8 of the buffer
 UNFUSED_MAX_ROWS = 1024     # the unfused baseline streams at most this many query rows per phase block
 KV_TILES_RESERVED = 4       # FLAT's buffer budget reserves four array-high tiles of K and of V beside a block
+BLOCKS_IN_FLIGHT = 2        # FLAT's scores of two blocks are on chip: block k's softmax beside block k+1's QK
 # Program order inside a slot. FLAT: loads first, then the 2D array's QK (and its spill), the 1D passes, AV.
 FLAT_ORDER = Order("q", "k", "v", "qk", "qk_spill", "gm", "a_reload", "a", "sn_reload", "sn", "av", "sn_spill", "sd",
                    "out")
@@ -58,14 +59,17 @@ class RowBlock:
 
     @property
     def bytes(self) -> int:
+        """Bytes per value."""
         return workloads.DTYPE_BYTES[self.cascade.dtype]
 
     @property
     def p1(self) -> int:
+        """Key tiles per block."""
         return self.cascade.sizes["P"] // self.p0
 
     @property
     def blocks(self) -> int:
+        """Row blocks in the whole workload (B·H·M/rows)."""
         s = self.cascade.sizes
         return s["B"] * s["H"] * (s["M"] // self.rows)
 
@@ -76,7 +80,7 @@ def block_fit(cascade: Cascade, arch: Arch, rows: int) -> tuple[float, int]:
     f, s = arch_facts(arch), cascade.sizes
     b = workloads.DTYPE_BYTES[cascade.dtype]
     other = rows * (s["E"] + s["F"]) * b + KV_TILES_RESERVED * f.rows * (s["E"] + s["F"]) * b
-    scores = 2 * rows * s["P"] * b
+    scores = BLOCKS_IN_FLIGHT * rows * s["P"] * b
     avail = max(f.buffer - other, 0)
     return 1.0 - min(1.0, avail / scores), other + min(scores, avail)
 
@@ -150,8 +154,8 @@ def _need(name: str, blk: RowBlock, group: int) -> int:
     q, out, score = blk.rows * s["E"] * b, blk.rows * s["F"] * b, blk.rows * group * blk.p0 * b
     k, v = group * blk.p0 * s["E"] * b, group * blk.p0 * s["F"] * b
     if name == "flat":
-        return q + out + max(KV_TILES_RESERVED * blk.facts.rows * (s["E"] + s["F"]) * b, 2 * (k + v)) + score
-    return max(q + 2 * (k + score), 2 * (score + v))
+        return q + out + max(KV_TILES_RESERVED * blk.facts.rows * (s["E"] + s["F"]) * b, DOUBLE * (k + v)) + score
+    return max(q + DOUBLE * (k + score), DOUBLE * (score + v))
 
 
 def _groups(name: str, blk: RowBlock) -> tuple[FusionGroup, ...]:
@@ -172,7 +176,7 @@ def _auto_group(name: str, blk: RowBlock) -> int:
     working set does not fit. A block that fits no grouping within MAX_BODY_GROUPS is refused."""
     group = 1
     while (blk.p1 // group > MAX_GROUPS // 2 and blk.p1 % (2 * group) == 0
-           and 2 * blk.rows * group * blk.p0 * blk.bytes <= blk.facts.buffer // GROUP_BUFFER_SHARE):
+           and DOUBLE * blk.rows * group * blk.p0 * blk.bytes <= blk.facts.buffer // GROUP_BUFFER_SHARE):
         group *= 2
     while blk.p1 // group > MAX_BODY_GROUPS and blk.p1 % (2 * group) == 0:
         group *= 2

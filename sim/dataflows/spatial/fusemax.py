@@ -35,7 +35,7 @@ from workloads import Cascade
 from sim.dataflows.registry import Lowered
 from sim.dataflows.spatial import template
 from sim.dataflows.spatial.body import UNIT_KEYS, Body, Order, program
-from sim.dataflows.spatial.common import (actions, arch_facts, arch_problem, check_pins, check_ticks, cycles,
+from sim.dataflows.spatial.common import (DOUBLE, actions, arch_facts, arch_problem, check_pins, check_ticks, cycles,
                                           divisors, dram_cycles, largest_divisor, pin_int, precision_problem,
                                           tile_ops, unbound_op)
 from sim.dataflows.spatial.query_blocks import QueryBlock, auto_group, fitting_group, group_for, query_block
@@ -60,6 +60,9 @@ STYLES = {"fusemax-cascade": (BINDING_FLAT_1PASS, True), "fusemax-arch": (BINDIN
 # The 1D work that separates a tile's LM from the 2D array's next SLN on FuseMax: RM (1 max) + PRM (6-MAC exp and a
 # subtract) per query row — what the lookahead must cover beside the 2D fill/drain (FuseMax §IV-B).
 ROUND_TRIP_SLACK_CYCLES = 8
+P0_HALVINGS = 4             # the space's key tiles: the array height and its halvings down to 1/8 of it
+LOOKAHEADS = (1, 2, 4, 8)   # the space's lookaheads in tiles (the default, ~(fill + slack) / 2D work, is added)
+Q_PREFETCH_KV_CHUNKS = 3    # the next block's Q is loaded during this one if both blocks' state fit beside ≥ 3 chunks
 
 
 def stages(binding: MappingType[str, str]) -> dict[str, int]:
@@ -108,11 +111,11 @@ def space(name: str):
     def axes(cascade: Cascade, arch: Arch) -> dict[str, tuple]:
         f, s = arch_facts(arch), cascade.sizes
         m0 = largest_divisor(s["M"], f.cols)
-        p0s = tuple(sorted({p for p in (f.rows >> i for i in range(4)) if p >= 1 and s["P"] % p == 0}
+        p0s = tuple(sorted({p for p in (f.rows >> i for i in range(P0_HALVINGS)) if p >= 1 and s["P"] % p == 0}
                            | {largest_divisor(s["P"], f.rows)}))
         out = {"P0": p0s, "M1": divisors(s["M"] // m0)}
         if interleave:
-            out["lookahead"] = (1, 2, 4, 8)
+            out["lookahead"] = LOOKAHEADS
         return out
     return axes
 
@@ -197,7 +200,7 @@ def lower(cascade: Cascade, arch: Arch, mapping: Mapping, options: Options = DEF
     double_q = _streams(body, blk, kinds, group)
     _epilogue(body, blk, arch, mapping.binding, kinds, max(stage.values()) * look)
     s = c.sizes
-    kv_cap = f.buffer - (2 if double_q else 1) * blk.q_state
+    kv_cap = f.buffer - (DOUBLE if double_q else 1) * blk.q_state
     prog = program([body.segment("query block", s["B"] * s["H"] * (blk.n_sub // blk.m1))], body.tags, f.levels,
                    kv_cap)
     check_ticks(prog, name)
@@ -251,7 +254,7 @@ def _streams(body: Body, blk: QueryBlock, kinds: dict[str, int], group: int) -> 
                   latency=f.dram_latency, acquire=kv_bytes, dram_read=kv_bytes, gb_write=kv_bytes)
     body.dep(kinds["BQK"], kv, g, g // gpc)
     q_bytes = blk.m1 * blk.m0 * blk.cascade.sizes["E"] * blk.bytes
-    double_q = 2 * blk.q_state + max(3, blk.in_flight(group)) * kv_bytes <= f.buffer
+    double_q = DOUBLE * blk.q_state + max(Q_PREFETCH_KV_CHUNKS, blk.in_flight(group)) * kv_bytes <= f.buffer
     q = body.add("dram", ORDER(0, "q"), dram_cycles(q_bytes, f.bytes_per_cycle), latency=f.dram_latency,
                  dram_read=q_bytes, gb_write=q_bytes)
     body.dep(q, kinds["BQK"], [0], [n_groups - 1], prev=True)   # its slot is free once the last block read it

@@ -10,7 +10,7 @@ import workloads
 from accel import Arch
 from workloads import Cascade
 
-from sim.dataflows.spatial.common import ArchFacts, divisors, tiling_hint
+from sim.dataflows.spatial.common import DOUBLE, ArchFacts, divisors, tiling_hint
 from sim.ir.mapping import MappingError
 from sim.ir.options import Options
 
@@ -19,6 +19,7 @@ __all__ = ["MAX_BODY_GROUPS", "MAX_GROUPS", "QueryBlock", "auto_group", "fitting
 
 MAX_GROUPS = 512            # target groups per block body (bounds the ops the engine simulates per iteration)
 MAX_BODY_GROUPS = 2 ** 17   # hard limit when the buffer forces finer groups; beyond it a block is refused
+ROW_STATE = 2               # running values per query row beside Q and RNV: RM and RD (FuseMax §IV)
 
 
 @dataclass(frozen=True)
@@ -35,25 +36,29 @@ class QueryBlock:
     v_stage: int = 0
 
     def with_m1(self, m1: int) -> "QueryBlock":
+        """The same block with another number of query subtiles."""
         return dataclasses.replace(self, m1=m1)
 
     @property
     def bytes(self) -> int:
+        """Bytes per value."""
         return workloads.DTYPE_BYTES[self.cascade.dtype]
 
     @property
     def tiles(self) -> int:
+        """Tiles per block (P1·M1)."""
         return self.p1 * self.m1
 
     @property
     def n_sub(self) -> int:
+        """M0-row query subtiles in M."""
         return self.cascade.sizes["M"] // self.m0
 
     @property
     def q_state(self) -> int:
         """On-chip bytes of the block's query rows: Q, RM, RD, RNV."""
         s = self.cascade.sizes
-        return self.m1 * self.m0 * (s["E"] + 2 + s["F"]) * self.bytes
+        return self.m1 * self.m0 * (s["E"] + ROW_STATE + s["F"]) * self.bytes
 
     def chunk(self, group: int) -> tuple[int, int]:
         """(tiles per K/V chunk, bytes per chunk) for groups of `group` tiles: a chunk is whole key tiles."""
@@ -65,7 +70,7 @@ class QueryBlock:
         """K/V chunks held at once: the one BQK reads, the one prefetched, and those whose V SLNV, running
         `v_stage` lookaheads behind, still has to read."""
         per_chunk = self.chunk(group)[0] // group
-        return 2 + math.ceil(self.v_stage * math.ceil(self.lookahead / group) / per_chunk)
+        return DOUBLE + math.ceil(self.v_stage * math.ceil(self.lookahead / group) / per_chunk)
 
 
 def query_block(cascade: Cascade, arch: Arch, m0: int, p0: int) -> int:
@@ -74,7 +79,7 @@ def query_block(cascade: Cascade, arch: Arch, m0: int, p0: int) -> int:
     (0 when not even one subtile fits)."""
     s, b = cascade.sizes, workloads.DTYPE_BYTES[cascade.dtype]
     avail = arch.levels[1].capacity_bytes - p0 * (s["E"] + s["F"]) * b
-    per = (s["E"] + 2 + s["F"]) * b
+    per = (s["E"] + ROW_STATE + s["F"]) * b
     n_sub = s["M"] // m0
     m1 = min(max(avail, 0) // (per * m0), n_sub)
     while m1 and n_sub % m1:

@@ -36,8 +36,8 @@ from workloads import Cascade
 
 from sim.dataflows.registry import Lowered, register_dataflow
 from sim.dataflows.spatial.body import UNIT_KEYS, Body, Order, program
-from sim.dataflows.spatial.common import (ArchFacts, arch_facts, arch_problem, check_pins, check_ticks, dram_cycles,
-                                          pin_int, precision_problem)
+from sim.dataflows.spatial.common import (DOUBLE, OPERANDS_PER_SLOT, ArchFacts, arch_facts, arch_problem,
+                                          check_pins, check_ticks, dram_cycles, pin_int, precision_problem)
 from sim.dataflows.spatial.template import gemm_mismatch
 from sim.ir.mapping import FusionGroup, LevelNest, Loop, Mapping, MappingError
 from sim.ir.options import DEFAULT_OPTIONS, Options
@@ -88,8 +88,8 @@ class _Gemm:
         """Weight-stationary: an A chunk of `rows` rows stays on chip (double-buffered) beside its partial sums
         and the weight tiles."""
         f, b = self.facts, self.bytes
-        b_tiles = 0 if self.weights_resident else 2 * f.rows * f.cols
-        return (2 * rows * self.K + rows * f.cols + b_tiles) * b <= self.budget
+        b_tiles = 0 if self.weights_resident else DOUBLE * f.rows * f.cols
+        return (DOUBLE * rows * self.K + rows * f.cols + b_tiles) * b <= self.budget
 
     def need(self) -> int:
         """On-chip bytes of the working set: weight-stationary holds its partial sums (Mt × C) and its A chunk
@@ -98,11 +98,11 @@ class _Gemm:
         f, b, r, c = self.facts, self.bytes, self.facts.rows, self.facts.cols
         b_tiles = 0 if self.weights_resident else 1
         if self.kind == "ws":   # a streamed A passes through a staging window of two tiles
-            a = 2 * self.mt * self.K if self.a_resident(self.mt) else 2 * r * c
-            return (a + self.mt * c + 2 * b_tiles * r * c) * b
+            a = DOUBLE * self.mt * self.K if self.a_resident(self.mt) else DOUBLE * r * c
+            return (a + self.mt * c + DOUBLE * b_tiles * r * c) * b
         if self.kind == "os":
-            return (2 * r * self.K + 2 * b_tiles * self.K * c + r * c) * b
-        return (c * self.N + 2 * b_tiles * r * self.N + 2 * r * c) * b
+            return (DOUBLE * r * self.K + DOUBLE * b_tiles * self.K * c + r * c) * b
+        return (c * self.N + DOUBLE * b_tiles * r * self.N + DOUBLE * r * c) * b
 
 
 # ---- supports, plan, space -------------------------------------------------------------------------------------
@@ -224,7 +224,7 @@ def _lower(cascade: Cascade, arch: Arch, mapping: Mapping, options: Options = DE
     u = accel.unit(arch, "2d")
     acts = {"2d.mac": float(macs)}
     if u.register_read_pj or u.register_write_pj:
-        acts.update({"2d.register_read": 2.0 * macs, "2d.register_write": float(macs)})
+        acts.update({"2d.register_read": float(OPERANDS_PER_SLOT * macs), "2d.register_write": float(macs)})
     folds = {"ws": _ceil(g.K, f.rows) * _ceil(g.N, f.cols), "os": _ceil(g.N, f.cols), "is": _ceil(g.K, f.rows)}[kind]
     notes = ("; ".join(f"{count} outer iteration{'s' * (count > 1)} × {folds} folds of "
                        f"{fold_cycles(f.rows, f.cols, _streamed(g, extent), kind)} cycles"
@@ -307,5 +307,5 @@ def _traffic(g: _Gemm, extent: int, used_r: np.ndarray, used_c: np.ndarray):
 
 
 for _kind, _doc in (("ws", "weight-stationary"), ("os", "output-stationary"), ("is", "input-stationary")):
-    register_dataflow(f"systolic-{_kind}", supports=_supports(_kind), plan=_plan(_kind), lower=_lower, space=_space(_kind),
-                      doc=f"GEMM on a 2D systolic array, {_doc}")
+    register_dataflow(f"systolic-{_kind}", supports=_supports(_kind), plan=_plan(_kind), lower=_lower,
+                      space=_space(_kind), doc=f"GEMM on a 2D systolic array, {_doc}")

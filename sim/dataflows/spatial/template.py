@@ -1,9 +1,9 @@
-"""The attention template the spatial dataflows lower: a cascade is accepted only if it *is* multi-head attention
-with the given softmax core — the cascade `workloads.attention("mha", ...)` builds for its sizes — up to the names of
-its inputs. Names of Einsums and intermediates must match (bindings are keyed by them); every expression, reduction,
-index, tensor shape, split and initial value must match. Anything else (an extra bias input on the scores, another
-nonlinearity, a dropped Einsum, an extra rank) is refused with the first difference, so a lowering never simulates
-plain attention in place of a cascade that computes something else.
+"""The templates the spatial dataflows lower: a cascade is accepted only if it *is* multi-head attention with
+the given softmax core — the cascade `workloads.attention("mha", ...)` builds for its sizes — or a plain GEMM, up
+to the names of its inputs. Names of Einsums and intermediates must match (bindings are keyed by them); every
+expression, reduction, index, tensor shape, split and initial value must match. Anything else (an extra bias input
+on the scores, another nonlinearity, a dropped Einsum, an extra rank) is refused with the first difference, so a
+lowering never simulates plain attention in place of a cascade that computes something else.
 """
 from __future__ import annotations
 
