@@ -10,17 +10,21 @@ from typing import Mapping
 
 from workloads import masks as mask_rules
 from workloads.errors import CascadeError, quote, shorten
-from workloads.ir import MAX_RANK_SIZE, EACH, FIRST, LAST, NEXT, Call, Cascade, Const, Einsum, Expr, Init, Ref, Split, Tensor, refs
+from workloads.ir import (MAX_RANK_SIZE, EACH, FIRST, LAST, NEXT, Call, Cascade, Const, Einsum, Expr, Index, Init,
+                          Ref, Split, Tensor, refs)
 from workloads.ops import OPS, REDUCE_OPS
 
 RANK_NAME = re.compile(r"[A-Z][A-Z0-9_]*", re.ASCII)
 
 
+def index_text(index: Index) -> str:
+    """An index as written in the Einsum language (`p1`, `p1+1`, `0`, `P1`)."""
+    return {EACH: index.rank.lower(), NEXT: index.rank.lower() + "+1", FIRST: "0", LAST: index.rank}[index.step]
+
+
 def token(ref: Ref) -> str:
     """A reference as written in the Einsum language (`RM[b,h,m,p1+1]`)."""
-    parts = [{EACH: i.rank.lower(), NEXT: i.rank.lower() + "+1", FIRST: "0", LAST: i.rank}[i.step]
-             for i in ref.indices]
-    return f"{ref.tensor}[{','.join(parts)}]"
+    return f"{ref.tensor}[{','.join(index_text(i) for i in ref.indices)}]"
 
 
 def where_einsum(e: Einsum) -> str:
@@ -112,10 +116,10 @@ class _Scope:
     split_of: Mapping[str, Split]     # by the split rank
     stored_split: Mapping[str, Split]  # by the outer rank: a tensor stored (p1, p0)
 
-    def size(self, rank: str, text: str) -> int:
-        """A rank's size; CascadeError naming the token when it has none."""
+    def size(self, rank: str, index: Index) -> int:
+        """A rank's size; CascadeError naming the index token when it has none."""
         if rank not in self.sizes:
-            raise CascadeError(f"{self.where}: rank {rank} (token {text!r}) has no size")
+            raise CascadeError(f"{self.where}: rank {rank} (token {index_text(index)!r}) has no size")
         return self.sizes[rank]
 
 
@@ -180,8 +184,8 @@ def _match(ref: Ref, k: int, pos: int, scope: _Scope) -> tuple[list[str], int, i
     tensor = scope.tensors[ref.tensor]
     stored, index = tensor.ranks, ref.indices[k]
     rank = stored[pos]
-    text = token(Ref(ref.tensor, (index,)))[len(ref.tensor) + 1:-1]
     if index.step in (FIRST, LAST, NEXT):
+        text = index_text(index)
         if tensor.iterative != rank:
             raise CascadeError(f"{scope.where}: index {text!r} in {token(ref)}: only the iterative rank of an "
                                f"iterative tensor takes `+1`, `0` or its final point")
@@ -198,8 +202,8 @@ def _match(ref: Ref, k: int, pos: int, scope: _Scope) -> tuple[list[str], int, i
     merged = scope.stored_split.get(rank)
     if merged is not None and index.rank == merged.rank and pos + 1 < len(stored) and stored[pos + 1] == merged.inner:
         return [index.rank], 1, 2   # a tensor stored split (p1, p0) read whole (p): padding dropped
-    if scope.size(index.rank, text) != scope.size(rank, text):
-        raise CascadeError(f"{scope.where}: rank used with two sizes: index {text!r} ({index.rank}="
+    if scope.size(index.rank, index) != scope.size(rank, index):
+        raise CascadeError(f"{scope.where}: rank used with two sizes: index {index_text(index)!r} ({index.rank}="
                            f"{scope.sizes[index.rank]}) at {ref.tensor}'s rank {rank}={scope.sizes[rank]}")
     return [index.rank], 1, 1
 
@@ -207,8 +211,8 @@ def _match(ref: Ref, k: int, pos: int, scope: _Scope) -> tuple[list[str], int, i
 def _lhs_ranks(e: Einsum, rhs: set[str], scope: _Scope) -> list[str]:
     lhs: list[str] = []
     for index in e.output.indices:
-        text = index.rank.lower() + ("+1" if index.step == NEXT else "")
-        scope.size(index.rank, text)
+        text = index_text(index)
+        scope.size(index.rank, index)
         if index.rank not in rhs:
             raise CascadeError(f"{scope.where}: rank {index.rank} on the left (token {text!r}) is not bound on the "
                                f"right")
