@@ -84,6 +84,11 @@ CASES = [
      "B of shared memory; an SM has 233472 B"),
     ("gpu-plan-with-a-preset-name", plan("flash3", mha, "h100"), MappingError, "expected an accel.Arch, got str"),
     ("gpu-plan-with-a-variant-name", plan("gna", "mha", H100), MappingError, "expected a workloads.Cascade, got str"),
+    ("gpu-mapping-missing-params", lambda: sim.evaluate(GNA(), H100, mapping=sim.Mapping("gna", (), {}, {})),
+     MappingError, "gna: the mapping lacks parameter(s) ['ctas_per_sm', 'kv_tile_shape', 'q_tile_shape', 'stages']"),
+    ("gpu-mapping-ill-typed-param", lambda: sim.evaluate(mha(), H100, mapping=sim.Mapping(
+        "flash3", (), {}, {"q_tile": 128, "kv_tile": "big", "stages": 2, "ctas_per_sm": 1})), MappingError,
+     "flash3: mapping parameter kv_tile=big must be a positive integer"),
     ("gpu-causal-grid-too-large", run("flash2", cascade=lambda: mha(heads=10 ** 6, seq=1024, head_dim=64,
                                                                     causal=True)), MappingError,
      "unequal CTAs is too large to place one by one"),

@@ -71,7 +71,10 @@ def gemm_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
     if isinstance(dims, str):
         raise MappingError(f"gemm: {dims}")
     p = constrain("gemm", gemm_tiles(check_arch(arch, "gemm")), constraints)
-    check_gemm_fit("gemm", p, workloads.DTYPE_BYTES[c.dtype], sm_rates(arch, c.dtype).smem_bytes)
+    elem, smem = workloads.DTYPE_BYTES[c.dtype], sm_rates(arch, c.dtype).smem_bytes
+    if "stages" not in constraints:   # e.g. tf32's 4-byte tiles: as many stages as shared memory holds
+        p["stages"] = max(1, min(p["stages"], smem // ((p["tile_m"] + p["tile_n"]) * p["tile_k"] * elem)))
+    check_gemm_fit("gemm", p, elem, smem)
     return mapping("gemm", c, p)
 
 

@@ -7,8 +7,10 @@ plans (the default plan's fit on the arch is part of the verdict).
 from __future__ import annotations
 
 from sim.dataflows.gpu import decode, flash, gemm, gna, unfused
+from sim.dataflows.gpu.plans import constrain
 from sim.dataflows.registry import register_dataflow
-from sim.ir.mapping import MappingError
+from sim.ir.mapping import Mapping, MappingError
+from sim.ir.options import DEFAULT_OPTIONS
 
 TABLE = (   # name, supports, plan, lower, search space, one-line description
     ("flash2", flash.fa2_supports, flash.fa2_plan, flash.fa2_lower, flash.attention_space(warps=True),
@@ -44,5 +46,22 @@ def _planned(supports, plan):
     return check
 
 
+def _checked(plan, lower):
+    """`lower`, after checking a (possibly hand-made) mapping's params against the names and kinds its plan
+    gives: a missing, unknown or ill-typed param is a MappingError, not a KeyError deep in the lowering."""
+    def checked(c, arch, mp, options=DEFAULT_OPTIONS):
+        if not isinstance(mp, Mapping):
+            raise MappingError(f"expected a sim.Mapping, got {type(mp).__name__}")
+        expected = plan(c, arch, {}).params
+        missing = sorted(set(expected) - set(mp.params))
+        if missing:
+            raise MappingError(f"{mp.dataflow}: the mapping lacks parameter(s) {missing} (has {sorted(mp.params)})")
+        constrain(mp.dataflow, expected, mp.params)
+        return lower(c, arch, mp, options)
+    checked.__doc__ = lower.__doc__
+    return checked
+
+
 for _name, _supports, _plan, _lower, _space, _doc in TABLE:
-    register_dataflow(_name, supports=_planned(_supports, _plan), plan=_plan, lower=_lower, space=_space, doc=_doc)
+    register_dataflow(_name, supports=_planned(_supports, _plan), plan=_plan, lower=_checked(_plan, _lower),
+                      space=_space, doc=_doc)
