@@ -78,8 +78,12 @@ def shape(c: Cascade, arch: Arch) -> Shape | str:
     odd += [t for t in streamed if not set(_before_key(c, t, keyish)) <= set(block_ranks)]
     if odd:
         return f"input {odd[0]} is neither a per-query-block nor a per-key-tile operand of the examples"
+    try:
+        assignment = assign(c, arch)
+    except MappingError as e:       # an op no unit of the arch can run
+        return str(e)
     binding = {}
-    for name, units in assign(c, arch).items():
+    for name, units in assignment.items():
         if len(units) != 1:
             return f"Einsum {name} needs several units of {arch.name} ({', '.join(units)}); the examples bind one"
         binding[name] = next(iter(units))

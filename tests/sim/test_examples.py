@@ -68,6 +68,7 @@ def test_refusals_name_the_reason():
         assert "mask" in supports(mha(causal=True), FUSEMAX)
         assert "L2 of h100" in supports(mha(), accel.preset("h100"))
         assert "key tiles" in supports(mha(seq=2 ** 26, key_tile=64), FUSEMAX)
+        assert "can run op 'max'" in supports(mha(), accel.systolic(16, 16, dram_bytes_per_s=1e11))  # GEMM only
 
 
 def test_plan_refuses_unknown_and_bad_pins_and_buffers_too_small():
