@@ -38,6 +38,22 @@ def plain(value):
     return value
 
 
+class _CachedHash:
+    """Mixin: the dataclass hash, computed once (a routing table or a whole layer is hashed often as a memo key;
+    subclasses assign `__hash__` in their body). The cached value never travels in a pickle: string hashes differ
+    between processes."""
+
+    def __hash__(self) -> int:
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(getattr(self, f.name) for f in fields(self)))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
+
 class _Plain:
     """Mixin: on construction, every field is converted by `plain` (so `Window(left=np.int64(3))` holds an int)."""
 
@@ -133,13 +149,15 @@ class Neighborhood(_Plain):
 
 
 @dataclass(frozen=True)
-class Blocks(_Plain):
+class Blocks(_CachedHash, _Plain):
     """An explicit block mask: `keep[i][j]` says whether query block i attends key block j."""
     query: str
     key: str
     q_block: int
     kv_block: int
     keep: tuple[tuple[bool, ...], ...]
+
+    __hash__ = _CachedHash.__hash__   # in the class body, so that the dataclass keeps it
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -161,7 +179,7 @@ class Tensor:
 
 
 @dataclass(frozen=True)
-class Cascade:
+class Cascade(_CachedHash):
     """A validated cascade of extended Einsums (build one with `workloads.cascade` or a variant builder).
 
     `sizes` maps every rank (split parts included) to its size; `tensors` holds every input and intermediate;
@@ -178,6 +196,8 @@ class Cascade:
     masks: tuple[Mask, ...] = ()
     inits: tuple[Init, ...] = ()
     dtype: str = "fp16"
+
+    __hash__ = _CachedHash.__hash__   # in the class body, so that the dataclass keeps it
 
     def __post_init__(self) -> None:
         for name in ("sizes", "tensors"):

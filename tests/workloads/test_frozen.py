@@ -98,3 +98,16 @@ def test_retile_and_rebuild_work_on_data():
     with pytest.raises(CascadeError, match="rank P0 has size 0"):
         workloads.retile(c, "P0", 0)
     assert workloads.rebuild(c) == c
+
+
+def test_the_hash_is_cached_but_never_pickled():
+    """A cascade's hash is computed once; pickles carry no cached hash (string hashes differ between the
+    processes a sweep sends cascades to)."""
+    c = mha()
+    h = hash(c)
+    assert c.__dict__["_hash"] == h
+    back = pickle.loads(pickle.dumps(c))
+    assert "_hash" not in back.__dict__ and back == c and hash(back) == h
+    blocks = workloads.Blocks("M", "P", 1, 1, ((1, 0), (1, 1)))
+    hash(blocks)
+    assert "_hash" not in pickle.loads(pickle.dumps(blocks)).__dict__
