@@ -4,7 +4,7 @@ import pytest
 
 import accel
 from accel import ArchError
-from accel.variants import ALIASES
+from accel.transforms import ALIASES
 
 FUSEMAX, H100 = accel.preset("fusemax"), accel.preset("h100")
 
