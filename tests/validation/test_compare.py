@@ -119,6 +119,8 @@ def test_device_names_map_to_presets() -> None:
 @pytest.mark.parametrize("point, variant, dataflows", [
     (_point(), "mha", ("flash2",)),
     (_point(backend="sdpa_cudnn"), "mha", ("cudnn", "flash3")),
+    (_point(backend="flash_attn", form="flash_package", dtype="float16"), "mha", ("flash2",)),
+    (_point(backend="flash_attn3", form="flash_package", dtype="float16"), "mha", ("flash3",)),
     (_point(backend="sdpa_math"), "mha", ("gpu-unfused",)),
     (_point(backend="sdpa_efficient"), "mha", ("flash2",)),
     (_point(kv_heads=2), "gqa", ("flash2",)),

@@ -85,6 +85,9 @@ def test_unavailable_backends_are_recorded_not_replaced(tmp_path: Path) -> None:
     rows = list(csv.DictReader(out.open(newline="")))
     cudnn = [r for r in rows if r["backend_requested"] == "sdpa_cudnn"]
     assert cudnn and all(r["status"] == "unsupported" and r["time_ms"] == "" for r in cudnn)
+    packages = [r for r in rows if r["form"] == "flash_package"]   # FlashAttention-2/-3 packages: CUDA only
+    assert {r["backend_requested"] for r in packages} == {"flash_attn", "flash_attn3"}
+    assert all(r["status"] == "unsupported" and "CUDA GPUs only" in r["reason"] for r in packages)
     for r in rows:
         if r["status"] == "ok":
             assert r["backend_ran"] == r["backend_requested"] and r["kernel"]

@@ -3,7 +3,8 @@
 `target(point)` returns the workloads cascade to build and the dataflows that model the backend (tried in order; the
 first whose `supports` accepts the cascade is used), or the reason no simulated kernel models the row.
 
-Backend → dataflow (BACKEND_DATAFLOWS): PyTorch's flash backend is FlashAttention-2 → `flash2`; cuDNN's fused
+Backend → dataflow (BACKEND_DATAFLOWS): PyTorch's flash backend and the `flash_attn` package are FlashAttention-2 →
+`flash2`; the `flash_attn_interface` package is FlashAttention-3 → `flash3`; cuDNN's fused
 attention (wgmma on Hopper) → `cudnn`, else `flash3`; math (unfused) → `gpu-unfused`; mem-efficient → the nearest,
 `flash2` (a tiled online-softmax kernel on the mma.sync path); decode rows of the flash backend and the split-KV
 implementation → `flash-decoding`; absorbed-MLA rows → `mla-decode`; FlexAttention / NATTEN local attention →
@@ -40,6 +41,8 @@ BACKEND_DATAFLOWS: dict[str, tuple[tuple[str, ...], str]] = {
     "flash2": (("flash2",), ""),
     "standard": (("gpu-unfused",), ""),
     "sdpa_flash": (("flash2",), ""),
+    "flash_attn": (("flash2",), ""),
+    "flash_attn3": (("flash3",), ""),
     "sdpa_cudnn": (("cudnn", "flash3"), ""),
     "sdpa_math": (("gpu-unfused",), ""),
     "sdpa_efficient": (("flash2",), "mem-efficient modelled by the nearest dataflow, flash2"),

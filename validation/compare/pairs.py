@@ -38,6 +38,8 @@ PAIR_RULES: tuple[PairRule, ...] = (
              _is("backend", "flash2", "sdpa_flash"), ("backend",)),
     PairRule("cuDNN vs flash (time flash / time cuDNN)", _is("backend", "sdpa_flash"), _is("backend", "sdpa_cudnn"),
              ("backend",)),
+    PairRule("FlashAttention-3 vs -2 (time FA2 / time FA3, the packages)", _is("backend", "flash_attn"),
+             _is("backend", "flash_attn3"), ("backend",)),
     PairRule("GQA/MQA vs MHA (time MHA / time GQA)", lambda p: p.kv_heads is not None and p.kv_heads == p.heads,
              lambda p: p.kv_heads is not None and p.heads is not None and p.kv_heads < p.heads, ("kv_heads",)),
     PairRule("GNA vs dense (time dense flash / time local)",
