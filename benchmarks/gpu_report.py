@@ -16,11 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from validation.compare.summaries import pct  # noqa: E402
 from validation.figures.gpu import HEAD_DIMS, KERNELS, report  # noqa: E402
-
-
-def _pct(x: float | None, signed: bool = True) -> str:
-    return "–" if x is None else (f"{x:+.1%}" if signed else f"{x:.1%}")
 
 
 def print_report(r: dict) -> None:
@@ -37,13 +34,13 @@ def print_report(r: dict) -> None:
                 row = [c for c in r["fa2_table"][kernel] if c["head_dim"] == d and c["causal"] == causal]
                 if not any(c["status"] == "ok" for c in row):
                     continue
-                cells = [f"{c['measured_tflops']:.0f}/{c['sim_tflops']:.0f} ({_pct(c['time_error'])})"
+                cells = [f"{c['measured_tflops']:.0f}/{c['sim_tflops']:.0f} ({pct(c['time_error'], signed=True)})"
                          + ("*" if c["role"] == "calibration" else " ") if c["status"] == "ok" else c["status"]
                          for c in row]
                 print(f"{f'D={d} ' + ('causal' if causal else 'non-causal'):<18}" + "".join(f"{x:>22}" for x in cells))
         s = r["fa2_summary"][kernel]
-        print(f"held-out: {s['held_out']['n']} points, median |time error| {_pct(s['held_out']['median_abs'], False)}"
-              f", max {_pct(s['held_out']['max_abs'], False)} (TFLOP/s: max {_pct(s['tflops_held_out']['max_abs'], False)})")
+        print(f"held-out: {s['held_out']['n']} points, median |time error| {pct(s['held_out']['median_abs'])}"
+              f", max {pct(s['held_out']['max_abs'])} (TFLOP/s: max {pct(s['tflops_held_out']['max_abs'])})")
     for df, rows in r["predictions"].items():
         print(f"\n{df} predictions on {r['arch']} (TFLOP/s, 2 FLOPs per MAC over attended pairs)")
         print(f"{'config':<18}" + "".join(f"{s:>8}" for s in r["seqs"]))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from validation.compare import summaries
+
 HEAD_DIMS = (64, 128, 256)
 KERNEL_TITLES = {"flash2": "FlashAttention-2 (`flash2` dataflow)",
                  "standard": "\"Standard\" PyTorch attention (`gpu-unfused`), the points with a number (OOM and "
@@ -10,10 +12,8 @@ KERNEL_TITLES = {"flash2": "FlashAttention-2 (`flash2` dataflow)",
 
 
 def pct(x: float | None, signed: bool = False) -> str:
-    """A fraction as a percentage ("–" for None)."""
-    if x is None:
-        return "–"
-    return f"{x:+.1%}".replace("-", "−") if signed else f"{x:.1%}"
+    """A fraction as a percentage ("–" for None), negative signs typeset as minus signs."""
+    return summaries.pct(x, signed).replace("-", "−")
 
 
 def _seq(s: int) -> str:
