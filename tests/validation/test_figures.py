@@ -99,3 +99,15 @@ def test_every_figure_file_is_current() -> None:
         fusemax.run(Path(out), plots=False)
         fresh = fusemax_figures(json.loads((Path(out) / "summary.json").read_text()))
     _same(docs.figure("fusemax"), _plain(fresh), "fusemax")
+
+
+def test_gpu_report_prints_the_committed_figures(capsys) -> None:
+    """benchmarks/gpu_report.py prints the tables from the figures (here the committed ones: no simulation)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_report", docs.ROOT / "benchmarks" / "gpu_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.print_report(docs.figure("gpu_report"))
+    out = capsys.readouterr().out
+    assert "FlashAttention-2 (flash2)" in out and "held-out: 30 points" in out and "8192³ bf16 GEMM" in out
