@@ -155,13 +155,21 @@ def run_designs(args: argparse.Namespace, found: list[Design], seqs: list[int | 
     return _mark_fronts(ordered)
 
 
+def front_keys(rows: list[dict]) -> tuple[str, ...]:
+    """The metrics a front ranks: latency, energy and area, less any that some row does not have (a GPU preset
+    carries no energy table, so its energy reads 0: ranking it would make every GPU design energy-optimal)."""
+    return tuple(k for k in FRONT_KEYS if all(r[k] for r in rows))
+
+
 def _mark_fronts(rows: list[dict]) -> list[dict]:
-    """Mark each row on its sequence length's Pareto front of (latency, energy, area)."""
-    on = set()
+    """Mark each row on its sequence length's Pareto front (`pareto`) and say which metrics it ranks (`front_of`)."""
+    marks = {}
     for s in dict.fromkeys(r["seq"] for r in rows):
         ok = [r for r in rows if r["seq"] == s and r["status"] == "ok"]
-        on.update(id(r) for r in pareto(ok, key=lambda r: tuple(r[k] or 0.0 for k in FRONT_KEYS)))
-    return [{**r, "pareto": id(r) in on} for r in rows]
+        keys = front_keys(ok)
+        on = {id(r) for r in pareto(ok, key=lambda r: tuple(r[k] for k in keys))}
+        marks.update({id(r): (id(r) in on, ",".join(keys)) for r in rows if r["seq"] == s})
+    return [{**r, "pareto": marks[id(r)][0], "front_of": marks[id(r)][1]} for r in rows]
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -184,11 +192,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _sweep_text(rows: list[dict], left: dict[str, list[str]]) -> str:
-    cells = [(r["seq"], r["design"], r["workload"], r["status"], _ms(r["latency_s"]), _ms(r["energy_j"]),
+    cells = [(r["seq"], r["design"], r["workload"], r["status"], _ms(r["latency_s"]), _ms(r["energy_j"] or None),
               r["area_mm2"], "*" if r["pareto"] else "") for r in rows]
     text = [f"sweep of {len(rows)} cells (design = arch variant · dataflow, each on its own cascade; * = on its "
-            "length's Pareto front of latency, energy, area)",
+            "length's Pareto front; energy '-' = not modelled for that arch)",
             table(cells, ["seq", "design", "cascade", "status", "latency ms", "energy mJ", "area mm²", "front"])]
+    fronts = dict.fromkeys((r["seq"], r["front_of"]) for r in rows)
+    text += [f"front at {s} tokens ranks: {keys.replace(',', ', ') or '(no complete metric)'}" for s, keys in fronts]
     if left:
         text.append("dataflows that do not run the workload there (`python -m sim list --arch NAME` says why):")
         text += [f"  {arch}: {', '.join(names)}" for arch, names in list(left.items())[:MAX_LEFT_SHOWN]]
@@ -206,10 +216,11 @@ def _sweep_plots(folder: Path, rows: list[dict]) -> list[Path]:
     written = []
     for s in dict.fromkeys(r["seq"] for r in rows):
         ok = [r for r in rows if r["seq"] == s and r["status"] == "ok" and r["latency_s"]]
-        energy = "energy_j" if ok and all(r["energy_j"] for r in ok) else "onchip_bytes"
+        keys = front_keys(ok)
+        energy = "energy_j" if "energy_j" in keys else "onchip_bytes"
         if not ok or not all(r[energy] for r in ok):
             continue                  # nothing to plot against latency (no energy table, no on-chip bytes)
-        area = "area_mm2" if all(r["area_mm2"] for r in ok) else None
+        area = "area_mm2" if "area_mm2" in keys else None
         written.append(plots.plot_pareto(ok, folder / f"sweep_pareto_seq{s}.png", energy=energy, area=area,
                                          label="design", title=f"sweep at {s} tokens: latency × "
                                          f"{'energy' if energy == 'energy_j' else 'on-chip bytes'}"
