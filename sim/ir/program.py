@@ -1,25 +1,30 @@
-"""Tile programs: the data both simulators schedule, a builder for them, and their validation.
+"""Tile programs: the data both simulators schedule, their validation, and a builder for them.
 
 A `Program` is a list of `Segment`s; a segment's body (the ops of ONE iteration, in program order) is executed
 `repeat` times. The body is held as contiguous NumPy arrays (CSR for the ragged dependency / acquire / release lists),
-so that the engine can concatenate bodies and run one compiled loop over them.
+so that the engine can concatenate bodies and run one compiled loop over them. A segment owns its arrays: they are
+made read-only when it is built (views are copied first), so a program cannot change once it is validated, and
+`validate` remembers the programs it accepted (with their flattened arrays and schedule-independent totals) instead
+of checking them again.
 
-Scheduling semantics (list scheduling in program order) are documented in `sim.engine`; `sim.reference` is the slow,
-readable SimPy model of the same schedule.
+Scheduling semantics (list scheduling in program order) are documented in `sim.engine`; `sim.engine.reference` is the
+slow, readable SimPy model of the same schedule.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["Program", "ProgramBuilder", "ProgramError", "Segment", "SegmentBuilder", "validate"]
+from sim.ir.checks import (MAX_BUFFER_BYTES, MAX_REPEAT, MAX_TICKS, SEGMENT_DTYPES, Flat, ProgramError,
+                           check_contents, flatten, structure_ok)
+from sim.ir.diagnostics import check_header, explain
 
-
-class ProgramError(ValueError):
-    """A program that is malformed, or that cannot be scheduled (buffer deadlock, over-release)."""
+__all__ = ["MAX_BUFFER_BYTES", "MAX_REPEAT", "MAX_TICKS", "Program", "ProgramBuilder", "ProgramError", "Segment",
+           "SegmentBuilder", "Validated", "validate", "validated"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,7 +33,8 @@ class Segment:
 
     Dependencies of op i are `dep_op[dep_ptr[i]:dep_ptr[i+1]]`; `dep_prev[e]` False means op `dep_op[e]` of the same
     iteration (must be < i), True means that op of the previous iteration (ignored in iteration 0). Buffer acquires
-    (granted at the op's start) and releases (pending from the op's end) use the same CSR layout.
+    (granted at the op's start) and releases (pending from the op's end) use the same CSR layout. A `barrier`
+    segment's first iteration also waits for every earlier segment to finish.
     """
 
     name: str
@@ -49,9 +55,14 @@ class Segment:
     level_bytes: np.ndarray  # float64[N, L]
     tag: np.ndarray  # int32[N], -1 for none
 
+    def __post_init__(self) -> None:
+        for name in SEGMENT_DTYPES:
+            object.__setattr__(self, name, _read_only(getattr(self, name)))
+
     @property
     def n_ops(self) -> int:
-        return int(np.shape(self.unit)[0])
+        """Ops in the body (one iteration)."""
+        return int(np.shape(self.unit)[0]) if np.ndim(self.unit) else 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,203 +78,121 @@ class Program:
     ticks_per_cycle: int
     segments: tuple[Segment, ...]
 
+    def __post_init__(self) -> None:
+        if isinstance(self.unit_is_memory, list):
+            object.__setattr__(self, "unit_is_memory", tuple(self.unit_is_memory))
+        object.__setattr__(self, "buffer_capacity", _read_only(self.buffer_capacity))
+
     @property
     def ops_total(self) -> int:
         """Ops the program describes: sum of body length x repeat."""
-        return sum(s.n_ops * s.repeat for s in self.segments)
+        return sum(s.n_ops * int(s.repeat) for s in self.segments)
+
+
+def _read_only(value):
+    """`value` made immutable: an array that owns its data is flagged read-only, a view is copied first."""
+    if not isinstance(value, np.ndarray):
+        return value
+    if value.base is not None:
+        value = value.copy()
+    value.flags.writeable = False
+    return value
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Validation
 
 
-_SEGMENT_DTYPES = {
-    "unit": np.int32, "duration": np.int64, "latency": np.int64,
-    "dep_ptr": np.int64, "dep_op": np.int32, "dep_prev": np.bool_,
-    "acq_ptr": np.int64, "acq_buf": np.int32, "acq_amount": np.int64,
-    "rel_ptr": np.int64, "rel_buf": np.int32, "rel_amount": np.int64,
-    "level_bytes": np.float64, "tag": np.int32,
-}
+class Validated(NamedTuple):
+    """A program that passed `validate`: its flattened arrays and the totals no schedule changes."""
+
+    flat: Flat
+    busy_ticks: np.ndarray  # int64[U]: sum of durations x repeats per unit
+    level_bytes: np.ndarray  # float64[L]
+    tag_busy_ticks: np.ndarray  # int64[T, U]
+
+
+_VALIDATED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def validate(program: Program) -> None:
     """Raise ProgramError, naming segment, op and field, unless `program` is well formed and schedulable.
 
-    Besides shapes, dtypes and ranges, this checks buffer accounting, which does not depend on timing: an acquire
-    can only ever be satisfied by releases of ops earlier in program order, so it deadlocks exactly when the bytes
-    held after ALL earlier releases (plus the op's own earlier acquires) leave no room; and a release over-releases
-    exactly when it exceeds what earlier ops and the op itself acquired minus what they released.
+    Besides types, shapes, dtypes and ranges, this checks buffer accounting, which does not depend on timing (an
+    acquire that no earlier release can satisfy deadlocks; a release beyond what was acquired over-releases), and
+    that no schedule can overflow the engine's int64 ticks (at most 2^62 ticks of durations and latencies in all).
     """
-    _check_header(program)
-    names = [s.name for s in program.segments]
-    for s, seg in enumerate(program.segments):
-        if names.index(seg.name) != s:
-            raise ProgramError(f"segment {s}: duplicate segment name {seg.name!r}")
-        _check_segment(program, seg)
-    _check_buffer_accounting(program)
+    validated(program)
 
 
-def _check_header(p: Program) -> None:
-    for what in ("units", "buffers", "levels", "tags"):
-        names = getattr(p, what)
-        if not isinstance(names, tuple) or not all(isinstance(n, str) for n in names):
-            raise ProgramError(f"program.{what} must be a tuple of str")
-        if len(set(names)) != len(names):
-            raise ProgramError(f"program.{what} has duplicate names: {names}")
-    if len(p.unit_is_memory) != len(p.units):
-        raise ProgramError(f"program.unit_is_memory has {len(p.unit_is_memory)} entries for {len(p.units)} units")
-    cap = p.buffer_capacity
-    if not isinstance(cap, np.ndarray) or cap.dtype != np.int64 or cap.shape != (len(p.buffers),):
-        raise ProgramError(f"program.buffer_capacity must be int64[{len(p.buffers)}]")
-    if np.any(cap < 0):
-        bad = p.buffers[_first(cap < 0)]
-        raise ProgramError(f"program.buffer_capacity: negative capacity for buffer {bad!r}")
-    if not isinstance(p.ticks_per_cycle, (int, np.integer)) or p.ticks_per_cycle < 1:
-        raise ProgramError(f"program.ticks_per_cycle must be an int >= 1, got {p.ticks_per_cycle!r}")
-    if not isinstance(p.segments, tuple) or not all(isinstance(s, Segment) for s in p.segments):
+def validated(program: Program) -> Validated:
+    """`validate` `program` (once per program object) and return its flattened arrays and totals."""
+    if not isinstance(program, Program):
+        raise ProgramError(f"expected a sim.ir.Program, got {type(program).__name__}")
+    known = _VALIDATED.get(program)
+    if known is not None:
+        return known
+    check_header(program)
+    if not all(isinstance(s, Segment) for s in program.segments):
         raise ProgramError("program.segments must be a tuple of Segment")
+    names = {s.name for s in program.segments}
+    n_levels = len(program.levels)
+    if len(names) < len(program.segments) or not all(structure_ok(s, n_levels) for s in program.segments):
+        _explained(program)
+    flat = flatten(program)
+    ok, busy, level_bytes, tag_busy = check_contents(
+        flat.seg_ptr, flat.repeat, flat.unit, flat.duration, flat.latency, flat.tag, flat.level_bytes,
+        flat.dep_base, flat.dep_ptr, flat.dep_op, flat.dep_prev, flat.acq_base, flat.acq_ptr, flat.acq_buf,
+        flat.acq_amount, flat.rel_base, flat.rel_ptr, flat.rel_buf, flat.rel_amount, flat.capacity,
+        len(program.units), len(program.tags))
+    if not ok:
+        _explained(program)
+    result = Validated(flat, busy, level_bytes, tag_busy)
+    _VALIDATED[program] = result
+    return result
 
 
-def _where(seg: Segment, op: int | None, name: str) -> str:
-    at = f"segment {seg.name!r}" + ("" if op is None else f" op {op}")
-    return f"{at} field {name}"
-
-
-def _first(mask: np.ndarray) -> int:
-    return int(np.flatnonzero(mask)[0])
-
-
-def _check_segment(p: Program, seg: Segment) -> None:
-    if not isinstance(seg.repeat, (int, np.integer)) or seg.repeat < 1:
-        raise ProgramError(f"{_where(seg, None, 'repeat')}: must be an int >= 1, got {seg.repeat!r}")
-    for name, dtype in _SEGMENT_DTYPES.items():
-        arr = getattr(seg, name)
-        if not isinstance(arr, np.ndarray) or arr.dtype != dtype:
-            got = arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__
-            raise ProgramError(f"{_where(seg, None, name)}: expected a {np.dtype(dtype)} array, got {got}")
-    n = seg.n_ops
-    if n == 0:
-        raise ProgramError(f"segment {seg.name!r}: body has no ops")
-    for name in ("unit", "duration", "latency", "tag"):
-        if getattr(seg, name).shape != (n,):
-            raise ProgramError(f"{_where(seg, None, name)}: shape {getattr(seg, name).shape}, expected ({n},)")
-    if seg.level_bytes.shape != (n, len(p.levels)):
-        raise ProgramError(f"{_where(seg, None, 'level_bytes')}: shape {seg.level_bytes.shape}, "
-                           f"expected ({n}, {len(p.levels)})")
-    _check_range(seg, "unit", seg.unit, 0, len(p.units))
-    _check_range(seg, "tag", seg.tag, -1, len(p.tags))
-    for name in ("duration", "latency"):
-        if getattr(seg, name).min() < 0:
-            i = _first(getattr(seg, name) < 0)
-            raise ProgramError(f"{_where(seg, i, name)}: negative value {getattr(seg, name)[i]}")
-    if seg.level_bytes.size and not (np.isfinite(seg.level_bytes).all() and seg.level_bytes.min() >= 0):
-        bad = ~np.isfinite(seg.level_bytes).all(axis=1) | (seg.level_bytes < 0).any(axis=1)
-        raise ProgramError(f"{_where(seg, _first(bad), 'level_bytes')}: negative or non-finite byte count")
-
-    dep_of = _check_csr(seg, "dep_ptr", ("dep_op", "dep_prev"))
-    _check_range(seg, "dep_op", seg.dep_op, 0, n, dep_of)
-    same = ~seg.dep_prev & (seg.dep_op.astype(np.int64) >= dep_of)
-    if same.any():
-        e = _first(same)
-        raise ProgramError(f"{_where(seg, int(dep_of[e]), 'dep_op')}: same-iteration dependency on op "
-                           f"{seg.dep_op[e]}, which is not an earlier op")
-    for kind in ("acq", "rel"):
-        of = _check_csr(seg, f"{kind}_ptr", (f"{kind}_buf", f"{kind}_amount"))
-        _check_range(seg, f"{kind}_buf", getattr(seg, f"{kind}_buf"), 0, len(p.buffers), of)
-        amount = getattr(seg, f"{kind}_amount")
-        if len(amount) and amount.min() < 0:
-            e = _first(amount < 0)
-            raise ProgramError(f"{_where(seg, int(of[e]), f'{kind}_amount')}: negative amount {amount[e]}")
-    over = seg.acq_amount > p.buffer_capacity[seg.acq_buf]
-    if over.any():
-        e = _first(over)
-        i = int(np.searchsorted(seg.acq_ptr, e, side="right") - 1)
-        b = p.buffers[seg.acq_buf[e]]
-        raise ProgramError(f"{_where(seg, i, 'acq_amount')}: acquire of {seg.acq_amount[e]} bytes exceeds the "
-                           f"capacity of buffer {b!r} ({p.buffer_capacity[seg.acq_buf[e]]} bytes)")
-
-
-def _check_range(seg: Segment, name: str, arr: np.ndarray, lo: int, hi: int, op_of: np.ndarray | None = None) -> None:
-    if len(arr) == 0 or (arr.min() >= lo and arr.max() < hi):
-        return
-    bad = (arr < lo) | (arr >= hi)
-    if bad.any():
-        e = _first(bad)
-        op = e if op_of is None else int(op_of[e])
-        raise ProgramError(f"{_where(seg, op, name)}: index {arr[e]} out of range [{lo}, {hi})")
-
-
-def _check_csr(seg: Segment, ptr_name: str, member_names: tuple[str, ...]) -> np.ndarray:
-    """Check a CSR pointer array and its members; return the owning op of every member."""
-    ptr = getattr(seg, ptr_name)
-    n = seg.n_ops
-    if ptr.shape != (n + 1,) or ptr[0] != 0 or np.any(np.diff(ptr) < 0):
-        raise ProgramError(f"{_where(seg, None, ptr_name)}: must be non-decreasing, of length {n + 1}, starting at 0")
-    for name in member_names:
-        if getattr(seg, name).shape != (int(ptr[-1]),):
-            raise ProgramError(f"{_where(seg, None, name)}: length {getattr(seg, name).shape}, "
-                               f"expected ({int(ptr[-1])},) from {ptr_name}[-1]")
-    return np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr))
-
-
-def _check_buffer_accounting(p: Program) -> None:
-    """Find the first deadlocking acquire or over-release in program order (see `validate`)."""
-    held = np.zeros(len(p.buffers), dtype=np.int64)  # bytes held after all releases of earlier segments
-    for seg in p.segments:
-        if len(seg.acq_buf) + len(seg.rel_buf) == 0:
-            continue
-        n_acq, n_rel = len(seg.acq_buf), len(seg.rel_buf)
-        # Events in program order: op i's acquires (in order), then op i's releases.
-        op = np.concatenate([np.repeat(np.arange(seg.n_ops), np.diff(seg.acq_ptr)),
-                             np.repeat(np.arange(seg.n_ops), np.diff(seg.rel_ptr))])
-        is_rel = np.concatenate([np.zeros(n_acq, bool), np.ones(n_rel, bool)])
-        buf = np.concatenate([seg.acq_buf, seg.rel_buf]).astype(np.int64)
-        delta = np.concatenate([seg.acq_amount, -seg.rel_amount])
-        # Acquires come before releases in the concatenation and each part is in op order, so a stable sort on
-        # (op, is_rel) gives program order; small-integer keys let NumPy use radix sort for the buffer grouping.
-        order = np.argsort(op * 2 + is_rel, kind="stable")
-        buf_key = buf.astype(np.int16 if len(p.buffers) < 2**15 else np.int64)
-        by_buf = order[np.argsort(buf_key[order], kind="stable")]
-        csum = np.cumsum(delta[by_buf])
-        starts = np.searchsorted(buf[by_buf], np.arange(len(p.buffers)))
-        group_base = np.concatenate([[0], csum])[starts]
-        after = np.empty(len(op), dtype=np.int64)
-        after[by_buf] = csum - group_base[buf[by_buf]]
-        net = np.zeros(len(p.buffers), dtype=np.int64)
-        np.add.at(net, buf, delta)
-        base, step = held[buf], net[buf]
-        # Smallest iteration k at which each event fails: held + k*net + after > cap (acquire) or < 0 (release).
-        limit = np.where(is_rel, 0, p.buffer_capacity[buf])
-        slack = np.where(is_rel, base + after, limit - base - after)  # fails when slack (+/-) k*net crosses 0
-        rate = np.where(is_rel, step, -step)  # slack changes by `rate` per iteration
-        first_k = np.full(len(op), seg.repeat, dtype=np.int64)
-        first_k[slack < 0] = 0
-        growing_bad = (slack >= 0) & (rate < 0)
-        first_k[growing_bad] = slack[growing_bad] // -rate[growing_bad] + 1
-        bad = first_k < seg.repeat
-        if bad.any():
-            cand = np.flatnonzero(bad)
-            e = cand[np.lexsort((_rank(order)[cand], first_k[cand]))[0]]
-            k, i, b = int(first_k[e]), int(op[e]), p.buffers[buf[e]]
-            if is_rel[e]:
-                raise ProgramError(f"over-release: segment {seg.name!r} iteration {k} op {i} field rel_amount "
-                                   f"releases {-delta[e]} bytes of buffer {b!r}, more than earlier ops and this op "
-                                   f"acquired and did not release")
-            raise ProgramError(f"deadlock: segment {seg.name!r} iteration {k} op {i} waits for space in buffer "
-                               f"{b!r} that no earlier op releases ({delta[e]} bytes wanted, "
-                               f"{base[e] + k * step[e] + after[e] - delta[e]} of {p.buffer_capacity[buf[e]]} held)")
-        held += net * seg.repeat
-
-
-def _rank(order: np.ndarray) -> np.ndarray:
-    """Inverse permutation: rank[e] = position of event e in program order."""
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return rank
+def _explained(program: Program) -> None:
+    """Raise the readable ProgramError for a program the fast checks rejected."""
+    explain(program)
+    raise ProgramError("internal error: the compiled program check rejected a program that the readable checks "
+                       "accept; please report it with the program")
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Builder
+
+
+def _int(value, where: str, lo: int = -(2 ** 63), hi: int = 2 ** 63 - 1) -> int:
+    """`value` as an int in [lo, hi], refusing bools, non-integers and non-integral floats with a ProgramError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating)):
+        raise ProgramError(f"{where}: expected an integer, got {type(value).__name__}")
+    if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+        raise ProgramError(f"{where}: expected an integer, got {value!r}")
+    if not lo <= int(value) <= hi:
+        raise ProgramError(f"{where}: {int(value)} is outside [{lo}, {hi}]")
+    return int(value)
+
+
+def _bytes(value, where: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating)):
+        raise ProgramError(f"{where}: expected a number of bytes, got {type(value).__name__}")
+    return float(value)
+
+
+def _named(pairs, names: tuple[str, ...], where: str, what: str) -> list[tuple[int, int]]:
+    if pairs is None:
+        return []
+    if not isinstance(pairs, Mapping):
+        raise ProgramError(f"{where} {what}: expected a mapping of buffer name to bytes, got {type(pairs).__name__}")
+    return [(_index(names, b, f"{where} {what}"), _int(a, f"{where} {what} {b!r}")) for b, a in pairs.items()]
+
+
+def _indices(values, where: str) -> list[int]:
+    """Op indices (int32, as stored); whether they name valid ops is checked by the caller or `validate`."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ProgramError(f"{where}: expected op indices, got {type(values).__name__}")
+    return [_int(v, where, -(2 ** 31), 2 ** 31 - 1) for v in values]
 
 
 @dataclass
@@ -286,28 +215,33 @@ class SegmentBuilder:
         prev_deps: Iterable[int] = (),
         acquire: Mapping[str, int] | None = None,
         release: Mapping[str, int] | None = None,
-        bytes: Mapping[str, float] | None = None,  # noqa: A002 - the brief's name; a per-level byte count
+        bytes: Mapping[str, float] | None = None,  # noqa: A002 - a per-level byte count
         tag: str | None = None,
     ) -> int:
-        """Append an op; names (unit, buffers, levels, tag) are checked here, indices at `build()`."""
+        """Append an op; names, integers and same-iteration deps are checked here, the rest at `build()`."""
         pb = self._program
         i = len(self._ops)
         where = f"segment {self.name!r} op {i}"
         u = _index(pb.units, unit, f"{where} unit")
         t = -1 if tag is None else _index(pb.tags, tag, f"{where} tag")
-        acq = [(_index(pb.buffers, b, f"{where} acquire"), int(a)) for b, a in (acquire or {}).items()]
-        rel = [(_index(pb.buffers, b, f"{where} release"), int(a)) for b, a in (release or {}).items()]
+        acq = _named(acquire, pb.buffers, where, "acquire")
+        rel = _named(release, pb.buffers, where, "release")
         lb = np.zeros(len(pb.levels))
+        if bytes is not None and not isinstance(bytes, Mapping):
+            raise ProgramError(f"{where} bytes: expected a mapping of level name to bytes, got {type(bytes).__name__}")
         for lvl, nbytes in (bytes or {}).items():
-            lb[_index(pb.levels, lvl, f"{where} bytes")] += float(nbytes)
-        deps, prev_deps = [int(d) for d in deps], [int(d) for d in prev_deps]
+            lb[_index(pb.levels, lvl, f"{where} bytes")] += _bytes(nbytes, f"{where} bytes {lvl!r}")
+        deps = _indices(deps, f"{where} field deps")
+        prev = _indices(prev_deps, f"{where} field prev_deps")
         for d in deps:
             if not 0 <= d < i:
                 raise ProgramError(f"{where} field deps: dependency on op {d}, which is not an earlier op")
-        self._ops.append((u, int(duration), int(latency), deps, prev_deps, acq, rel, lb, t))
+        self._ops.append((u, _int(duration, f"{where} field duration"), _int(latency, f"{where} field latency"),
+                          deps, prev, acq, rel, lb, t))
         return i
 
     def build(self) -> Segment:
+        """The body as a Segment (not validated on its own: `ProgramBuilder.build` validates the program)."""
         ops = self._ops
         n = len(ops)
 
@@ -351,14 +285,21 @@ class ProgramBuilder:
         tags: Sequence[str] = (),
         ticks_per_cycle: int = 1,
     ) -> None:
-        self.units = tuple(units)
-        self.unit_is_memory = tuple(bool(m) for m in (unit_is_memory or [False] * len(self.units)))
+        self.units = _names(units, "units")
+        memory = [False] * len(self.units) if unit_is_memory is None else unit_is_memory
+        self.unit_is_memory = tuple(bool(m) for m in _names(memory, "unit_is_memory"))
+        if buffers is not None and not isinstance(buffers, Mapping):
+            raise ProgramError(f"buffers: expected a mapping of buffer name to capacity in bytes, got "
+                               f"{type(buffers).__name__}")
         self.buffers = tuple((buffers or {}).keys())
-        self.buffer_capacity = np.array([int(c) for c in (buffers or {}).values()], dtype=np.int64)
-        self.levels, self.tags, self.ticks_per_cycle = tuple(levels), tuple(tags), ticks_per_cycle
+        self.buffer_capacity = np.array([_int(c, f"buffer {b!r} capacity") for b, c in (buffers or {}).items()],
+                                        dtype=np.int64)
+        self.levels, self.tags = _names(levels, "levels"), _names(tags, "tags")
+        self.ticks_per_cycle = ticks_per_cycle
         self._segments: list[SegmentBuilder] = []
 
     def segment(self, name: str, repeat: int = 1, barrier: bool = False) -> SegmentBuilder:
+        """Start a segment whose body is executed `repeat` times (see `Segment`)."""
         seg = SegmentBuilder(self, name, repeat, barrier)
         self._segments.append(seg)
         return seg
@@ -374,8 +315,15 @@ class ProgramBuilder:
         return program
 
 
+def _names(values, what: str) -> tuple:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ProgramError(f"{what}: expected a sequence of names, got {type(values).__name__}")
+    return tuple(values)
+
+
 def _index(names: tuple[str, ...], name: str, where: str) -> int:
     try:
         return names.index(name)
     except ValueError:
-        raise ProgramError(f"{where}: unknown name {name!r}; valid names are {list(names)}") from None
+        shown = list(names) if len(names) <= 20 else list(names[:20]) + ["..."]
+        raise ProgramError(f"{where}: unknown name {str(name)[:80]!r}; valid names are {shown}") from None
