@@ -1,7 +1,7 @@
 """The fast engine: list scheduling of a Program in program order, compiled with Numba.
 
-Semantics (the definition; `sim.reference` is the readable SimPy model of the same thing). Ops are taken in program
-order: segments in order, each segment's iterations in order, each body's ops in order. For op i:
+Semantics (the definition; `sim.engine.reference` is the readable SimPy model of the same thing). Ops are taken in
+program order: segments in order, each segment's iterations in order, each body's ops in order. For op i:
 
 1. `t_unit` = when its unit became free (units are in-order and run one op at a time).
 2. `t_dep` = max `ready` (= start + duration + latency) of its deps; ops of the first iteration of a `barrier`
@@ -22,142 +22,81 @@ normalized by the start of iteration k (free time of the body's units, ready of 
 per touched buffer: bytes used, last grant, pending releases merged by time). If it equals the state after
 iteration k-1, every later iteration is iteration k shifted by the period, so the rest is added in closed form.
 
-Busy time, bytes per level and busy time per tag do not depend on the schedule; they are summed with NumPy.
+Busy time, bytes per level and busy time per tag do not depend on the schedule: `validate` sums them once.
+The kernel reads the validated, flattened program (`sim.ir.checks.Flat`) without copying it, keeps ready times for
+two iterations of one body only (the current and the previous one, by parity), and is compiled once for one
+signature (see `sim.ir.jit`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import types
 
-from sim.ir.program import Program, ProgramError, validate
+from sim.ir.checks import BOOL, I32, I64, Flat
+from sim.ir.jit import helper, kernel
+from sim.ir.program import Program, ProgramError, Validated, validated
 from sim.ir.run import Run, Trace
 
 __all__ = ["simulate"]
 
 _OK, _DEADLOCK = 0, 1
 _MAX_STATE_PENDING = 4096  # beyond this many pending releases, skip the periodicity check (cost, not correctness)
+_HEAP_START = 16  # initial pending-release slots per buffer (doubled as needed)
+_TRACE_START = 1024  # initial trace entries (doubled as needed)
 
 
 def simulate(program: Program, *, extrapolate: bool = True, trace: bool = False) -> Run:
     """Schedule `program` (see the module docstring); raise ProgramError if it is malformed or deadlocks."""
-    validate(program)
-    return _simulate_validated(program, extrapolate=extrapolate, trace=trace)
+    for name, flag in (("extrapolate", extrapolate), ("trace", trace)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ProgramError(f"simulate: {name} must be True or False, got {type(flag).__name__}")
+    return run_validated(program, validated(program), bool(extrapolate), bool(trace))
 
 
-def _simulate_validated(program: Program, *, extrapolate: bool, trace: bool) -> Run:
-    flat = _flatten(program)
+def run_validated(program: Program, checked: Validated, extrapolate: bool, trace: bool) -> Run:
+    """Schedule a program that `validated` accepted (`checked` is what it returned for `program`)."""
+    f = checked.flat
     (status, err, ticks, stall, iters, period, ops_sim,
-     tr_start, tr_op, tr_iter, n_trace, seg_end) = _schedule(*flat, extrapolate, trace)
+     tr_start, tr_op, tr_iter, n_trace, seg_end) = _schedule(*_kernel_args(f), extrapolate, trace)
     if status == _DEADLOCK:
         s, k, i, b = (int(x) for x in err[:4])
         raise ProgramError(f"deadlock: segment {program.segments[s].name!r} iteration {k} op {i} waits for space "
                            f"in buffer {program.buffers[b]!r} that no earlier op releases")
-    busy, level_bytes, tag_busy = _workload_totals(program)
-    run_trace = None
-    if trace:
-        seg_ptr, unit, duration, tag = flat[0], flat[3], flat[4], _concat([s.tag for s in program.segments], np.int32)
-        g = tr_op[:n_trace]
-        seg = (np.searchsorted(seg_ptr, g, side="right") - 1).astype(np.int32)
-        start = tr_start[:n_trace].copy()
-        run_trace = Trace(start=start, end=start + duration[g], unit=unit[g], tag=tag[g], segment=seg,
-                          iteration=tr_iter[:n_trace].copy(), op=g - seg_ptr[seg])
     return Run(
         ticks=int(ticks), ticks_per_cycle=int(program.ticks_per_cycle), units=program.units, levels=program.levels,
-        tags=program.tags, segments=tuple(s.name for s in program.segments), busy_ticks=busy, stall_ticks=stall,
-        level_bytes=level_bytes, tag_busy_ticks=tag_busy, ops_total=program.ops_total, ops_simulated=int(ops_sim),
-        iterations_simulated=iters, period_ticks=period, segment_end_ticks=seg_end, trace=run_trace,
+        tags=program.tags, segments=tuple(s.name for s in program.segments), busy_ticks=checked.busy_ticks.copy(),
+        stall_ticks=stall, level_bytes=checked.level_bytes.copy(), tag_busy_ticks=checked.tag_busy_ticks.copy(),
+        ops_total=program.ops_total, ops_simulated=int(ops_sim), iterations_simulated=iters, period_ticks=period,
+        segment_end_ticks=seg_end,
+        trace=_trace(f, tr_start[:n_trace], tr_op[:n_trace], tr_iter[:n_trace]) if trace else None,
     )
 
 
-def _workload_totals(p: Program) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Busy ticks per unit, bytes per level, busy ticks per (tag, unit): schedule-independent sums."""
-    busy = np.zeros(len(p.units), np.int64)
-    level_bytes = np.zeros(len(p.levels), np.float64)
-    tag_busy = np.zeros((len(p.tags), len(p.units)), np.int64)
-    for s in p.segments:
-        per_unit = np.zeros(len(p.units), np.int64)
-        np.add.at(per_unit, s.unit, s.duration)
-        busy += per_unit * s.repeat
-        level_bytes += s.level_bytes.sum(axis=0) * s.repeat
-        tagged = s.tag >= 0
-        per_tag = np.zeros_like(tag_busy)
-        np.add.at(per_tag, (s.tag[tagged], s.unit[tagged]), s.duration[tagged])
-        tag_busy += per_tag * s.repeat
-    return busy, level_bytes, tag_busy
+def _kernel_args(f: Flat) -> tuple:
+    return (f.seg_ptr, f.repeat, f.barrier, f.unit, f.duration, f.latency, f.dep_base, f.dep_ptr, f.dep_op,
+            f.dep_prev, f.acq_base, f.acq_ptr, f.acq_buf, f.acq_amount, f.rel_base, f.rel_ptr, f.rel_buf,
+            f.rel_amount, f.unit_is_memory, f.capacity)
 
 
-def _concat(arrays: list[np.ndarray], dtype) -> np.ndarray:
-    return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
-
-
-def _flatten(p: Program) -> tuple:
-    """Concatenate segment bodies into flat arrays with global op indices (the kernel's arguments, in order)."""
-    segs = p.segments
-    n = np.array([s.n_ops for s in segs], np.int64)
-    seg_ptr = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
-
-    def ptrs(name: str) -> np.ndarray:
-        parts, base = [np.zeros(1, np.int64)], 0
-        for s in segs:
-            ptr = getattr(s, name)
-            parts.append(ptr[1:] + base)
-            base += int(ptr[-1])
-        return np.concatenate(parts)
-
-    # Same-iteration deps point at global op indices; previous-iteration deps at a slot in `tgt`, the list of
-    # previous-iteration dep targets (whose ready times form part of the periodic state).
-    dep_op, tgt, tgt_ptr = [], [], [0]
-    for s, seg in enumerate(segs):
-        prev = seg.dep_op[seg.dep_prev]
-        targets = np.unique(prev).astype(np.int64)
-        op = seg.dep_op.astype(np.int64) + seg_ptr[s]
-        op[seg.dep_prev] = np.searchsorted(targets, prev) + tgt_ptr[-1]
-        dep_op.append(op)
-        tgt.append(targets + seg_ptr[s])
-        tgt_ptr.append(tgt_ptr[-1] + len(targets))
-    # Units and buffers each body touches (bincount: these are small index ranges, and sorting is slow).
-    seg_units = [np.flatnonzero(np.bincount(s.unit, minlength=len(p.units))) for s in segs]
-    seg_bufs = [np.flatnonzero(np.bincount(s.acq_buf, minlength=len(p.buffers))
-                               + np.bincount(s.rel_buf, minlength=len(p.buffers))) for s in segs]
-    return (
-        seg_ptr,
-        np.array([s.repeat for s in segs], np.int64),
-        np.array([s.barrier for s in segs], np.bool_),
-        _concat([s.unit for s in segs], np.int32),
-        _concat([s.duration for s in segs], np.int64),
-        _concat([s.latency for s in segs], np.int64),
-        ptrs("dep_ptr"), _concat(dep_op, np.int64), _concat([s.dep_prev for s in segs], np.bool_),
-        ptrs("acq_ptr"), _concat([s.acq_buf for s in segs], np.int64), _concat([s.acq_amount for s in segs], np.int64),
-        ptrs("rel_ptr"), _concat([s.rel_buf for s in segs], np.int64), _concat([s.rel_amount for s in segs], np.int64),
-        np.array(p.unit_is_memory, np.bool_).reshape(len(p.units)),
-        p.buffer_capacity,
-        np.array(tgt_ptr, np.int64), _concat(tgt, np.int64),
-        _csr(seg_units), _concat(seg_units, np.int64),
-        _csr(seg_bufs), _concat(seg_bufs, np.int64),
-    )
-
-
-def _csr(lists: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int64)
+def _trace(f: Flat, start: np.ndarray, op: np.ndarray, iteration: np.ndarray) -> Trace:
+    seg = (np.searchsorted(f.seg_ptr, op, side="right") - 1).astype(np.int32)
+    return Trace(start=start.copy(), end=start + f.duration[op], unit=f.unit[op], tag=f.tag[op], segment=seg,
+                 iteration=iteration.copy(), op=op - f.seg_ptr[seg])
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Kernel helpers: a binary min-heap of (time, amount) per buffer, rows of 2-D arrays that grow by doubling.
+# Kernel helpers: a binary min-heap of (time, amount) per buffer row, arrays that grow by doubling. Plain loops
+# throughout (no slicing, sorting or concatenation): they compile in a fraction of the time.
 
 
-@njit(cache=True)
+@helper
 def _heap_push(ht, ha, hn, b, t, a):
-    if hn[b] == ht.shape[1]:
-        ht2 = np.empty((ht.shape[0], 2 * ht.shape[1]), np.int64)
-        ha2 = np.empty_like(ht2)
-        ht2[:, : ht.shape[1]] = ht
-        ha2[:, : ha.shape[1]] = ha
-        ht, ha = ht2, ha2
+    """Insert (t, a) into row b's heap; the caller made room."""
     j = hn[b]
-    hn[b] += 1
+    hn[b] = j + 1
     while j > 0:
-        parent = (j - 1) // 2
+        parent = (j - 1) >> 1
         if ht[b, parent] <= t:
             break
         ht[b, j] = ht[b, parent]
@@ -165,10 +104,9 @@ def _heap_push(ht, ha, hn, b, t, a):
         j = parent
     ht[b, j] = t
     ha[b, j] = a
-    return ht, ha
 
 
-@njit(cache=True)
+@helper
 def _heap_pop(ht, ha, hn, b):
     """Remove the earliest entry of row b; return (time, amount)."""
     t0, a0 = ht[b, 0], ha[b, 0]
@@ -193,173 +131,220 @@ def _heap_pop(ht, ha, hn, b):
     return t0, a0
 
 
-@njit(cache=True)
-def _write_state(st, row, su0, su1, seg_units, free, tp0, tp1, tgt, ready, sb0, sb1, seg_bufs, used, last_grant,
-                 ht, ha, hn, ref):
-    """Write the normalized periodic state into st[row]; return its length, or -1 when too large to track."""
-    size = (su1 - su0) + (tp1 - tp0)
-    for j in range(sb0, sb1):
+@helper
+def _widened(h, columns):
+    """A copy of 2-D `h` with `columns` columns (at least as many as it has)."""
+    out = np.zeros((h.shape[0], columns), np.int64)
+    for r in range(h.shape[0]):
+        for j in range(h.shape[1]):
+            out[r, j] = h[r, j]
+    return out
+
+
+@helper
+def _doubled(a):
+    """A copy of 1-D `a` twice as long."""
+    out = np.zeros(2 * a.shape[0], np.int64)
+    for j in range(a.shape[0]):
+        out[j] = a[j]
+    return out
+
+
+@helper
+def _write_state(st, row, seg_units, n_su, free, tgt, n_tg, ready, cur, seg_bufs, n_sb, used, last_grant,
+                 ht, ha, hn, sct, sca, sn, ref):
+    """Write the normalized periodic state into st[row]; return (its length, or -1 when too large to track; st)."""
+    size = n_su + n_tg
+    for j in range(n_sb):
         if hn[seg_bufs[j]] > _MAX_STATE_PENDING:
             return -1, st
         size += 3 + 2 * hn[seg_bufs[j]]
     if size > st.shape[1]:
-        st2 = np.empty((2, 2 * size), np.int64)
-        st2[:, : st.shape[1]] = st
-        st = st2
+        st = _widened(st, 2 * size)
     w = 0
-    for j in range(su0, su1):
+    for j in range(n_su):
         st[row, w] = free[seg_units[j]] - ref
         w += 1
-    for j in range(tp0, tp1):
-        st[row, w] = ready[tgt[j]] - ref
+    for j in range(n_tg):
+        st[row, w] = ready[cur + tgt[j]] - ref
         w += 1
-    for j in range(sb0, sb1):
+    for j in range(n_sb):
         b = seg_bufs[j]
-        n = hn[b]
         st[row, w] = used[b]
         st[row, w + 1] = last_grant[b] - ref
         w += 3
-        order = np.argsort(ht[b, :n])  # pending releases, merged by time: a canonical form of the multiset
+        for q in range(hn[b]):  # pending releases in time order (popped from a copy), merged by time
+            sct[0, q] = ht[b, q]
+            sca[0, q] = ha[b, q]
+        sn[0] = hn[b]
         m = 0
-        for q in range(n):
-            t = ht[b, order[q]] - ref
-            if m > 0 and st[row, w + 2 * (m - 1)] == t:
-                st[row, w + 2 * (m - 1) + 1] += ha[b, order[q]]
+        while sn[0] > 0:
+            t, a = _heap_pop(sct, sca, sn, np.int64(0))
+            if m > 0 and st[row, w + 2 * (m - 1)] == t - ref:
+                st[row, w + 2 * (m - 1) + 1] += a
             else:
-                st[row, w + 2 * m] = t
-                st[row, w + 2 * m + 1] = ha[b, order[q]]
+                st[row, w + 2 * m] = t - ref
+                st[row, w + 2 * m + 1] = a
                 m += 1
         st[row, w - 1] = m
         w += 2 * m
     return w, st
 
 
-@njit(cache=True)
-def _schedule(seg_ptr, seg_repeat, seg_barrier, unit, duration, latency, dep_ptr, dep_op, dep_prev,
-              acq_ptr, acq_buf, acq_amt, rel_ptr, rel_buf, rel_amt, unit_is_mem, cap,
-              tgt_ptr, tgt, su_ptr, seg_units, sb_ptr, seg_bufs, extrapolate, trace):
+@helper
+def _touched(o0, n, p0, unit, dep_base, dep_ptr, dep_op, dep_prev, acq_base, acq_ptr, acq_buf, rel_base,
+             rel_ptr, rel_buf, s, seg_units, unit_mark, seg_bufs, buf_mark, tgt, tgt_mark):
+    """Collect the units, buffers and previous-iteration dep targets of segment s's body; return their counts."""
+    n_su, n_sb, n_tg = 0, 0, 0
+    for i in range(n):
+        u = unit[o0 + i]
+        if not unit_mark[u]:
+            unit_mark[u], seg_units[n_su] = True, u
+            n_su += 1
+        for e in range(acq_base[s] + acq_ptr[p0 + i], acq_base[s] + acq_ptr[p0 + i + 1]):
+            if not buf_mark[acq_buf[e]]:
+                buf_mark[acq_buf[e]], seg_bufs[n_sb] = True, acq_buf[e]
+                n_sb += 1
+        for e in range(rel_base[s] + rel_ptr[p0 + i], rel_base[s] + rel_ptr[p0 + i + 1]):
+            if not buf_mark[rel_buf[e]]:
+                buf_mark[rel_buf[e]], seg_bufs[n_sb] = True, rel_buf[e]
+                n_sb += 1
+        for e in range(dep_base[s] + dep_ptr[p0 + i], dep_base[s] + dep_ptr[p0 + i + 1]):
+            if dep_prev[e] and not tgt_mark[dep_op[e]]:
+                tgt_mark[dep_op[e]], tgt[n_tg] = True, dep_op[e]
+                n_tg += 1
+    for j in range(n_su):
+        unit_mark[seg_units[j]] = False
+    for j in range(n_sb):
+        buf_mark[seg_bufs[j]] = False
+    for j in range(n_tg):
+        tgt_mark[tgt[j]] = False
+    return n_su, n_sb, n_tg
+
+
+_OUT = types.Array(types.int64, 1, "C")
+_SIGNATURE = types.Tuple((types.int64, _OUT, types.int64, types.Array(types.int64, 2, "C"), _OUT, _OUT, types.int64,
+                          _OUT, _OUT, _OUT, types.int64, _OUT))(
+    I64, I64, BOOL, I32, I64, I64, I64, I64, I32, BOOL, I64, I64, I32, I64, I64, I64, I32, I64, BOOL, I64,
+    types.boolean, types.boolean)
+
+
+@kernel(_SIGNATURE)
+def _schedule(seg_ptr, repeat, barrier, unit, duration, latency, dep_base, dep_ptr, dep_op, dep_prev,
+              acq_base, acq_ptr, acq_buf, acq_amt, rel_base, rel_ptr, rel_buf, rel_amt, unit_is_mem, cap,
+              extrapolate, trace):
     """Schedule all ops; see the module docstring. Returns (status, err[4], ticks, stall[U,3],
     iterations_simulated[S], period[S], ops_simulated, trace_start, trace_op, trace_iteration, trace_len,
     segment_end[S]) — segment_end[s] is the latest `ready` of segments 0..s."""
-    n_seg = seg_ptr.shape[0] - 1
-    n_units, n_bufs = unit_is_mem.shape[0], cap.shape[0]
+    n_seg, n_units, n_bufs = repeat.shape[0], unit_is_mem.shape[0], cap.shape[0]
+    n_max = 1
+    for s in range(n_seg):
+        n_max = max(n_max, seg_ptr[s + 1] - seg_ptr[s])
+    ready = np.zeros(2 * n_max, np.int64)  # ready times of one body, twice: iteration k at (k % 2) * n_max
     free = np.zeros(n_units, np.int64)
-    ready = np.zeros(unit.shape[0], np.int64)
-    prev_ready = np.zeros(tgt.shape[0], np.int64)
-    used = np.zeros(n_bufs, np.int64)
-    last_grant = np.zeros(n_bufs, np.int64)
-    ht = np.zeros((n_bufs, 16), np.int64)
-    ha = np.zeros((n_bufs, 16), np.int64)
-    hn = np.zeros(n_bufs, np.int64)
-    stall = np.zeros((n_units, 3), np.int64)
-    stall_it = np.zeros((n_units, 3), np.int64)
-    iters = np.zeros(n_seg, np.int64)
-    period = np.zeros(n_seg, np.int64)
-    seg_end = np.zeros(n_seg, np.int64)
+    used, last_grant, hn = np.zeros(n_bufs, np.int64), np.zeros(n_bufs, np.int64), np.zeros(n_bufs, np.int64)
+    ht, ha = np.zeros((n_bufs, _HEAP_START), np.int64), np.zeros((n_bufs, _HEAP_START), np.int64)
+    sct, sca, sn = np.zeros((1, _HEAP_START), np.int64), np.zeros((1, _HEAP_START), np.int64), np.zeros(1, np.int64)
+    stall, snap = np.zeros((n_units, 3), np.int64), np.zeros((n_units, 3), np.int64)
+    iters, period, seg_end = np.zeros(n_seg, np.int64), np.zeros(n_seg, np.int64), np.zeros(n_seg, np.int64)
     err = np.zeros(4, np.int64)
-    st = np.zeros((2, 64), np.int64)
-    st_len = np.zeros(2, np.int64)
-    tr_cap = 1024 if trace else 0
-    tr_start = np.zeros(tr_cap, np.int64)
-    tr_op = np.zeros(tr_cap, np.int64)
-    tr_iter = np.zeros(tr_cap, np.int64)
+    st, st_len = np.zeros((2, 64), np.int64), np.zeros(2, np.int64)
+    seg_units, unit_mark = np.zeros(n_units, np.int64), np.zeros(n_units, np.bool_)
+    seg_bufs, buf_mark = np.zeros(n_bufs, np.int64), np.zeros(n_bufs, np.bool_)
+    tgt, tgt_mark = np.zeros(n_max, np.int64), np.zeros(n_max, np.bool_)
+    tr_cap = _TRACE_START if trace else 1
+    tr_start, tr_op, tr_iter = np.zeros(tr_cap, np.int64), np.zeros(tr_cap, np.int64), np.zeros(tr_cap, np.int64)
     n_tr = 0
-    gmax, gmax_unit = np.int64(0), np.int64(-1)  # max ready so far, and the unit of the first op attaining it
-    ops_sim = np.int64(0)
+    gmax, gmax_mem = 0, False  # max ready so far, and whether the first op attaining it ran on a memory unit
+    ops_sim = 0
 
     for s in range(n_seg):
-        o0, o1 = seg_ptr[s], seg_ptr[s + 1]
-        repeat = seg_repeat[s]
-        bar_t, bar_unit = gmax, gmax_unit
-        su0, su1, tp0, tp1, sb0, sb1 = su_ptr[s], su_ptr[s + 1], tgt_ptr[s], tgt_ptr[s + 1], sb_ptr[s], sb_ptr[s + 1]
-        track = extrapolate and repeat >= 3
-        st_len[:] = -1
-        ref_prev = np.int64(0)
+        o0, n, rep = seg_ptr[s], seg_ptr[s + 1] - seg_ptr[s], repeat[s]
+        p0, db, ab, rb = o0 + s, dep_base[s], acq_base[s], rel_base[s]
+        bar_t, bar_mem = 0, False
+        if barrier[s]:
+            bar_t, bar_mem = gmax, gmax_mem
+        track = extrapolate and rep >= 3
+        n_su, n_sb, n_tg = 0, 0, 0
+        if track:
+            n_su, n_sb, n_tg = _touched(o0, n, p0, unit, dep_base, dep_ptr, dep_op, dep_prev, acq_base, acq_ptr,
+                                        acq_buf, rel_base, rel_ptr, rel_buf, s, seg_units, unit_mark, seg_bufs,
+                                        buf_mark, tgt, tgt_mark)
+        for i in range(n):  # iteration 0 reads previous-iteration deps as 0: they never win the max
+            ready[n_max + i] = 0
+        st_len[0], st_len[1] = -1, -1
+        ref_prev = 0
         k = 0
-        while k < repeat:
-            for j in range(tp0, tp1):
-                prev_ready[j] = ready[tgt[j]]
-            for j in range(su0, su1):
-                stall_it[seg_units[j], :] = 0
-            ref = np.int64(0)
-            it_max, it_max_unit = np.int64(-1), np.int64(-1)
-            for g in range(o0, o1):
+        while k < rep:
+            cur = (k & 1) * n_max
+            prv = n_max - cur
+            if track:
+                for j in range(n_su):
+                    for c in range(3):
+                        snap[seg_units[j], c] = stall[seg_units[j], c]
+            for i in range(n):
+                g = o0 + i
                 u = unit[g]
                 t_unit = free[u]
-                t_dep, dep_unit = np.int64(0), np.int64(-1)
-                for e in range(dep_ptr[g], dep_ptr[g + 1]):
-                    if dep_prev[e]:
-                        if k == 0:
-                            continue
-                        r = prev_ready[dep_op[e]]
-                        ru = unit[tgt[dep_op[e]]]
-                    else:
-                        r = ready[dep_op[e]]
-                        ru = unit[dep_op[e]]
+                t_dep, dmem = 0, False
+                for e in range(db + dep_ptr[p0 + i], db + dep_ptr[p0 + i + 1]):
+                    d = dep_op[e]
+                    r = ready[(prv if dep_prev[e] else cur) + d]
                     if r > t_dep:
-                        t_dep, dep_unit = r, ru
-                if k == 0 and seg_barrier[s] and bar_t > t_dep:
-                    t_dep, dep_unit = bar_t, bar_unit
+                        t_dep, dmem = r, unit_is_mem[unit[o0 + d]]
+                if k == 0 and bar_t > t_dep:
+                    t_dep, dmem = bar_t, bar_mem
                 t0 = max(t_unit, t_dep)
                 t = t0
-                for e in range(acq_ptr[g], acq_ptr[g + 1]):
-                    b, a = acq_buf[e], acq_amt[e]
+                for e in range(ab + acq_ptr[p0 + i], ab + acq_ptr[p0 + i + 1]):
+                    b, a = np.int64(acq_buf[e]), acq_amt[e]
                     t = max(t, last_grant[b])
                     while hn[b] > 0 and ht[b, 0] <= t:
                         used[b] -= _heap_pop(ht, ha, hn, b)[1]
                     while used[b] + a > cap[b]:
                         if hn[b] == 0:
-                            err[0], err[1], err[2], err[3] = s, k, g - o0, b
+                            err[0], err[1], err[2], err[3] = s, k, i, b
                             return (_DEADLOCK, err, gmax, stall, iters, period, ops_sim,
                                     tr_start, tr_op, tr_iter, n_tr, seg_end)
                         r, amt = _heap_pop(ht, ha, hn, b)
                         t = max(t, r)
                         used[b] -= amt
                     used[b] += a  # reserved now: space only grows until the grant at the final t
-                for e in range(acq_ptr[g], acq_ptr[g + 1]):
-                    b = acq_buf[e]
+                for e in range(ab + acq_ptr[p0 + i], ab + acq_ptr[p0 + i + 1]):
+                    b = np.int64(acq_buf[e])
                     last_grant[b] = t
                     while hn[b] > 0 and ht[b, 0] <= t:  # keep pending releases strictly after last_grant
                         used[b] -= _heap_pop(ht, ha, hn, b)[1]
                 end = t + duration[g]
                 free[u] = end
                 rd = end + latency[g]
-                ready[g] = rd
+                ready[cur + i] = rd
                 if rd > gmax:
-                    gmax, gmax_unit = rd, u
-                if rd > it_max:
-                    it_max, it_max_unit = rd, u
-                if g == o0:
-                    ref = t
+                    gmax, gmax_mem = rd, unit_is_mem[u]
                 gap = t - t_unit
                 if gap > 0:
-                    if t > t0:
-                        stall_it[u, 2] += gap
-                    elif unit_is_mem[dep_unit]:
-                        stall_it[u, 1] += gap
-                    else:
-                        stall_it[u, 0] += gap
-                for e in range(rel_ptr[g], rel_ptr[g + 1]):
-                    b = rel_buf[e]
+                    stall[u, 2 if t > t0 else (1 if dmem else 0)] += gap
+                for e in range(rb + rel_ptr[p0 + i], rb + rel_ptr[p0 + i + 1]):
+                    b = np.int64(rel_buf[e])
                     if end <= last_grant[b]:  # every future grant of b is at >= last_grant: apply it now
                         used[b] -= rel_amt[e]
                     else:
-                        ht, ha = _heap_push(ht, ha, hn, b, end, rel_amt[e])
+                        if hn[b] == ht.shape[1]:
+                            ht, ha = _widened(ht, 2 * ht.shape[1]), _widened(ha, 2 * ha.shape[1])
+                            sct, sca = _widened(sct, ht.shape[1]), _widened(sca, ht.shape[1])
+                        _heap_push(ht, ha, hn, b, end, rel_amt[e])
                 if trace:
                     if n_tr == tr_start.shape[0]:
-                        tr_start = np.concatenate((tr_start, np.zeros(n_tr, np.int64)))
-                        tr_op = np.concatenate((tr_op, np.zeros(n_tr, np.int64)))
-                        tr_iter = np.concatenate((tr_iter, np.zeros(n_tr, np.int64)))
+                        tr_start, tr_op, tr_iter = _doubled(tr_start), _doubled(tr_op), _doubled(tr_iter)
                     tr_start[n_tr], tr_op[n_tr], tr_iter[n_tr] = t, g, k
                     n_tr += 1
-            ops_sim += o1 - o0
-            for j in range(su0, su1):
-                stall[seg_units[j], :] += stall_it[seg_units[j], :]
+            ops_sim += n
             k += 1
-            if track and k < repeat:
+            if track and k < rep:
+                ref = ready[cur] - duration[o0] - latency[o0]  # start of this iteration's first op
                 row = k & 1
-                n_st, st = _write_state(st, row, su0, su1, seg_units, free, tp0, tp1, tgt, ready, sb0, sb1,
-                                        seg_bufs, used, last_grant, ht, ha, hn, ref)
+                n_st, st = _write_state(st, row, seg_units, n_su, free, tgt, n_tg, ready, cur, seg_bufs, n_sb,
+                                        used, last_grant, ht, ha, hn, sct, sca, sn, ref)
                 st_len[row] = n_st
                 same = k >= 2 and n_st >= 0 and st_len[1 - row] == n_st
                 j = 0
@@ -367,23 +352,27 @@ def _schedule(seg_ptr, seg_repeat, seg_barrier, unit, duration, latency, dep_ptr
                     same = st[0, j] == st[1, j]
                     j += 1
                 if same:
-                    rest, p = repeat - k, ref - ref_prev
+                    rest, p = rep - k, ref - ref_prev
                     shift = rest * p
-                    for j in range(su0, su1):
-                        free[seg_units[j]] += shift
-                        stall[seg_units[j], :] += rest * stall_it[seg_units[j], :]
-                    for j in range(sb0, sb1):
+                    for j in range(n_su):
+                        u = seg_units[j]
+                        free[u] += shift
+                        for c in range(3):
+                            stall[u, c] += rest * (stall[u, c] - snap[u, c])
+                    for j in range(n_sb):
                         b = seg_bufs[j]
                         last_grant[b] += shift
                         for q in range(hn[b]):
                             ht[b, q] += shift
-                    for g in range(o0, o1):  # not needed by later segments, but keeps `ready` consistent
-                        ready[g] += shift
+                    it_max, it_mem = ready[cur], unit_is_mem[unit[o0]]  # the first op of the max in the body
+                    for i in range(1, n):
+                        if ready[cur + i] > it_max:
+                            it_max, it_mem = ready[cur + i], unit_is_mem[unit[o0 + i]]
                     if it_max + shift > gmax:
-                        gmax, gmax_unit = it_max + shift, it_max_unit
+                        gmax, gmax_mem = it_max + shift, it_mem
                     period[s] = p
                     break
-            ref_prev = ref
+                ref_prev = ref
         iters[s] = k
         seg_end[s] = gmax
     return _OK, err, gmax, stall, iters, period, ops_sim, tr_start, tr_op, tr_iter, n_tr, seg_end

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.engine.scheduler import simulate
-from sim.ir.program import Program, ProgramBuilder, ProgramError
 from sim.engine.reference import simulate_reference
+from sim.engine.scheduler import run_validated, simulate
+from sim.ir.checks import flatten
+from sim.ir.program import Program, ProgramBuilder, ProgramError, Validated
 
 SIMULATORS = {"engine": lambda p, **kw: simulate(p, extrapolate=False, **kw),  # full: trace lists every op
               "reference": simulate_reference}
@@ -71,9 +72,9 @@ def test_runtime_deadlock_detection_agrees_with_validation(monkeypatch):
     program = Program(units=b.units, unit_is_memory=b.unit_is_memory, buffers=b.buffers,
                       buffer_capacity=b.buffer_capacity, levels=b.levels, tags=b.tags,
                       ticks_per_cycle=b.ticks_per_cycle, segments=(s.build(),))
-    monkeypatch.setattr("sim.engine.scheduler.validate", lambda p: None)
+    unchecked = Validated(flatten(program), np.zeros(2, np.int64), np.zeros(0), np.zeros((0, 2), np.int64))
     monkeypatch.setattr("sim.engine.reference.validate", lambda p: None)
-    for sim in (simulate, simulate_reference):
+    for sim in (lambda p: run_validated(p, unchecked, True, False), simulate_reference):
         with pytest.raises(ProgramError) as runtime:
             sim(program)
         assert str(runtime.value) == str(static.value).split(" (")[0]

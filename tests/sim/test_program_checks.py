@@ -1,0 +1,233 @@
+"""sim.ir program validation: the compiled checks agree with the readable ones on mutated programs, programs are
+immutable and validated once, the int64 ranges are refused rather than wrapped, and the kernels compile once for
+one signature, announcing it on stderr."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numba
+import numpy as np
+import pytest
+
+from engine_programs import random_program
+from sim.engine.reference import simulate_reference
+from sim.engine.scheduler import _kernel_args, _schedule, simulate
+from sim.ir import checks, jit
+from sim.ir.diagnostics import check_header, explain
+from sim.ir.program import MAX_TICKS, Program, ProgramBuilder, ProgramError, Segment, validate, validated
+
+JIT = not numba.config.DISABLE_JIT
+
+
+def readable_verdict(p: Program) -> str | None:
+    """The readable checks alone: the message of the first problem, or None."""
+    try:
+        check_header(p)
+        explain(p)
+    except ProgramError as e:
+        return str(e)
+    return None
+
+
+def fast_verdict(p: Program) -> str | None:
+    try:
+        validate(p)
+    except ProgramError as e:
+        return str(e)
+    return None
+
+
+def _valid_programs(n: int):
+    out = []
+    seed = 0
+    while len(out) < n:
+        p = random_program(5000 + seed)
+        seed += 1
+        if readable_verdict(p) is None:
+            out.append(p)
+    return out
+
+
+def _mutations(rng: np.random.Generator, seg: Segment, p: Program) -> dict:
+    """One random corruption of a segment's fields (some leave it valid, most do not)."""
+    n = seg.n_ops
+    i = int(rng.integers(n))
+
+    def at(name, value, index=None):
+        arr = getattr(seg, name).copy()
+        if len(arr) == 0:
+            return {}
+        arr[int(rng.integers(len(arr))) if index is None else index] = value
+        return {name: arr}
+
+    big = int(rng.choice([MAX_TICKS, MAX_TICKS // 2 + 1, 2 ** 63 - 1]))
+    options = [
+        lambda: at("unit", rng.choice([-1, len(p.units), 2 ** 31 - 1])),
+        lambda: at("tag", rng.choice([-2, len(p.tags)])),
+        lambda: at("duration", rng.choice([-1, big])),
+        lambda: at("latency", rng.choice([-5, big])),
+        lambda: {"level_bytes": np.where(rng.random(seg.level_bytes.shape) < 0.2,
+                                         rng.choice([np.nan, np.inf, -1.0]), seg.level_bytes)},
+        lambda: at("dep_op", rng.choice([-1, i, n, n + 3])),
+        lambda: at("dep_prev", not bool(seg.dep_prev[0])) if len(seg.dep_prev) else {},
+        lambda: at("dep_ptr", int(rng.integers(-2, len(seg.dep_op) + 3))),
+        lambda: at("acq_ptr", int(rng.integers(-2, len(seg.acq_buf) + 3))),
+        lambda: at("rel_ptr", int(rng.integers(-2, len(seg.rel_buf) + 3))),
+        lambda: at("acq_amount", int(rng.choice([-1, 0, 1, 3, 9, 2 ** 40]))),
+        lambda: at("rel_amount", int(rng.choice([-1, 0, 1, 3, 9, 2 ** 62]))),
+        lambda: at("acq_buf", int(rng.choice([-1, 0, len(p.buffers)]))),
+        lambda: at("rel_buf", int(rng.choice([-1, 0, len(p.buffers)]))),
+        lambda: {"repeat": int(rng.choice([0, 1, 7, 10 ** 6, 2 ** 62, 2 ** 62 + 1]))},
+        lambda: {"dep_op": seg.dep_op[:-1], "dep_prev": seg.dep_prev[:-1]} if len(seg.dep_op) else {},
+        lambda: {"duration": seg.duration.astype(np.float64)},
+        lambda: {"unit": seg.unit[:-1]} if n > 1 else {},
+    ]
+    return options[int(rng.integers(len(options)))]()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_compiled_checks_agree_with_readable_checks(seed):
+    """Random corruptions of valid programs: the fast path rejects exactly what the readable checks reject, with
+    the readable message (never the 'internal error' one), and accepts the rest."""
+    rng = np.random.default_rng(seed)
+    rejected = 0
+    for p in _valid_programs(25):
+        s = int(rng.integers(len(p.segments)))
+        changes = _mutations(rng, p.segments[s], p)
+        for _ in range(int(rng.integers(0, 2))):  # sometimes a second corruption
+            changes.update(_mutations(rng, p.segments[s], p))
+        segs = list(p.segments)
+        segs[s] = dataclasses.replace(segs[s], **changes)
+        mutated = dataclasses.replace(p, segments=tuple(segs))
+        expected = readable_verdict(mutated)
+        assert fast_verdict(mutated) == expected
+        rejected += expected is not None
+        if expected is None and mutated.ops_total <= 2000:  # still valid: the engine must run it exactly
+            assert simulate(mutated, extrapolate=False).ticks == simulate_reference(mutated).ticks
+    assert rejected > 10
+
+
+def test_header_corruptions_are_refused():
+    p = random_program(7)
+    cases = {
+        "buffer_capacity": (np.array([2 ** 61 + 1] * len(p.buffers), np.int64), "outside [0, 2^61]"),
+        "ticks_per_cycle": (True, "ticks_per_cycle must be an int >= 1"),
+        "unit_is_memory": (None, "unit_is_memory must be a tuple of bool"),
+        "segments": ([], "program.segments must be a tuple of Segment"),
+    }
+    for name, (value, message) in cases.items():
+        if name == "buffer_capacity" and not p.buffers:
+            continue
+        with pytest.raises(ProgramError, match=message.replace("[", r"\[").replace("^", r"\^")):
+            validate(dataclasses.replace(p, **{name: value}))
+    with pytest.raises(ProgramError, match="expected a sim.ir.Program, got dict"):
+        validate({})
+
+
+def test_programs_are_immutable_and_validated_once():
+    """Segment arrays are read-only (a view is copied, so its base cannot change it either); validate remembers
+    the program object, and the totals it sums equal the run's."""
+    b = ProgramBuilder(units=["u"])
+    b.segment("s", repeat=3).op("u", 4)
+    p = b.build()
+    with pytest.raises(ValueError, match="read-only"):
+        p.segments[0].duration[0] = -1
+    base = np.arange(4, dtype=np.int64)
+    seg = dataclasses.replace(p.segments[0], duration=base[:1])
+    base[0] = -7
+    assert seg.duration.tolist() == [0] and not seg.duration.flags.writeable
+    assert validated(p) is validated(p)
+    run = simulate(p)
+    assert run.busy_ticks.tolist() == [12] and validated(p).busy_ticks.tolist() == [12]
+    run.busy_ticks[0] = 0  # a Run's arrays are its own: changing them leaves the program's totals alone
+    assert simulate(p).busy_ticks.tolist() == [12]
+
+
+def test_tick_range_is_refused_not_wrapped():
+    """2^40 iterations of 2^23 ticks could run 2^63 ticks: refused, though each number fits in int64."""
+    b = ProgramBuilder(units=["u"])
+    b.segment("long", repeat=2 ** 40).op("u", 2 ** 22, 2 ** 22)
+    with pytest.raises(ProgramError, match=r"segment 'long': the program's durations and latencies add up to "
+                                           r"more than 2\^62 ticks"):
+        b.build()
+    ok = ProgramBuilder(units=["u"])
+    ok.segment("long", repeat=2 ** 40).op("u", 2 ** 20, 2 ** 20)
+    run = simulate(ok.build())
+    assert run.ticks == 2 ** 60 + 2 ** 20 and run.busy_ticks.tolist() == [2 ** 60]
+    huge = ProgramBuilder(units=["u"])
+    huge.segment("r", repeat=2 ** 62 + 1).op("u", 0)
+    with pytest.raises(ProgramError, match=r"field repeat: 4611686018427387905 is beyond the engine's limit"):
+        huge.build()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda s: s.op("u", 2.5), "op 0 field duration: expected an integer, got 2.5"),
+    (lambda s: s.op("u", "3"), "op 0 field duration: expected an integer, got str"),
+    (lambda s: s.op("u", True), "op 0 field duration: expected an integer, got bool"),
+    (lambda s: s.op("u", 2 ** 64), r"op 0 field duration: 18446744073709551616 is outside"),
+    (lambda s: s.op("u", 1, None), "op 0 field latency: expected an integer, got NoneType"),
+    (lambda s: s.op("u", 1, deps=5), "op 0 field deps: expected op indices, got int"),
+    (lambda s: s.op("u", 1, prev_deps=[2 ** 40]), "op 0 field prev_deps: 1099511627776 is outside"),
+    (lambda s: s.op("u", 1, acquire=["b"]), "op 0 acquire: expected a mapping of buffer name to bytes, got list"),
+    (lambda s: s.op("u", 1, acquire={"b": 0.5}), "op 0 acquire 'b': expected an integer, got 0.5"),
+    (lambda s: s.op("u", 1, bytes={"L": "many"}), "op 0 bytes 'L': expected a number of bytes, got str"),
+    (lambda s: s.op("u", 1, bytes=3), "op 0 bytes: expected a mapping of level name to bytes, got int"),
+])
+def test_builder_refuses_non_integers_by_name(call, message):
+    s = ProgramBuilder(units=["u"], buffers={"b": 4}, levels=["L"]).segment("s")
+    with pytest.raises(ProgramError, match=message):
+        call(s)
+
+
+def test_builder_accepts_integral_floats_and_numpy_ints():
+    b = ProgramBuilder(units=["u"], buffers={"b": np.int64(4)}, levels=["L"])
+    s = b.segment("s")
+    s.op("u", 3.0, np.int32(2), acquire={"b": np.int64(2)}, release={"b": 2.0}, bytes={"L": np.float32(1.5)})
+    run = simulate(b.build())
+    assert run.ticks == 5 and run.level_bytes.tolist() == [1.5]
+
+
+def test_simulate_refuses_non_bool_flags():
+    p = random_program(3)
+    with pytest.raises(ProgramError, match="simulate: trace must be True or False, got str"):
+        simulate(p, trace="yes")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Compilation
+
+
+@pytest.mark.skipif(not JIT, reason="compiles with Numba")
+def test_kernels_compile_once_for_one_signature():
+    """After simulating programs with every feature, each kernel has exactly its declared signature, and a call
+    with another dtype mix is refused instead of compiled a second time."""
+    for seed in range(5):
+        try:
+            simulate(random_program(seed), trace=bool(seed % 2))
+        except ProgramError:
+            pass
+    for k in (_schedule, checks.check_contents):
+        assert k.compiled_signatures == [k.signature.args]
+    args = list(_kernel_args(validated(random_program(1)).flat))
+    args[4] = args[4].astype(np.int32)  # duration as int32
+    with pytest.raises(TypeError, match="No matching definition"):
+        _schedule(*args, True, False)
+
+
+def _triple(x):
+    return 3 * x
+
+
+@pytest.mark.skipif(not JIT, reason="compiles with Numba")
+def test_compiling_is_announced_once_and_a_cache_load_is_silent(tmp_path, monkeypatch, capfd):
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(jit._Notice, "shown", False)
+    first = jit.Kernel(_triple, numba.types.int64(numba.types.int64))
+    assert first(2) == 6
+    assert capfd.readouterr().err == jit.COMPILING_NOTICE + "\n"
+    monkeypatch.setattr(jit._Notice, "shown", False)
+    again = jit.Kernel(_triple, numba.types.int64(numba.types.int64))  # a new process would do the same
+    assert again(3) == 9
+    assert capfd.readouterr().err == ""
+    assert any(tmp_path.rglob("*.nbi"))
