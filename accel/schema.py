@@ -12,10 +12,12 @@ import difflib
 import functools
 import math
 import numbers
+import re
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from workloads.frozen import FrozenDict
 
@@ -121,19 +123,21 @@ def _digits(value: int) -> int:
 
 def _as_number(k: Key, value: Any, path: Path, problems: Problems, integer: bool) -> Any:
     """`value` as a Python int or float (NumPy scalars included), or INVALID after recording why not."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        hint = " (a number written as text: drop the quotes)" if isinstance(value, str) and _looks_numeric(value) \
-            else ""
-        problems.add(path, f"expected {'an integer' if integer else 'a number'}, got {type(value).__name__} "
-                           f"{show(value)}{hint}")
-        return INVALID
-    if isinstance(value, numbers.Integral):
-        value = int(value)
+    kind = type(value)
+    if kind is not int and kind is not float:   # the common types skip the slower ABC checks
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            hint = " (a number written as text: drop the quotes)" if isinstance(value, str) and \
+                _looks_numeric(value) else ""
+            problems.add(path, f"expected {'an integer' if integer else 'a number'}, got {kind.__name__} "
+                               f"{show(value)}{hint}")
+            return INVALID
+        kind = int if isinstance(value, numbers.Integral) else float
+        value = kind(value)
+    if kind is int:
         if value.bit_length() > _HUGE_BITS:   # refused before any float conversion can overflow
             problems.add(path, f"a {_digits(value)}-digit number is out of range ({range_text(k)})")
             return INVALID
         return value
-    value = float(value)
     if math.isnan(value) or (math.isinf(value) and not (k.inf and value > 0)):
         problems.add(path, f"expected a finite number, got {value!r}")
         return INVALID
@@ -159,6 +163,10 @@ def _in_range(k: Key, value: float, path: Path, problems: Problems) -> bool:
 def number(k: Key, value: Any, path: Path, problems: Problems, *, integer: bool) -> Any:
     """A number in the key's range (NumPy scalars accepted), as int or float; INVALID after recording why not.
     `inf` passes where the key says what it means (a free op)."""
+    kind = type(value)
+    if (kind is float or kind is int) and k.low <= value <= k.high and not (k.above and value == k.low) \
+            and (kind is int or not integer or value.is_integer()):   # the common case, checked once
+        return int(value) if integer else float(value)
     value = _as_number(k, value, path, problems, integer)
     if value is INVALID or math.isinf(value):
         return value
@@ -167,13 +175,16 @@ def number(k: Key, value: Any, path: Path, problems: Problems, *, integer: bool)
     return int(value) if integer else float(value)
 
 
+_NO_SPACES = re.compile(r"\S+")
+_NO_SPACES_OR_DOTS = re.compile(r"[^\s.]+")
+
+
 def name(k: Key, value: Any, path: Path, problems: Problems) -> Any:
     """A non-empty printable name without spaces (nor dots, for level and unit names), at most `limit` long."""
-    forbidden = "spaces" if k.dots else "spaces or dots"
-    if not isinstance(value, str) or not value or not value.isprintable() or any(c.isspace() for c in value) \
-            or (not k.dots and "." in value) or len(value) > k.limit:
-        problems.add(path, f"expected a non-empty name without {forbidden}, at most {k.limit} characters, "
-                           f"got {show(value)}")
+    pattern = _NO_SPACES if k.dots else _NO_SPACES_OR_DOTS
+    if not isinstance(value, str) or len(value) > k.limit or not value.isprintable() or not pattern.fullmatch(value):
+        problems.add(path, f"expected a non-empty name without {'spaces' if k.dots else 'spaces or dots'}, at most "
+                           f"{k.limit} characters, got {show(value)}")
         return INVALID
     return value
 
@@ -251,23 +262,32 @@ def value_of(k: Key, value: Any, path: Path, problems: Problems) -> Any:
     return _CHECKS[k.kind](k, value, path, problems)
 
 
+@functools.cache
+def _names(cls: type) -> frozenset[str]:
+    return frozenset(k.name for k in keys(cls))
+
+
+def _listed(schema: tuple[Key, ...]) -> str:
+    return ", ".join(k.name for k in schema)
+
+
 def record(cls: type, data: Any, path: Path, problems: Problems) -> Any:
     """The checked keyword arguments of one record (`Level`, `Unit`, `Arch`), defaults filled in and bad values
     INVALID (every problem recorded); INVALID itself if `data` is not a mapping of this record's keys."""
     schema = keys(cls)
-    names = [k.name for k in schema]
+    names = _names(cls)
     if not isinstance(data, Mapping):
         hint = " (already an accel.Arch: use it as it is)" if isinstance(data, Arch) else ""
         problems.add(path, f"expected a mapping, got {type(data).__name__}{hint}")
         return INVALID
     if len(data) > 2 * len(schema):
-        problems.add(path, f"{len(data)} keys; a {cls.__name__.lower()} has {len(schema)}: {', '.join(names)}")
+        problems.add(path, f"{len(data)} keys; a {cls.__name__.lower()} has {len(schema)}: {_listed(schema)}")
         return INVALID
     for key_ in data:
         if key_ not in names:
-            near = difflib.get_close_matches(key_, names, n=1) if isinstance(key_, str) else []
+            near = difflib.get_close_matches(key_, [k.name for k in schema], n=1) if isinstance(key_, str) else []
             problems.add(path + (key_,), "unknown key" + (f" (did you mean {near[0]!r}?)" if near else "")
-                         + f" (valid: {', '.join(names)})")
+                         + f" (valid: {_listed(schema)})")
     out = {}
     for k in schema:
         if k.name in data:
@@ -303,14 +323,19 @@ def from_dict(data: Mapping[str, Any], path: str = "arch") -> Arch:
     return arch
 
 
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {k.name: _plain(getattr(value, k.name)) for k in keys(type(value))}
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value
+def _plain(record: Any) -> dict:
+    """A record as plain data, key by key: lists for tuples, dicts for tables, nested records likewise."""
+    out = {}
+    for k in keys(type(record)):
+        value = getattr(record, k.name)
+        if k.kind == "records":
+            value = [_plain(r) for r in value]
+        elif k.kind == "table":
+            value = dict(value)
+        elif k.kind == "ints":
+            value = list(value)
+        out[k.name] = value
+    return out
 
 
 def to_dict(arch: Arch) -> dict:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from accel.errors import ArchError, show
 from accel.schema import from_dict, to_dict
