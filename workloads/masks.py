@@ -130,6 +130,10 @@ def tile_count(mask: Mask, m: int, p: int, kv_tile: int) -> int:
     [t·kv_tile, (t+1)·kv_tile)."""
     if isinstance(mask, (Causal, Window)):
         return interval_count(*_interval(mask, m, p), m, p, kv_tile=kv_tile)
+    if isinstance(mask, Neighborhood):
+        aligned = neighborhoods.tile_count(mask, kv_tile)
+        if aligned is not None:
+            return aligned
     r = neighborhoods.runs(mask) if isinstance(mask, Neighborhood) else _block_runs(mask, m, p)
     return _runs_tiles(r, kv_tile, m * p)
 

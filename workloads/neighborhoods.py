@@ -15,8 +15,8 @@ import numpy as np
 from workloads.errors import CascadeError
 from workloads.ir import Neighborhood
 
-MAX_LAYOUT_DIM = 1 << 24   # tokens along one layout dimension that a count may enumerate (a few int64 arrays)
-MAX_RUNS = 1 << 25         # runs of consecutive keys a tile count may enumerate (~1 GiB of int64 arrays at most)
+MAX_LAYOUT_DIM = 1 << 20   # tokens along one layout dimension a count may enumerate (int64 arrays of 8 MiB)
+MAX_RUNS = 1 << 23         # runs of consecutive keys a tile count may enumerate (64 MiB per int64 array)
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def gna_bounds(n: int, window: int, stride: int, dilation: int, causal: bool) ->
 def _check_length(n: int) -> None:
     if n > MAX_LAYOUT_DIM:
         raise CascadeError(f"neighborhood mask: a layout dimension of {n} tokens; counts enumerate at most "
-                           f"2^24 = {MAX_LAYOUT_DIM} per dimension")
+                           f"2^20 = {MAX_LAYOUT_DIM} per dimension")
 
 
 def dense(mask: Neighborhood) -> np.ndarray:
@@ -71,14 +71,42 @@ def dense(mask: Neighborhood) -> np.ndarray:
 
 def pair_count(mask: Neighborhood) -> int:
     """Exact attended pairs: the product over dimensions of the keys each query of that dimension sees."""
-    total = 1
-    for n, w, s, dil, causal in zip(mask.spatial, mask.window, mask.stride, mask.dilation, mask.causal):
-        if causal:
-            start, end = gna_bounds(n, w, s, dil, causal)
-            total *= int(np.maximum(end - start, 0).sum())
-        else:
-            total *= n * w   # a non-causal window is shifted inside the layout, never cut
-    return total
+    return math.prod(_keys_per_dimension(d) for d in
+                     zip(mask.spatial, mask.window, mask.stride, mask.dilation, mask.causal))
+
+
+def tile_count(mask: Neighborhood, kv_tile: int) -> int | None:
+    """Exact (query, key tile) pairs with an attended key, per dimension when the tiles line up with the layout's
+    rows (kv_tile divides the last dimension, or is a multiple of it); None when they do not (count by runs)."""
+    dims = list(zip(mask.spatial, mask.window, mask.stride, mask.dilation, mask.causal))
+    return _aligned_tiles(dims, kv_tile)
+
+
+def _aligned_tiles(dims: list[tuple], k: int) -> int | None:
+    """Σ over queries of the key tiles they touch, over row-major dims: a tile inside one row counts the row's
+    tiles times the keys of the outer dimensions; a tile of whole rows is a tile of the outer layout."""
+    *outer, (n, w, s, dil, causal) = dims
+    if not outer or n % k == 0:
+        start, end = gna_bounds(n, w, s, dil, causal)
+        first, count = start * dil + np.arange(n) % dil, np.maximum(end - start, 0)
+        last = first + (count - 1) * dil
+        # Keys step by `dil`: a step below the tile width leaves no tile skipped between the first and last key.
+        tiles = np.where(count == 0, 0, np.where(dil >= k, count, last // k - first // k + 1))
+        keys = math.prod(_keys_per_dimension(d) for d in outer)
+        return keys * int(tiles.sum())
+    if k % n == 0:
+        inner = _aligned_tiles(outer, k // n)
+        return None if inner is None else n * inner   # every query of this dimension touches the same tiles
+    return None
+
+
+def _keys_per_dimension(dim: tuple) -> int:
+    """Σ over a dimension's queries of the keys each sees in that dimension."""
+    n, w, s, dil, causal = dim
+    if not causal:
+        return n * w   # a non-causal window is shifted inside the layout, never cut
+    start, end = gna_bounds(n, w, s, dil, causal)
+    return int(np.maximum(end - start, 0).sum())
 
 
 def _per_dimension(mask: Neighborhood) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -131,4 +159,4 @@ def _check_runs(per_dim: list[tuple[np.ndarray, np.ndarray]], expand: int) -> No
         math.prod(len(unique) for unique, _ in per_dim[expand:])
     if max(groups, runs_) > MAX_RUNS:
         raise CascadeError(f"neighborhood mask: counting key tiles would enumerate {max(groups, runs_)} runs of "
-                           f"keys; at most 2^25 = {MAX_RUNS} (a smaller layout or window)")
+                           f"keys; at most 2^23 = {MAX_RUNS} (a smaller layout or window)")

@@ -224,3 +224,20 @@ def test_yaml_alias_bomb_is_refused_quickly():
     with pytest.raises(CascadeError) as info:
         workloads.load(text)
     assert "more than 65536 nodes" in str(info.value) and len(str(info.value)) < 500
+
+
+def test_neighborhood_counts_factor_over_dimensions_or_refuse_with_a_limit():
+    """FLUX at a 1024 × 1024 layout counts its key tiles per dimension (tiles that line up with the layout's rows);
+    a layout whose tiles do not line up and whose runs exceed the stated limit is refused before allocating."""
+    big = workloads.model("flux").attention(spatial=(1024, 1024), window=(80, 80))
+    n = 1024 * 1024
+    assert workloads.points(big)["LM"] == 24 * n * 80 * 80
+    starts = [min(max(i - 40, 0), 1024 - 80) for i in range(1024)]   # NATTEN shifts the window at the borders
+    row_tiles = sum((s + 79) // 256 - s // 256 + 1 for s in starts)
+    assert workloads.points(big)["RM"] == 24 * (1024 * 80) * row_tiles
+    odd = workloads.attention("na", batch=1, heads=1, spatial=(3000, 3001), window=(3, 3), head_dim=2, key_tile=7)
+    with pytest.raises(CascadeError, match=r"at most 2\^23 = 8388608"):
+        workloads.points(odd)
+    with pytest.raises(CascadeError, match=r"at most 2\^20 = 1048576 per dimension"):
+        workloads.points(workloads.attention("na", batch=1, heads=1, spatial=(1 << 21,), window=(3,), head_dim=2,
+                                             causal=True, softmax="3pass"))
