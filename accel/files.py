@@ -15,6 +15,7 @@ from pathlib import Path as FilePath
 from typing import Any
 
 from accel.errors import ArchError, Path, Problems, TextError, clip, show
+from accel.presets import PRESETS
 from accel.schema import parse
 from accel.spec import Arch
 from accel.yaml_data import MAX_DEPTH, yaml_data
@@ -169,6 +170,7 @@ def load(path: str | os.PathLike) -> Arch:
     name = _file_name(str(file))
     fmt = SUFFIXES.get(file.suffix.lower())
     if fmt is None:
+        hint = f"; a preset name? use accel.preset({raw!r})" if raw in PRESETS else ""
         raise ArchError(f"{name}: unknown arch file type {show(file.suffix or '(none)')} "
-                        f"(valid: {', '.join(SUFFIXES)})")
+                        f"(valid: {', '.join(SUFFIXES)}{hint})")
     return loads(_read(file, name), fmt, source=name)

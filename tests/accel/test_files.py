@@ -173,6 +173,8 @@ def test_a_byte_order_mark_is_fine(tmp_path):
 
 @pytest.mark.parametrize("call, fragment", [
     (lambda: accel.load(7), "accel.load: expected a file path (str), got int"),
+    (lambda: accel.load("h100"), "h100: unknown arch file type '(none)' (valid: .json, .yaml, .yml; a preset name? "
+                                 "use accel.preset('h100'))"),
     (lambda: accel.load("a\0b.yaml"), "'a\\x00b.yaml': no such file"),
     (lambda: accel.load("x" * 5000 + ".yaml"), "..."),
     (lambda: accel.loads(b"name: x"), "accel.loads: expected text (str), got bytes"),
