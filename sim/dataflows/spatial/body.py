@@ -63,11 +63,15 @@ class Body:
         n = len(key)
 
         def full(value, dtype):
-            return np.broadcast_to(np.asarray(value, dtype), (n,)).copy()
+            out = np.empty(n, dtype)
+            out[:] = value
+            return out
 
         if tag is not None and tag not in self.tags:
             self.tags.append(tag)
-        level_bytes = np.stack([full(v, np.float64) for v in (dram_read, dram_write, gb_read, gb_write)], axis=1)
+        level_bytes = np.empty((n, len(COLUMNS)))
+        for column, value in enumerate((dram_read, dram_write, gb_read, gb_write)):
+            level_bytes[:, column] = value
         self._kinds.append(dict(unit=UNITS.index(unit), key=key, duration=full(duration, np.int64),
                                 latency=full(latency, np.int64), tag=-1 if tag is None else self.tags.index(tag),
                                 acq=full(acquire, np.int64), rel=full(release, np.int64), lb=level_bytes, n=n))

@@ -7,6 +7,7 @@ lowering never simulates plain attention in place of a cascade that computes som
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import workloads
@@ -17,6 +18,7 @@ __all__ = ["gemm_mismatch", "mismatch"]
 
 RANKS = {"3pass": ("B", "H", "M", "P", "E", "F"), "1pass": ("B", "H", "M", "P", "E", "F", "P0")}
 TEXT_LIMIT = 160   # characters of an Einsum quoted in a reason
+TEMPLATE_CACHE = 256   # templates kept (one per shape): building one parses its text
 
 
 def mismatch(cascade: Cascade, softmax: str) -> str | None:
@@ -27,12 +29,22 @@ def mismatch(cascade: Cascade, softmax: str) -> str | None:
         return (f"needs multi-head attention with the {softmax} softmax (ranks {', '.join(RANKS[softmax])}); "
                 f"this cascade has no rank {missing[0]}")
     try:
-        template = workloads.attention(
-            "mha", batch=sizes["B"], heads=sizes["H"], seq=sizes["M"], seq_kv=sizes["P"], head_dim=sizes["E"],
-            head_dim_v=sizes["F"], softmax=softmax, key_tile=sizes.get("P0"), dtype=cascade.dtype)
+        template = _mha(softmax, tuple(sizes[r] for r in RANKS["1pass"][:6]), sizes.get("P0"), cascade.dtype)
     except CascadeError as err:
         return f"its sizes do not form multi-head attention ({str(err)[:TEXT_LIMIT]})"
     return _compare(cascade, template, f"multi-head attention with the {softmax} softmax")
+
+
+@functools.lru_cache(maxsize=TEMPLATE_CACHE)
+def _mha(softmax: str, shape: tuple[int, ...], key_tile: int | None, dtype: str) -> Cascade:
+    b, h, m, p, e, f = shape
+    return workloads.attention("mha", batch=b, heads=h, seq=m, seq_kv=p, head_dim=e, head_dim_v=f, softmax=softmax,
+                               key_tile=key_tile, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=TEMPLATE_CACHE)
+def _gemm(m: int, n: int, k: int, dtype: str) -> Cascade:
+    return workloads.gemm(m, n, k, dtype=dtype)
 
 
 def gemm_mismatch(cascade: Cascade) -> str | None:
@@ -40,7 +52,7 @@ def gemm_mismatch(cascade: Cascade) -> str | None:
     sizes = cascade.sizes
     if set(sizes) != {"M", "N", "K"}:
         return f"needs a plain GEMM (workloads.gemm: ranks M, N, K; this cascade has {', '.join(sizes)})"
-    template = workloads.gemm(sizes["M"], sizes["N"], sizes["K"], dtype=cascade.dtype)
+    template = _gemm(sizes["M"], sizes["N"], sizes["K"], cascade.dtype)
     return _compare(cascade, template, "a plain GEMM (workloads.gemm)")
 
 
