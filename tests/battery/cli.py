@@ -60,6 +60,8 @@ CASES = [
      "--param foo=... is not an argument of this workload"),
     ("cli-sweep-unknown-dataflow", cli("sweep", *TINY, "--arch", "fusemax", "--dataflow", "warp9"), CLIError,
      "--dataflow: unknown dataflow 'warp9'"),
+    ("cli-explore-unknown-dataflow", cli("explore", *TINY, "--arch", "fusemax", "--dataflow", "warp9"), CLIError,
+     "--dataflow: unknown dataflow 'warp9'"),
     ("cli-sweep-axis-on-wrong-arch", cli("sweep", *TINY, "--arch", "fusemax", "--sms", "64"), CLIError,
      "--sms: cannot vary fusemax"),
 ]

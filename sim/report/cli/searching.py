@@ -15,7 +15,7 @@ import sim
 from sim.dataflows.registry import DATAFLOWS
 from sim.report import gallery, plots
 from sim.report.cli.commands import DEFAULT_ARCHS, no_dataflow
-from sim.report.cli.inputs import CLIError, build_workload, load_arch, output_folder
+from sim.report.cli.inputs import CLIError, build_workload, load_arch, output_folder, shown
 from sim.report.cli.output import bar, emit, say, show_progress, table
 from sim.search.pareto import pareto
 
@@ -31,6 +31,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     arch = load_arch(args.arch)
     c = build_workload(args)
     folder = output_folder(args.plot, "--plot") if args.plot else None
+    _known_dataflows(args.dataflow or [])
     if args.layer and not any(why is None for why in sim.verdicts(c, arch).values()):
         raise no_dataflow(args, c, arch)
     try:
@@ -89,10 +90,7 @@ def designs(args: argparse.Namespace, archs: list[accel.Arch], seq: int | None
     """Every (arch, dataflow) pair that runs the workload in some softmax form, with the first form it supports
     (after the builder's default: 1-pass, 3-pass, 2-pass); `--softmax` fixes the form. Also, per arch, the
     dataflows left out."""
-    names = args.dataflow or sorted(n for n, df in DATAFLOWS.items() if df.searched)
-    unknown = [n for n in names if n not in DATAFLOWS]
-    if unknown:
-        raise CLIError(f"--dataflow: unknown dataflow {unknown[0]!r} (valid: {', '.join(sorted(DATAFLOWS))})")
+    names = _known_dataflows(args.dataflow or sorted(n for n, df in DATAFLOWS.items() if df.searched))
     forms = [args.softmax] if args.softmax else [None, *FORMS]
     cascades = {}
     for form in forms:
@@ -110,6 +108,14 @@ def designs(args: argparse.Namespace, archs: list[accel.Arch], seq: int | None
             else:
                 out.append(Design(arch, n, form))
     return out, left
+
+
+def _known_dataflows(names: list[str]) -> list[str]:
+    """`names`, each a registered dataflow (else a CLIError naming --dataflow and the valid ones)."""
+    unknown = [n for n in names if n not in DATAFLOWS]
+    if unknown:
+        raise CLIError(f"--dataflow: unknown dataflow {shown(unknown[0])} (valid: {', '.join(sorted(DATAFLOWS))})")
+    return names
 
 
 class _Forward:
