@@ -100,7 +100,9 @@ def attention_shape(draw, max_seq: int = 9):
 
 def scaled(arch: accel.Arch, *, bandwidth: float = 1.0, buffer: float = 1.0, pes: int = 1) -> accel.Arch:
     """A variant of `arch` built through `to_dict`/`from_dict`: every level's bandwidth × `bandwidth`, every
-    bounded level's capacity × `buffer`, every unit's first array dimension × `pes`."""
+    bounded level's capacity × `buffer`, every unit's first array dimension × `pes` with its fill/drain kept (more
+    PEs at the same pipeline depth: a longer skew would legitimately slow a one-tile workload down)."""
+    fill = {u.name: accel.fill_drain(u) for u in arch.units}
     d = accel.to_dict(arch)
     for lv in d["levels"]:
         if lv["bandwidth_bytes_per_s"] is not None:
@@ -109,6 +111,7 @@ def scaled(arch: accel.Arch, *, bandwidth: float = 1.0, buffer: float = 1.0, pes
             lv["capacity_bytes"] = int(lv["capacity_bytes"] * buffer)
     for u in d["units"]:
         u["pes"][0] *= pes
+        u["fill_drain_cycles"] = fill[u["name"]]
     d["measured"] = {k: v * (bandwidth if "bytes" in k else 1.0) for k, v in d["measured"].items()}
     return accel.from_dict(d)
 

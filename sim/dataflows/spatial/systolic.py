@@ -2,7 +2,8 @@
 stationary), for `workloads.gemm` cascades (linear layers) on `accel.systolic` or the FuseMax/FLAT "2d" array.
 
 Timing per fold (one stationary R×C tile), as SCALE-Sim (Samajdar et al., ISPASS 2020; v3) defines it: the streamed
-operand takes T cycles and the skewed wavefront R + C − 2 more to leave the array. Weight- and input-stationary
+operand takes T cycles and the skewed wavefront R + C − 2 more to leave the array (the 2d unit's fill/drain,
+`accel.fill_drain`, when its spec sets one). Weight- and input-stationary
 first preload the stationary tile (R cycles), so a fold takes 2R + C + T − 2; output-stationary has no preload and
 its outputs drain while the skew completes, so a fold takes R + C + T − 2. Folds do not overlap. Dimensions that do
 not divide the array take ceil folds: the edge folds run with padded PEs idle (full fold time, counted as capacity
@@ -270,7 +271,7 @@ def _outer_body(g: _Gemm, extent: int, tags: list[str]) -> Body:
                     dram_read=resident, gb_write=resident)
     fetch = body.add("dram", ORDER(j, "fetch"), dram_cycles(per_fold, f.bytes_per_cycle), latency=f.dram_latency,
                      dram_read=per_fold, gb_write=per_fold)
-    skew = f.rows + f.cols - 2
+    skew = f.fill   # the wavefront's skew: the arch's fill/drain (rows + cols − 2 unless its spec says otherwise)
     if g.kind == "os":   # A rows and B columns stream in; the next fold waits for this one's outputs to drain
         mac = body.add("2d", ORDER(j, "mac"), T, latency=skew, tag=tag, gb_read=(used_r + used_c) * g.K * b)
         body.dep(mac, fetch), body.dep(mac, mac, j[1:], j[:-1])
