@@ -21,7 +21,7 @@ from typing import Any
 
 from workloads.frozen import FrozenDict
 
-from accel.errors import INVALID, Path, Problems, show
+from accel.errors import INVALID, ArchError, Path, Problems, show
 from accel.rules import check_rules
 from accel.spec import REQUIRED, Arch, Level, Unit, _check_arch
 
@@ -318,6 +318,8 @@ def parse(data: Any) -> tuple[Arch | None, Problems]:
 def from_dict(data: Mapping[str, Any], path: str = "arch") -> Arch:
     """Check, normalize and build an `Arch` from plain data (see docs/arch-schema.md). Every problem is reported at
     once in one ArchError, each naming its key path under `path`; optional keys get their defaults."""
+    if not isinstance(path, str):
+        raise ArchError(f"accel.from_dict: path names the spec in messages (str), got {type(path).__name__}")
     arch, problems = parse(data)
     problems.raise_if_any(path)
     return arch

@@ -251,6 +251,7 @@ NOT_AN_ARCH = [
     (lambda: accel.preset(["h100"]), "accel.preset: a preset is named by text, got list"),
     (lambda: accel.from_dict(H100), "arch: expected a mapping, got Arch (already an accel.Arch: use it as it is)"),
     (lambda: accel.register_preset(7, {}), "accel.register_preset: a preset is named by text, got int"),
+    (lambda: accel.from_dict({}, path=3), "accel.from_dict: path names the spec in messages (str), got int"),
 ]
 
 
