@@ -126,8 +126,9 @@ class _Builder:
 
     def _key(self, value: Any, event: Any, top: list) -> None:
         if not isinstance(event, yaml.ScalarEvent):
-            raise _error(event, f"a mapping key must be plain text, not a "
-                            f"{'list' if isinstance(value, list) else 'mapping'}")
+            what = "an alias" if isinstance(event, yaml.AliasEvent) else "a list" if isinstance(value, list) \
+                else "a mapping"
+            raise _error(event, f"a mapping key must be plain text, not {what}")
         top[2], top[3] = event.value, event.start_mark.line + 1
         self.lines.setdefault(top[1] + (event.value,), top[3])
 

@@ -126,6 +126,7 @@ def test_aliases_within_bounds_are_fine():
     ("yaml", "a: 1\n---\nb: 2\n", "<yaml text>:2: a second YAML document"),
     ("yaml", "", "<yaml text>: empty document"),
     ("yaml", "? [a, b]\n: 1\n", "a mapping key must be plain text, not a list"),
+    ("yaml", "a: &k name\n*k : 1\n", "<yaml text>:2: a mapping key must be plain text, not an alias"),
     ("yaml", "clock_hz: !python/object:os.system 1\n", "unsupported tag or value '!python/object:os.system'"),
     ("yaml", "clock_hz: " + "9" * 5000 + "\n", "a 5000-digit integer"),
     ("yaml", "- 1\n- 2\n", "<yaml text>: arch: expected a mapping, got list"),
