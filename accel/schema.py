@@ -325,11 +325,11 @@ def from_dict(data: Mapping[str, Any], path: str = "arch") -> Arch:
     return arch
 
 
-def _plain(record: Any) -> dict:
+def _plain(rec: Any) -> dict:
     """A record as plain data, key by key: lists for tuples, dicts for tables, nested records likewise."""
     out = {}
-    for k in keys(type(record)):
-        value = getattr(record, k.name)
+    for k in keys(type(rec)):
+        value = getattr(rec, k.name)
         if k.kind == "records":
             value = [_plain(r) for r in value]
         elif k.kind == "table":
