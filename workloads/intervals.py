@@ -54,7 +54,7 @@ def _floor_clamp_sum(t0: int, t1: int, g: int, c: int, lo: int, hi: int, k: int)
 
 
 def floor_sum(n: int, m: int, a: int, b: int) -> int:
-    """Σ_{i < n} ⌊(a·i + b) / m⌋ for n ≥ 0, m ≥ 1, a ≥ 0, b ≥ 0 (the Euclid-like reduction of AtCoder's ACL)."""
+    """Σ_{i < n} ⌊(a·i + b) / m⌋ for n ≥ 0, m ≥ 1, a ≥ 0, b ≥ 0 (Euclid-like reduction, as in AtCoder's ACL)."""
     total = 0
     while n > 0:
         if a >= m:

@@ -156,10 +156,9 @@ def _block_extents(mask: Blocks, m: int, p: int) -> tuple[np.ndarray, np.ndarray
         raise CascadeError(f"mask Blocks: ranks of {m} and {p}; at most 2^48 = {MAX_RANK_SIZE} each")
     rows = len(mask.keep)
     cols = len(mask.keep[0]) if rows else 0
-    q = np.minimum(np.arange(1, rows + 1, dtype=np.int64) * mask.q_block, m) - np.arange(rows, dtype=np.int64) * mask.q_block
-    k = np.minimum(np.arange(1, cols + 1, dtype=np.int64) * mask.kv_block, p) - \
-        np.arange(cols, dtype=np.int64) * mask.kv_block
-    return q, k
+    extent = lambda blocks, block, size: (np.minimum(np.arange(1, blocks + 1, dtype=np.int64) * block, size)
+                                          - np.arange(blocks, dtype=np.int64) * block)
+    return extent(rows, mask.q_block, m), extent(cols, mask.kv_block, p)
 
 
 def _block_runs(mask: Blocks, m: int, p: int) -> Runs:

@@ -78,7 +78,8 @@ def execution_order(c: Cascade) -> tuple[tuple[str, ...], tuple[str, ...], tuple
         deps = dependencies(c, e)
         if n in body:
             if reads_final:
-                raise CascadeError(f"Einsum {n} `{shorten(e.text)}`: reads a final value inside the {loop.lower()} loop")
+                raise CascadeError(f"Einsum {n} `{shorten(e.text)}`: reads a final value inside the "
+                                   f"{loop.lower()} loop")
             bad = [d for d in deps if d in after]
             if bad:
                 raise CascadeError(f"Einsum {n} `{shorten(e.text)}`: inside the {loop.lower()} loop it needs {bad[0]}, "

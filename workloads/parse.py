@@ -28,11 +28,11 @@ from workloads.mask_spec import parse_mask
 from workloads.ops import OPS, REDUCE_OPS
 
 # Names are ASCII (`mı` upper-cases to `MI`, so a Unicode rank variable could alias another rank).
-_TOKEN = re.compile(r"\s*(?:(\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+|\d+(?:[eE][-+]?\d+)?)|([A-Za-z_]\w*)|(->|[-+*/()\[\],:=]))",
-                    re.ASCII)
+_TOKEN = re.compile(r"\s*(?:(\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+|\d+(?:[eE][-+]?\d+)?)"   # a number
+                    r"|([A-Za-z_]\w*)|(->|[-+*/()\[\],:=]))", re.ASCII)                  # a name | an operator
 MAX_NAME_LENGTH = 64   # characters of a tensor, rank or op name (messages quote names whole)
 NAME = re.compile(r"[A-Za-z_]\w*", re.ASCII)          # tensor and op names
-VARIABLE = re.compile(r"[a-z][a-z0-9_]*", re.ASCII)   # rank variables; the upper-case form is the rank (its final point)
+VARIABLE = re.compile(r"[a-z][a-z0-9_]*", re.ASCII)   # rank variables; upper case names the rank's final point
 _BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
 
 

@@ -82,7 +82,8 @@ CASES = [
     # --- layers --------------------------------------------------------------------------------------------------
     ("layer-not-a-cascade", lambda: workloads.layer("mha", model_dim=8, ffn_kind="gelu", ffn_dim=4), CascadeError,
      "layer: expected a Cascade"),
-    ("layer-unknown-ffn", layer(ffn_kind="geglu"), CascadeError, "unknown ffn 'geglu' (valid: gelu, relu, swiglu, moe)"),
+    ("layer-unknown-ffn", layer(ffn_kind="geglu"), CascadeError,
+     "unknown ffn 'geglu' (valid: gelu, relu, swiglu, moe)"),
     ("layer-model-dim-zero", layer(model_dim=0), CascadeError, "model_dim must be a positive integer, got 0"),
     ("layer-eps-string", layer(eps="small"), CascadeError, "eps must be a real number in [0, 1)"),
     ("layer-moe-top-k", layer(ffn_kind="moe", moe=workloads.MoE(experts=4, top_k=5)), CascadeError,

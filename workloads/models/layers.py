@@ -93,7 +93,8 @@ class _Layer:
     def rotate(self, dst: str, proj: str, lead: str, pos: str, rank: str) -> None:
         """RoPE of `proj` into `dst` over head-dim rank `rank` (split into pairs), with the position table."""
         r1, r0 = f"{rank}1", f"{rank}0"
-        self.pre.append(f"{dst}[{lead},{r1},{r0}] = {proj}[{lead},{r1},{r0}s] * ROT_{rank.upper()}[{pos},{r1},{r0}s,{r0}]")
+        table = f"ROT_{rank.upper()}[{pos},{r1},{r0}s,{r0}]"
+        self.pre.append(f"{dst}[{lead},{r1},{r0}] = {proj}[{lead},{r1},{r0}s] * {table}")
         if f"split {rank} -> {r1}, {r0}" not in self.splits:
             size = self.sizes[rank.upper()]
             if size % 2:

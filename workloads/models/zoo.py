@@ -134,7 +134,8 @@ def _check_options(m: Model, fixed: dict, options: dict) -> None:
             raise CascadeError(f"{m.name}.attention: {key} is fixed by the model ({key}={quote(fixed[key])}); you "
                                f"may pass seq, batch, seq_kv, {', '.join(allowed)}")
         if key not in allowed:
-            near = difflib.get_close_matches(str(key), allowed + ["seq", "batch", "seq_kv"], n=1) if len(str(key)) < 64 else []
+            names = allowed + ["seq", "batch", "seq_kv"]
+            near = difflib.get_close_matches(str(key), names, n=1) if len(str(key)) < 64 else []
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise CascadeError(f"{m.name}.attention: unknown option {quote(key)}{hint}; you may pass seq, batch, "
                                f"seq_kv, {', '.join(allowed)}")
