@@ -75,17 +75,17 @@ def assemble(*, name: str, sizes: Mapping[str, int], inputs: Iterable[Ref], eins
                            f"{quote(name, 40)}")
     if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
         raise CascadeError(f"unknown dtype {quote(dtype)} (known: {', '.join(DTYPE_BYTES)})")
-    inputs, einsums, splits = tuple(inputs), tuple(einsums), tuple(splits)
-    _check_records(inputs, einsums, splits)
+    inputs, einsums, splits, inits = tuple(inputs), tuple(einsums), tuple(splits), tuple(inits)
+    _check_records(inputs, einsums, splits, inits)
     if not einsums:
         raise CascadeError("cascade has no Einsums")
     output = einsums[-1].name if output is None else output
     sizes = check_sizes(sizes, splits)
     tensors = tensor_table(inputs, einsums)
     resolved = tuple(resolve(e, tensors, sizes, splits) for e in einsums)
-    check_inits(tuple(inits), init_refs or {}, tensors)
+    check_inits(inits, init_refs or {}, tensors)
     result = Cascade(name=name, sizes=sizes, tensors=tensors, inputs=tuple(r.tensor for r in inputs),
-                     output=output, einsums=resolved, splits=splits, masks=tuple(masks), inits=tuple(inits),
+                     output=output, einsums=resolved, splits=splits, masks=tuple(masks), inits=inits,
                      dtype=dtype)
     check_masks(result)
     check_used_sizes(result)
@@ -96,12 +96,13 @@ def assemble(*, name: str, sizes: Mapping[str, int], inputs: Iterable[Ref], eins
     return result
 
 
-def _check_records(inputs: tuple, einsums: tuple, splits: tuple) -> None:
+def _check_records(inputs: tuple, einsums: tuple, splits: tuple, inits: tuple) -> None:
     """IR objects handed to `assemble` directly are of the right kinds (the parser always makes them so)."""
-    for kind, items, expected in (("input", inputs, Ref), ("Einsum", einsums, Einsum), ("split", splits, Split)):
+    for kind, items, expected in (("input", inputs, Ref), ("Einsum", einsums, Einsum), ("split", splits, Split),
+                                  ("init", inits, Init)):
         for item in items:
             if not isinstance(item, expected):
-                raise CascadeError(f"{kind}: expected a {expected.__name__}, got {quote(item)}")
+                raise CascadeError(f"{kind}: expected an IR {expected.__name__}, got {quote(item)}")
     for e in einsums:
         if not isinstance(e.output, Ref) or e.output.tensor != e.name:
             raise CascadeError(f"Einsum {quote(e.name)}: its output must be a reference to {quote(e.name)}")
