@@ -17,6 +17,9 @@ from workloads.masks import gna_bounds
 
 from sim.ir.mapping import MappingError
 
+MAX_TILE_SLOTS = 1 << 26     # (dilation group, Q tile, row) slots one layout dimension may span
+MAX_Q_TILES = 1 << 24        # Q tiles of a whole layout (the product over its dimensions)
+
 
 @dataclass(frozen=True)
 class TileVisits:
@@ -47,24 +50,35 @@ def _tiles(value, dims: int, what: str) -> tuple[int, ...]:
 
 
 def _dim_visits(n: int, w: int, s: int, dil: int, causal: bool, qt: int, kt: int) -> tuple[np.ndarray, np.ndarray]:
-    """One dimension: (visited, full) KV tiles per Q tile. Dilation groups are tiled separately, as NATTEN does."""
-    visited, full = [], []
-    for g in range(dil):
-        ng = -(-(n - g) // dil)
-        start, end = gna_bounds(n, w, s, dil, causal)
-        idx = np.arange(g, n, dil)
-        start, end = start[idx], end[idx]          # window per query of this group, in group coordinates
-        for t in range(-(-ng // qt)):
-            lo, hi = t * qt, min((t + 1) * qt, ng)
-            kv_lo = (start[lo:hi].min() // kt) * kt
-            kv_hi = -(-end[lo:hi].max() // kt) * kt
-            first = np.arange(kv_lo, kv_hi, kt)
-            last = first + kt
-            # full: the tile holds real keys only and lies inside every query's window
-            is_full = (last <= ng) & (first >= start[lo:hi].max()) & (last <= end[lo:hi].min())
-            visited.append(len(first))
-            full.append(int(is_full.sum()))
-    return np.array(visited, dtype=np.int64), np.array(full, dtype=np.int64)
+    """One dimension: (visited, full) KV tiles per Q tile, dilation group by group (NATTEN tiles each group
+    separately), vectorized over the tiles."""
+    start, end = gna_bounds(n, w, s, dil, causal)          # each query's window, in its group's coordinates
+    longest = -(-n // dil)
+    tiles = -(-longest // qt)
+    if dil * tiles * qt > MAX_TILE_SLOTS:
+        raise MappingError(f"a layout dimension of {n} tokens with dilation {dil} and Q tile {qt} spans "
+                           f"{dil * tiles * qt} tile slots, beyond the limit {MAX_TILE_SLOTS}")
+    i = np.arange(n)
+    slot = (i % dil) * tiles * qt + i // dil                # (group, position) → a flat (group, tile, row) slot
+
+    def per_tile(values: np.ndarray, fill: float, reduce) -> np.ndarray:
+        grid = np.full(dil * tiles * qt, fill)
+        grid[slot] = values
+        return reduce(grid.reshape(dil, tiles, qt), axis=2)
+
+    s_min, s_max = per_tile(start, np.inf, np.min), per_tile(start, -np.inf, np.max)
+    e_min, e_max = per_tile(end, np.inf, np.min), per_tile(end, -np.inf, np.max)
+    lengths = (n - np.arange(dil) + dil - 1) // dil          # queries in each group
+    real = np.arange(tiles)[None, :] * qt < lengths[:, None]
+    s_min, s_max, e_min, e_max = (np.where(real, x, 0).astype(np.int64) for x in (s_min, s_max, e_min, e_max))
+    kv_lo = s_min // kt * kt
+    visited = (-(-e_max // kt) * kt - kv_lo) // kt
+    # A full tile holds real keys only and lies inside every query's window: first ≥ the latest window start,
+    # first + kt ≤ the earliest window end (and ≤ the group's length).
+    first = np.maximum(kv_lo, -(-s_max // kt) * kt)
+    last_first = np.minimum(e_min, lengths[:, None]) - kt
+    full = np.where(last_first >= first, (last_first - first) // kt + 1, 0)
+    return visited[real].astype(np.int64), full[real].astype(np.int64)
 
 
 def tile_visits(mask: Neighborhood, q_tile, kv_tile) -> TileVisits:
@@ -73,6 +87,9 @@ def tile_visits(mask: Neighborhood, q_tile, kv_tile) -> TileVisits:
     qt, kt = _tiles(q_tile, dims, "q_tile"), _tiles(kv_tile, dims, "kv_tile")
     per_dim = [_dim_visits(n, w, s, d, c, q, k) for n, w, s, d, c, q, k
                in zip(mask.spatial, mask.window, mask.stride, mask.dilation, mask.causal, qt, kt)]
+    if math.prod(len(v) for v, _ in per_dim) > MAX_Q_TILES:
+        raise MappingError(f"a layout {mask.spatial} in Q tiles {qt} has {math.prod(len(v) for v, _ in per_dim)} "
+                           f"tiles, beyond the limit {MAX_Q_TILES}: use larger tiles")
     visited = np.ones(1, dtype=np.int64)
     full = np.ones(1, dtype=np.int64)
     for v, f in per_dim:                                    # row-major outer product over dimensions

@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import sim
 import workloads
@@ -39,9 +40,9 @@ def test_stride_one_bound_is_below_the_flop_bound():
     assert not fully_block_sparse((256, 256), (80, 80), (1, 1), (16, 8), (16, 8))
 
 
-def _brute(spatial, window, stride, q_tile, kv_tile):
+def _brute(spatial, window, stride, q_tile, kv_tile, causal=False):
     """Visited/partial tiles per Q tile from the dense mask on the permuted (tiled) token order."""
-    mask = neighborhood(gna(spatial, window, stride))
+    mask = neighborhood(gna(spatial, window, stride, causal=causal))
     dense = masks.dense(mask, math.prod(spatial), math.prod(spatial)).reshape(spatial + spatial)
     grid = [range(-(-n // t)) for n, t in zip(spatial, q_tile)]
     kgrid = [range(-(-n // t)) for n, t in zip(spatial, kv_tile)]
@@ -83,3 +84,38 @@ def test_tile_shapes_are_checked():
     c = gna((64, 64), (16, 16), (8, 8))
     with pytest.raises(sim.MappingError, match="one per layout dimension"):
         gna_speedup_bound(c, q_tile=(8,), kv_tile=(8, 8))
+
+
+@st.composite
+def layouts(draw):
+    """A small 1-D or 2-D GNA layout (window, stride, causal per dimension) and tile shapes."""
+    dims = draw(st.integers(1, 2))
+    spatial, window, stride, causal, q_tile, kv_tile = [], [], [], [], [], []
+    for _ in range(dims):
+        n = draw(st.integers(4, 24))
+        w = draw(st.integers(2, n))
+        spatial.append(n), window.append(w), stride.append(draw(st.integers(1, w)))
+        causal.append(draw(st.booleans()))
+        q_tile.append(draw(st.integers(1, 8))), kv_tile.append(draw(st.integers(1, 8)))
+    return tuple(spatial), tuple(window), tuple(stride), tuple(causal), tuple(q_tile), tuple(kv_tile)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(case=layouts())
+def test_tile_visits_match_the_dense_mask_on_random_layouts(case):
+    """The vectorized bounding-box count equals the brute-force count on random layouts, causal or not."""
+    spatial, window, stride, causal, q_tile, kv_tile = case
+    try:
+        c = gna(spatial, window, stride, causal=causal)
+    except workloads.CascadeError:
+        return   # e.g. a causal layout the builder refuses
+    v = tile_visits(neighborhood(c), q_tile, kv_tile)
+    visited, partial = _brute(spatial, window, stride, q_tile, kv_tile, causal=causal)
+    assert list(v.visited) == list(visited) and list(v.partial) == list(partial)
+
+
+def test_huge_layouts_are_refused_before_allocating():
+    """A layout whose tile slots exceed the stated limit is refused, not allocated."""
+    c = workloads.attention("gna", batch=1, heads=1, spatial=(2 ** 14, 2 ** 14), window=(3, 3), head_dim=64)
+    with pytest.raises(sim.MappingError, match="beyond the limit"):
+        tile_visits(neighborhood(c), (1, 1), (1, 1))
