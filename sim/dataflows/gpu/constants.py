@@ -36,6 +36,7 @@ THREADS_PER_WARP = 32
 MAX_WARPS_PER_CTA = 32          # 1024 threads per block (CUDA C++ Programming Guide, compute capabilities 8.x/9.x)
 MAX_CTAS_PER_SM = 32            # resident blocks per SM (same table, 8.0/9.0)
 MAX_REGS_PER_THREAD = 255       # the per-thread register limit (same table)
+AMPERE_WARPS = 4                # warps of FlashAttention-2's CTAs on the mma.sync path, each reading the K/V tile
 FP32_BYTES = 4                  # a 32-bit register
 
 # ---- model limits (what the per-SM lowering lists, not hardware) ------------------------------------------------

@@ -18,7 +18,7 @@ import math
 from accel import Arch
 from workloads import Cascade
 
-from sim.dataflows.gpu.constants import PARTIAL_BYTES
+from sim.dataflows.gpu.constants import AMPERE_WARPS, PARTIAL_BYTES
 from sim.dataflows.gpu.costs import Kernel
 from sim.dataflows.gpu.fused import check_fit, fit_defaults, lower_attention
 from sim.dataflows.gpu.gemm import gemm_buffers, gemm_kernel, gemm_tiles
@@ -35,12 +35,13 @@ MAX_SPLITS = 128           # (same heuristic)
 COMBINE_EFFICIENCY = 1.0   # the combine kernel is a plain reduction: it streams at the sustained copy bandwidth
 DECODE_TILES = {"q_tile": 64, "kv_tile": 128, "stages": 1, "ctas_per_sm": 2}   # FlashAttention-2's split-KV kernel
 MLA_TILES = {"q_tile": 64, "kv_tile": 64, "stages": 2, "ctas_per_sm": 1}       # FlashMLA: 64×64 blocks, 1 CTA/SM
+MLA_MAX_HEAD_DIM = 1024    # the latent row the model takes (DeepSeek's is 512 + 64)
 
 
 def decode_kernel(arch: Arch) -> Kernel:
     """FlashDecoding on the native path (wgmma on Hopper; on Ampere mma.sync with its 4 warps)."""
     hopper = hopper_reason(arch) is None
-    return Kernel("mac" if hopper else "mma_sync", 1, 1 if hopper else 4, 1.0, True)
+    return Kernel("mac" if hopper else "mma_sync", 1, 1 if hopper else AMPERE_WARPS, 1.0, True)
 
 
 MLA = Kernel("mac", 1, 1, 1.0, True, kv_shared=True)
@@ -113,7 +114,7 @@ def decode_supports(c: Cascade, arch: Arch) -> str | None:
 
 
 def mla_supports(c: Cascade, arch: Arch) -> str | None:
-    return attention_reason(c, arch, max_dim=1024, mla=True, sigmoid=False)
+    return attention_reason(c, arch, max_dim=MLA_MAX_HEAD_DIM, mla=True, sigmoid=False)
 
 
 def decode_space(c: Cascade, arch: Arch) -> dict[str, tuple]:

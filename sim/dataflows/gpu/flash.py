@@ -24,8 +24,10 @@ from sim.ir.options import DEFAULT_OPTIONS, Options
 FA2_TILES = {64: (128, 128, 4), 128: (128, 64, 4), 256: (128, 64, 8)}   # (Br, Bc, warps), flash_fwd_launch_template.h
 FA3_TILES = {64: (128, 128), 128: (128, 128), 256: (128, 80)}           # two consumer warpgroups of Br/2 rows
 CUDNN_TILES = {64: (64, 128), 128: (64, 128), 256: (64, 64)}            # e.g. ..._knob_7_64x128x128
+FA2_STAGES = 1            # FA2 keeps one K and one V tile in shared memory (no multi-stage pipeline)
 FA3_STAGES = 2            # K/V pipeline stages of FA3's forward kernel
 CUDNN_CTAS_PER_SM = 2     # two 64-row CTAs share an SM (one K/V stage each, so both fit in shared memory)
+CUDNN_STAGES = 1
 
 
 def pick(table: dict, head_dim: int):
@@ -34,6 +36,7 @@ def pick(table: dict, head_dim: int):
 
 
 def fa2_kernel(warps: int, options: Options) -> Kernel:
+    """FlashAttention-2's template: mma.sync at the calibrated inner-loop efficiency, in order on `warps` warps."""
     return Kernel("mma_sync", 1, warps, calibrated(options, "FA2_MMA_EFFICIENCY"), False)
 
 
@@ -45,9 +48,9 @@ def fa2_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
     a = shape_of(c, "flash2")
     br, bc, warps = pick(FA2_TILES, max(a.e, a.f))
     sm = sm_rates(check_arch(arch, "flash2"), a.dtype)
-    smem = unit_shape(a, fa2_kernel(warps, DEFAULT_OPTIONS), br, bc).smem(1)
+    smem = unit_shape(a, fa2_kernel(warps, DEFAULT_OPTIONS), br, bc).smem(FA2_STAGES)
     slots = max(occupancy(sm, warps * THREADS_PER_WARP, MAX_REGS_PER_THREAD, smem), 1)
-    p = constrain("flash2", {"q_tile": br, "kv_tile": bc, "warps": warps, "stages": 1, "ctas_per_sm": slots},
+    p = constrain("flash2", {"q_tile": br, "kv_tile": bc, "warps": warps, "stages": FA2_STAGES, "ctas_per_sm": slots},
                   constraints)
     p = fit_defaults(a, fa2_kernel(p["warps"], DEFAULT_OPTIONS), p, sm, constraints)
     check_fit("flash2", a, fa2_kernel(p["warps"], DEFAULT_OPTIONS), p, sm)
@@ -72,7 +75,7 @@ def _wgmma_plan(name: str, tiles: dict, kern: Kernel, stages: int, ctas: int):
 
 
 fa3_plan = _wgmma_plan("flash3", FA3_TILES, FA3, FA3_STAGES, 1)
-cudnn_plan = _wgmma_plan("cudnn", CUDNN_TILES, CUDNN, 1, CUDNN_CTAS_PER_SM)
+cudnn_plan = _wgmma_plan("cudnn", CUDNN_TILES, CUDNN, CUDNN_STAGES, CUDNN_CTAS_PER_SM)
 
 
 def fa3_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS):

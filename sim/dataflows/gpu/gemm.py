@@ -26,6 +26,7 @@ from sim.ir.options import DEFAULT_OPTIONS, Options
 # Default tiles: Hopper's CUTLASS/cuBLAS kernels 128×256×64, 4 stages, clusters of 2; Ampere's 128×128×64, 3 stages.
 HOPPER_TILES = {"tile_m": 128, "tile_n": 256, "tile_k": 64, "stages": 4, "ctas_per_sm": 1, "cluster": 2}
 AMPERE_TILES = {"tile_m": 128, "tile_n": 128, "tile_k": 64, "stages": 3, "ctas_per_sm": 1, "cluster": 1}
+STEP_OPS = 3               # ops of one k step: the L2 load, the HBM load, the MACs
 
 
 def gemm_tiles(arch: Arch) -> dict[str, int]:
@@ -138,7 +139,7 @@ def gemm_kernel(prog: GpuProgram, dims: tuple[int, int, int, int], p, elem: int,
     def epilogue(seg) -> None:
         seg.op("hbm", cycles(out / sm.hbm), tag="epilogue", bytes={"HBM.write": out * scale, "L2.write": out * scale})
 
-    if per_sm > 1 and 3 * tk + 1 <= MAX_UNROLLED_OPS:   # equal CTAs: one segment, the k loop unrolled
+    if per_sm > 1 and STEP_OPS * tk + 1 <= MAX_UNROLLED_OPS:   # equal CTAs: one segment, the k loop unrolled
         seg = prog.segment(f"{name}.ctas", repeat=per_sm)
         steps(seg, tk)
         epilogue(seg)

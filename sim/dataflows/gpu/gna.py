@@ -13,8 +13,9 @@ import math
 from accel import Arch
 from workloads import Cascade
 
-from sim.dataflows.gpu.constants import calibrated
+from sim.dataflows.gpu.constants import AMPERE_WARPS, calibrated
 from sim.dataflows.gpu.costs import Kernel, check_spatial_tiles
+from sim.dataflows.gpu.flash import FA3, fa2_kernel
 from sim.dataflows.gpu.fused import check_fit, fit_defaults, lower_attention
 from sim.dataflows.gpu.machine import hopper_reason, sm_rates
 from sim.dataflows.gpu.plans import attention_reason, check_arch, constrain, mapping, shape_of
@@ -29,9 +30,8 @@ STAGES = 2
 
 
 def kernel(arch: Arch, options: Options) -> Kernel:
-    if hopper_reason(arch) is None:
-        return Kernel("mac", 2, 1, 1.0, False)
-    return Kernel("mma_sync", 1, 4, calibrated(options, "FA2_MMA_EFFICIENCY"), False)
+    """Hopper's NATTEN kernels are FlashAttention-3-style; older GPUs' FlashAttention-2-style (4 warps)."""
+    return FA3 if hopper_reason(arch) is None else fa2_kernel(AMPERE_WARPS, options)
 
 
 def sized(params) -> dict:

@@ -13,6 +13,7 @@ from sim.dataflows.gpu.shape import Attention, attention
 from sim.ir.mapping import FusionGroup, Mapping, MappingError
 
 MAX_PIN = 1 << 30      # the largest integer a tile, stage or split pin may be (bigger ones cannot fit anything)
+FLASH_MAX_HEAD_DIM = 256   # FlashAttention-2/-3 kernels are instantiated up to head dim 256
 
 
 def mapping(name: str, c: Cascade, params: MappingType[str, Any]) -> Mapping:
@@ -56,8 +57,8 @@ def _positive(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and 1 <= value <= MAX_PIN
 
 
-def attention_reason(c: Cascade, arch: Arch, *, max_dim: int = 256, local: bool = False, sigmoid: bool = True,
-                     mla: bool = False, hopper: bool = False, bias: bool = True) -> str | None:
+def attention_reason(c: Cascade, arch: Arch, *, max_dim: int = FLASH_MAX_HEAD_DIM, local: bool = False,
+                     sigmoid: bool = True, mla: bool = False, hopper: bool = False, bias: bool = True) -> str | None:
     """None if a fused attention kernel with these abilities runs `c` on `arch` exactly, else why not."""
     why = gpu_reason(arch) or (hopper_reason(arch) if hopper else None)
     if why:

@@ -28,6 +28,7 @@ LEVELS = ("HBM.read", "HBM.write", "L2.read", "L2.write", "SMEM.read")
 TAGS = ("load", "qk", "score_mod", "softmax", "pv", "normalize", "pre", "post", "gemm", "epilogue", "launch", "copy",
         "mask", "combine", "permute", "unpermute")
 MAX_SEGMENTS = 1 << 14     # segments one lowering may list (each costs validation and scheduling time)
+CTA_EDGE_OPS = 4           # a unit's prologue (L2, HBM) and epilogue (FMA, HBM) ops
 
 
 def cycles(x: float) -> int:
@@ -136,7 +137,8 @@ def attention(g: GpuProgram, k: AttentionKernel, name: str = "fmha") -> None:
     """The fused attention kernel: one SM's units in launch order."""
     per_tile = _tile_ops(None, k, k.runs[0].load, True, g.suffixes) if k.runs else 0
     unrolled = [_unrolled(run, per_tile, g.copies) for run in k.runs]
-    segments = sum(1 if u else run.count * (2 + (run.partial > 0) + (run.full > 0)) for run, u in zip(k.runs, unrolled))
+    segments = sum(1 if u else run.count * (2 + (run.partial > 0) + (run.full > 0))   # prologue, loops, epilogue
+                   for run, u in zip(k.runs, unrolled))
     if g.count + segments > MAX_SEGMENTS:
         raise MappingError(f"{name}: the simulated SM's {sum(r.count for r in k.runs)} CTAs need {segments} "
                            f"segments, too large to lower (limit {MAX_SEGMENTS}): use fewer heads × batch, a "
@@ -165,8 +167,8 @@ def attention(g: GpuProgram, k: AttentionKernel, name: str = "fmha") -> None:
 
 def _unrolled(run: Run, per_tile: int, copies: int) -> bool:
     """Whether a run of equal CTAs is listed as one repeated segment (when that lists fewer ops)."""
-    body = (2 + per_tile * (run.partial + run.full) + 2) * copies     # one CTA, its KV loop unrolled
-    separate = run.count * (2 + per_tile * ((run.partial > 0) + (run.full > 0)) + 2) * copies
+    body = (CTA_EDGE_OPS + per_tile * (run.partial + run.full)) * copies     # one CTA, its KV loop unrolled
+    separate = run.count * (CTA_EDGE_OPS + per_tile * ((run.partial > 0) + (run.full > 0))) * copies
     return run.count > 1 and body <= min(separate, MAX_UNROLLED_OPS)
 
 

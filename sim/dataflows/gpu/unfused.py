@@ -9,7 +9,7 @@ import workloads
 from accel import Arch
 from workloads import Cascade
 
-from sim.dataflows.gpu.constants import calibrated, check_calibration
+from sim.dataflows.gpu.constants import FP32_BYTES, calibrated, check_calibration
 from sim.dataflows.gpu.fused import PHASES, useful_actions
 from sim.dataflows.gpu.gemm import check_gemm_fit, gemm_buffers, gemm_kernel, gemm_space, gemm_tiles
 from sim.dataflows.gpu.machine import sm_rates
@@ -23,8 +23,8 @@ from sim.ir.options import DEFAULT_OPTIONS, Options
 # The benchmark's causal mask: triu(full((M, P), -1e4)) built in fp32 and cast — write 4, read + write 4, read 4
 # and write 2 bytes per element.
 MASK_BUILD_BYTES = 18
-FP32_BYTES = 4
 INTERMEDIATES = 3          # score-sized tensors alive at once in the causal benchmark: S, masked S, P
+ANY_HEAD_DIM = 1 << 20     # the math path has no head-dim limit of its own
 
 
 def plan(c: Cascade, arch: Arch, constraints) -> Mapping:
@@ -94,7 +94,7 @@ def unfused_fits(c: Cascade, arch: Arch) -> bool:
 
 
 def supports(c: Cascade, arch: Arch) -> str | None:
-    return attention_reason(c, arch, max_dim=1 << 20)
+    return attention_reason(c, arch, max_dim=ANY_HEAD_DIM)
 
 
 space = gemm_space
