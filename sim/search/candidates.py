@@ -8,10 +8,9 @@ returns the old dataflow's numbers.
 """
 from __future__ import annotations
 
-import pickle
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Any
 
 import numpy as np
 
@@ -61,8 +60,8 @@ class _Refused:
     reason: str
 
 
-_MEMO: OrderedDict[Hashable, _Bounded | _Simulated | _Refused] = OrderedDict()
-_LOWERED: OrderedDict[Hashable, Lowered] = OrderedDict()
+_MEMO: OrderedDict[MemoKey, _Bounded | _Simulated | _Refused] = OrderedDict()
+_LOWERED: OrderedDict[MemoKey, Lowered] = OrderedDict()
 
 
 def clear_memo() -> None:
@@ -71,25 +70,27 @@ def clear_memo() -> None:
     _LOWERED.clear()
 
 
-def memo_key(workload: Cascade, arch: Arch, mapping: Mapping, df: Dataflow, options: Options) -> Hashable:
-    """The memo key of one evaluation: the frozen inputs themselves."""
-    return (_hashable(workload), _hashable(arch), mapping, df, options)
+class MemoKey:
+    """The memo key of one evaluation: the frozen inputs `(workload, arch, mapping, dataflow, options)` themselves,
+    compared by equality; their hash is computed once (hashing a cascade walks all of it)."""
+    __slots__ = ("parts", "_hash")
 
+    def __init__(self, workload: Cascade, arch: Arch, mapping: Mapping, df: Dataflow, options: Options) -> None:
+        self.parts = (workload, arch, mapping, df, options)
+        self._hash = hash(self.parts)
 
-def _hashable(record: Any) -> Hashable:
-    # A record that does not hash yet is keyed by its pickle: equal bytes mean equal content, so a hit is exact.
-    try:
-        hash(record)
-        return record
-    except TypeError:
-        return (type(record).__qualname__, pickle.dumps(record))
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MemoKey) and self._hash == other._hash and self.parts == other.parts
 
 
 def evaluate_candidate(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mapping, options: Options,
                        objective: str, incumbent: float | None) -> Outcome:
     """Lower and bound `mapping`; simulate it unless its bound exceeds `incumbent` (objective units). The outcome
     is the same whether or not the memo already knew the mapping."""
-    key = memo_key(workload, arch, mapping, df, options)
+    key = MemoKey(workload, arch, mapping, df, options)
     known = _MEMO.get(key)
     if known is None:
         known = _lower_and_bound(df, workload, arch, mapping, options, key)
@@ -98,10 +99,10 @@ def evaluate_candidate(df: Dataflow, workload: Cascade, arch: Arch, mapping: Map
         return Outcome("infeasible", reason=known.reason)
     bounded = known.bound if isinstance(known, _Simulated) else known
     bound = objective_value(objective, bounded.latency_s, bounded.energy_j)
+    if incumbent is not None and bound > incumbent:     # also when the memo knows its result: same outcome
+        return Outcome("pruned", reason="program bound (busiest unit) cannot beat the incumbent", bound=bound)
     if isinstance(known, _Simulated):
         return Outcome("ok", known.result, onchip_bytes=known.onchip_bytes, bound=bound)
-    if incumbent is not None and bound > incumbent:
-        return Outcome("pruned", reason="program bound (busiest unit) cannot beat the incumbent", bound=bound)
     done = _simulate(df, workload, arch, mapping, options, key, bounded)
     _remember(_MEMO, key, done, MEMO_SIZE)
     if isinstance(done, _Refused):
@@ -110,7 +111,7 @@ def evaluate_candidate(df: Dataflow, workload: Cascade, arch: Arch, mapping: Map
 
 
 def _lower_and_bound(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mapping, options: Options,
-                     key: Hashable) -> _Bounded | _Refused:
+                     key: MemoKey) -> _Bounded | _Refused:
     try:
         lowered = df.lower(workload, arch, mapping, options)
         validate(lowered.program)
@@ -124,7 +125,7 @@ def _lower_and_bound(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mappi
     return _Bounded(latency, energy)
 
 
-def _simulate(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mapping, options: Options, key: Hashable,
+def _simulate(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mapping, options: Options, key: MemoKey,
               bounded: _Bounded) -> _Simulated | _Refused:
     try:
         lowered = _LOWERED.pop(key, None) or df.lower(workload, arch, mapping, options)
@@ -139,7 +140,7 @@ def _reason(error: ValueError) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _remember(memo: OrderedDict, key: Hashable, value: Any, size: int) -> None:
+def _remember(memo: OrderedDict, key: MemoKey, value: Any, size: int) -> None:
     memo[key] = value
     memo.move_to_end(key)
     while len(memo) > size:
@@ -159,28 +160,39 @@ def program_totals(program: Program) -> tuple[np.ndarray, np.ndarray]:
 def onchip_bytes(program: Program) -> int:
     """Peak bytes held per buffer with acquires and releases applied in program order (an op's acquires before its
     releases), over all iterations, summed over buffers: the smallest capacities the program runs in."""
-    n_buf = len(program.buffers)
-    held = np.zeros(n_buf, np.int64)
-    peak = np.zeros(n_buf, np.int64)
-    for seg in program.segments:
-        ops = np.arange(seg.n_ops)
-        when = np.concatenate([np.repeat(ops * 2, np.diff(seg.acq_ptr)), np.repeat(ops * 2 + 1, np.diff(seg.rel_ptr))])
-        buf = np.concatenate([seg.acq_buf, seg.rel_buf]).astype(np.int64)
-        delta = np.concatenate([seg.acq_amount, -seg.rel_amount]).astype(np.int64)
-        if not len(buf):
-            continue
-        order = np.lexsort((when, buf))                  # by buffer, then program order
-        buf, delta = buf[order], delta[order]
-        starts = np.flatnonzero(np.r_[True, buf[1:] != buf[:-1]])
-        running = np.cumsum(delta)
-        offset = np.repeat(np.r_[0, running[starts[1:] - 1]], np.diff(np.r_[starts, len(buf)]))
-        running -= offset                                # cumulative bytes within each buffer's events
-        top = np.maximum.reduceat(running, starts)
-        net = np.add.reduceat(delta, starts)
-        b = buf[starts]
-        peak[b] = np.maximum(peak[b], held[b] + top + np.maximum(0, (seg.repeat - 1) * net))
-        held[b] += net * seg.repeat
-    return int(peak.sum())
+    segs = program.segments
+    acq = np.concatenate([np.diff(s.acq_ptr) for s in segs])        # acquires of each op, all segments in order
+    rel = np.concatenate([np.diff(s.rel_ptr) for s in segs])
+    if not acq.sum():
+        return 0
+    op = np.arange(len(acq))
+    seg_of_op = np.repeat(np.arange(len(segs)), [len(s.acq_ptr) - 1 for s in segs])
+    # One event per acquire or release: (segment, buffer, program-order position, bytes), acquires of an op first.
+    seg = np.concatenate([np.repeat(seg_of_op, acq), np.repeat(seg_of_op, rel)])
+    when = np.concatenate([np.repeat(op * 2, acq), np.repeat(op * 2 + 1, rel)])
+    buf = np.concatenate([s.acq_buf for s in segs] + [s.rel_buf for s in segs]).astype(np.int64)
+    delta = np.concatenate([s.acq_amount for s in segs] + [-s.rel_amount for s in segs]).astype(np.int64)
+    order = np.lexsort((when, buf, seg))
+    seg, buf, delta = seg[order], buf[order], delta[order]
+    starts = np.flatnonzero(np.r_[True, (seg[1:] != seg[:-1]) | (buf[1:] != buf[:-1])])
+    top = np.maximum.reduceat(_running(delta, starts), starts)   # peak within one iteration of the body
+    net = np.add.reduceat(delta, starts)                          # bytes one iteration leaves held
+    g_seg, g_buf = seg[starts], buf[starts]
+    repeat = np.array([s.repeat for s in segs], np.int64)[g_seg]
+    # Bytes held before each (segment, buffer) group: earlier segments' net × repeats, per buffer.
+    by_buf = np.lexsort((g_seg, g_buf))
+    total = net[by_buf] * repeat[by_buf]
+    b_starts = np.flatnonzero(np.r_[True, g_buf[by_buf][1:] != g_buf[by_buf][:-1]])
+    held = _running(total, b_starts) - total
+    peak = held + top[by_buf] + np.maximum(0, (repeat[by_buf] - 1) * net[by_buf])
+    return int(np.maximum.reduceat(np.maximum(peak, 0), b_starts).sum())
+
+
+def _running(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Cumulative sums of `values` restarting at each index in `starts` (which begins with 0)."""
+    run = np.cumsum(values)
+    offset = np.repeat(np.r_[0, run[starts[1:] - 1]], np.diff(np.r_[starts, len(values)]))
+    return run - offset
 
 
 def portable(df: Dataflow) -> str | Dataflow:

@@ -1,10 +1,14 @@
 """How one dataflow's space is searched, from its default mapping.
 
-A space of at most `EXHAUSTIVE_LIMIT` combinations is tried whole. A larger one is searched by coordinate descent
-from the default: each axis in turn is tried at all its values with the others at the current point, and the point
-moves only on a strict improvement of the objective (on a tie it stays, so a plateau of equal values does not
-drift the point to a corner it cannot leave); rounds repeat until one changes nothing or the dataflow's share of
-the budget is spent. The search is local: a large space's best is the best the descent reaches.
+A space of at most `EXHAUSTIVE_LIMIT` combinations is tried whole. A larger one is searched by steepest descent
+from the default: the whole neighbourhood of the current point (every axis at each of its other values, the
+others kept) is tried as one batch, and the point moves to the best neighbour only on a strict improvement of the
+objective (on a tie it stays, so a plateau of equal values cannot drift it into a corner); steps repeat until no
+neighbour improves or the dataflow's share of the budget is spent. The search is local: a large space's best is
+the best the descent reaches. Moving to the best neighbour rather than along one axis at a time costs more
+candidates per step but does not lock in an early move on one axis (e.g. more CTAs per SM) that rules out a
+better setting of another (larger tiles no longer fit); and a whole neighbourhood is one batch an executor can
+spread over its workers.
 """
 from __future__ import annotations
 
@@ -38,14 +42,15 @@ def search_space(trials: Trials, df: Dataflow, share: int, default_row: int) -> 
 
 def _descend(trials: Trials, df: Dataflow, share: int, axes: dict[str, list[Any]], point: dict[str, Any],
              value: float | None) -> None:
-    """Coordinate descent with strict improvement (see the module docstring)."""
-    changed = True
-    while changed and trials.spent.get(df.name, 0) < share:
-        changed = False
-        for k in sorted(axes):
-            line = [{**point, k: v} for v in axes[k] if v != point[k]]
-            trials.run(df, line, share)
-            for pins in line:
-                v = trials.value(trials.row_of(df, pins))
-                if v is not None and (value is None or v < value):
-                    point, value, changed = pins, v, True
+    """Steepest descent with strict improvement (see the module docstring)."""
+    while trials.spent.get(df.name, 0) < share:
+        around = [{**point, k: v} for k in sorted(axes) for v in axes[k] if v != point[k]]
+        trials.run(df, around, share)
+        best = None
+        for pins in around:
+            v = trials.value(trials.row_of(df, pins))
+            if v is not None and (value is None or v < value) and (best is None or v < best[1]):
+                best = (pins, v)
+        if best is None:
+            return
+        point, value = best

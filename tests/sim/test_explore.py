@@ -5,6 +5,7 @@ import itertools
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import accel
 import sim
@@ -123,8 +124,8 @@ def test_pruned_search_finds_the_exhaustive_best(seq, heads, buffer, objective):
 
 
 def test_large_space_descends_from_the_default_to_the_best(fusemax, toy):
-    """A derived space over 64 combinations is searched by coordinate descent: it reaches the best of the whole
-    space here (deep pipeline, the smallest query block that divides M and fits)."""
+    """A derived space over 64 combinations is searched by steepest descent: it reaches the best of the whole
+    space here (deep pipeline, the smallest query block that divides M and fits) with fewer candidates."""
     w = mha(4096)
     x = sim.explore(w, fusemax, dataflows=[TOY])
     axes = {k: derived_values(v, w) for k, v in sim.dataflow(TOY).plan(w, fusemax, {}).params.items()}
@@ -213,6 +214,17 @@ def test_memo_repeats_without_lowering_and_gives_the_same_table(fusemax, toy):
     assert again.table.records() == first.table.records()
 
 
+def test_memo_never_changes_a_table(fusemax, toy):
+    """A memo filled by other explorations (another objective simulated candidates this one prunes) gives the
+    same table as a cold run: a remembered result is still pruned when its bound cannot beat the incumbent."""
+    w = mha(4096)
+    clear_memo()
+    cold = sim.explore(w, fusemax, dataflows=[TOY]).table.records()
+    for objective in ("energy", "edp"):
+        sim.explore(w, fusemax, dataflows=[TOY], objective=objective)
+    assert sim.explore(w, fusemax, dataflows=[TOY]).table.records() == cold
+
+
 def test_memo_key_is_the_frozen_inputs(fusemax, toy):
     """Options and the dataflow record are part of the key: other options or a re-registered name re-evaluate."""
     w = mha(2048)
@@ -271,6 +283,28 @@ def test_onchip_bytes_is_the_program_order_peak():
     t.op("u", 1, release={"z": 2})
     program = b.build()
     assert onchip_bytes(program) == reference_onchip(program) == 50 + 40 + 6
+
+
+@given(st.lists(st.tuples(st.integers(1, 3), st.lists(st.tuples(st.integers(0, 2), st.integers(0, 40),
+                                                             st.integers(0, 2), st.integers(0, 40)), min_size=1,
+                                                    max_size=6)), min_size=1, max_size=4))
+@settings(max_examples=60, deadline=None)
+def test_onchip_bytes_equals_a_brute_force_walk(segments):
+    """Random multi-segment programs (acquires and releases on three buffers, repeats): the vectorized peak equals
+    walking every iteration's events."""
+    b = ProgramBuilder(["u"], buffers={"x": 1 << 40, "y": 1 << 40, "z": 1 << 40})
+    names = ("x", "y", "z")
+    for k, (repeat, ops) in enumerate(segments):
+        seg = b.segment(f"s{k}", repeat=repeat)
+        held = dict.fromkeys(names, 0)
+        for acq_buf, acq, rel_buf, rel in ops:
+            a, r = names[acq_buf], names[rel_buf]
+            held[a] += acq
+            rel = min(rel, held[r])                         # never release more than this iteration holds
+            held[r] -= rel
+            seg.op("u", 1, acquire={a: acq} if acq else None, release={r: rel} if rel else None)
+    program = b.build()
+    assert onchip_bytes(program) == reference_onchip(program)
 
 
 def test_exploration_pareto_is_the_non_dominated_simulated_rows(fusemax, toy):
