@@ -1,27 +1,29 @@
 """`structure(c)`: a cascade's shape without its names, for matching cascades against templates.
 
-Two cascades have equal structures when they differ only in tensor and rank names (and the text of their
-statements): same Einsums in the same statement order, same ops, reductions, splits, masks, initial values and
-inputs. Sizes are not part of the structure (`Structure.sizes` keeps them, by canonical rank, for callers that
-want them).
+Two cascades have equal structures when they differ only in tensor and rank names, sizes and the text of their
+statements: same Einsums in the same statement order, same ops, reductions, splits, masks (with their
+parameters), initial values, inputs and dtype. `Structure.sizes` keeps the sizes by canonical rank for callers
+that want them.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass, field
 
 from workloads.ir import Call, Cascade, Const, Einsum, Ref, refs, require_cascade
 
 
-class Structure(NamedTuple):
-    """The canonical form: tensors are t0, t1, … and ranks r0, r1, … in order of first appearance."""
+@dataclass(frozen=True)
+class Structure:
+    """The canonical form: tensors are t0, t1, … and ranks r0, r1, … in order of first appearance. Equality and
+    hash ignore `sizes`."""
     inputs: tuple          # (tensor, ranks) per input, in declaration order
     einsums: tuple         # (output ref, expression, reduce, reduced ranks) per Einsum, in statement order
     output: str
     splits: tuple          # (rank, outer, inner)
     masks: tuple           # (kind, query, key, parameters)
     inits: tuple           # (tensor, value)
-    sizes: tuple           # (rank, size), canonical ranks in order
     dtype: str
+    sizes: tuple = field(default=(), compare=False)   # (rank, size), canonical ranks in order
 
 
 class _Names:
@@ -46,7 +48,7 @@ def structure(c: Cascade) -> Structure:
                   for m in c.masks)
     inits = tuple((tensor(i.tensor), i.value) for i in c.inits)
     sizes = tuple((canonical, c.sizes[name]) for name, canonical in rank.names.items() if name in c.sizes)
-    return Structure(inputs, einsums, tensor(c.output), splits, masks, inits, sizes, c.dtype)
+    return Structure(inputs, einsums, tensor(c.output), splits, masks, inits, c.dtype, sizes)
 
 
 def _einsum(e: Einsum, tensor: _Names, rank: _Names) -> tuple:

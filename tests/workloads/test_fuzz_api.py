@@ -167,3 +167,14 @@ def test_renaming_tensors_keeps_the_structure(name, data):
     renamed = re.sub(r"^output (\w+)", lambda mt: "output " + mapping[mt.group(1)], renamed, flags=re.M)
     other = workloads.cascade(renamed, c.sizes, name=c.name, dtype=c.dtype)
     assert structure(other) == structure(c) and other != c
+
+
+def test_structure_ignores_sizes_and_names_but_not_computation():
+    """Sizes and names do not change a structure; another softmax core, mask, op or input does."""
+    mha = lambda **kw: workloads.attention("mha", **{**dict(batch=1, heads=2, seq=8, head_dim=4), **kw})
+    assert structure(mha()) == structure(mha(seq=64, heads=8, head_dim=16)) and hash(structure(mha())) == hash(
+        structure(mha(seq=64)))
+    assert structure(mha(seq=64)).sizes != structure(mha()).sizes
+    for other in (mha(softmax="3pass"), mha(causal=True), mha(dtype="bf16"),
+                  workloads.attention("gqa", batch=1, heads=2, kv_heads=1, seq=8, head_dim=4)):
+        assert structure(other) != structure(mha())
