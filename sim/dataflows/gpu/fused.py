@@ -19,8 +19,8 @@ from workloads import Cascade
 
 from sim.bounds.rooflines import assign
 from sim.dataflows.registry import Lowered
-from sim.dataflows.gpu.constants import (MAX_CTAS_PER_SM, MAX_GRID_CTAS, MAX_REGS_PER_THREAD, MAX_WARPS_PER_CTA,
-                                         PARTIAL_BYTES, THREADS_PER_WARP, check_calibration)
+from sim.dataflows.gpu.constants import (MAX_CTAS_PER_SM, MAX_GRID_CTAS, MAX_HEAD_UNITS, MAX_REGS_PER_THREAD,
+                                         MAX_WARPS_PER_CTA, PARTIAL_BYTES, THREADS_PER_WARP, check_calibration)
 from sim.dataflows.gpu.costs import Kernel, Unit, iteration_cycles, mod_ops, tile_cost, tile_pattern, unit_shape
 from sim.dataflows.gpu.machine import SM, place, sm_rates
 from sim.dataflows.gpu.plans import check_arch, shape_of
@@ -57,10 +57,12 @@ def grid(a: Attention, kern: Kernel, params, name: str) -> Grid:
     group = a.group if kern.pack_heads else 1
     rows = a.m * group
     heads = a.kv_heads if kern.pack_heads else a.heads
-    units = -(-rows // u.rows) * params.get("splits", 1) * a.batch * heads
-    if units * kern.ctas_per_unit > MAX_GRID_CTAS:
-        raise MappingError(f"{name}: a grid of {units * kern.ctas_per_unit} CTAs is beyond the model's limit "
-                           f"{MAX_GRID_CTAS}")
+    per_head = -(-rows // u.rows) * params.get("splits", 1)
+    units = per_head * a.batch * heads
+    if units * kern.ctas_per_unit > MAX_GRID_CTAS or per_head > MAX_HEAD_UNITS:
+        raise MappingError(f"{name}: a grid of {units * kern.ctas_per_unit} CTAs, {per_head} per (batch, head), is "
+                           f"beyond the model's limits ({MAX_GRID_CTAS} CTAs, {MAX_HEAD_UNITS} per head): use larger "
+                           f"tiles or fewer splits")
     spatial = (params["q_tile_shape"], params["kv_tile_shape"]) if a.neighborhood is not None else None
     partial, full = tile_pattern(a, u, rows, group, params.get("splits", 1), spatial)
     sharers = len(partial) * (1 if kern.pack_heads else a.group)

@@ -109,7 +109,8 @@ def gemm_buffers(p, elem: int) -> dict[str, int]:
 
 
 def gemm_kernel(prog: GpuProgram, dims: tuple[int, int, int, int], p, elem: int, name: str, tag: str) -> None:
-    """A tiled GEMM kernel on `prog`: every SM runs ⌈CTAs/SMs⌉ equal CTAs; the simulated SM one of the busiest."""
+    """A tiled GEMM kernel on `prog`: the SMs run ⌈CTAs/SMs⌉ or ⌊CTAs/SMs⌋ equal CTAs; the simulated SM is one of
+    the busiest, its last CTA sharing the bandwidth with the SMs still running (see `machine.Placement`)."""
     if prog.copies > 1:
         raise MappingError(f"{name}: Options(symmetric=False) simulates only the fused attention kernel")
     batch, m, n, k = dims
@@ -118,35 +119,38 @@ def gemm_kernel(prog: GpuProgram, dims: tuple[int, int, int, int], p, elem: int,
     ctas = batch * tm * tn
     if ctas > MAX_GRID_CTAS:
         raise MappingError(f"{name}: a grid of {ctas} CTAs is beyond the model's limit {MAX_GRID_CTAS}")
-    sm = prog.sm.sharing(min(prog.sm.sms, ctas))
     load = (bm + bn) * bk * elem
     l2_load = (bm * bk / min(p["cluster"], tn) + bn * bk / min(p["cluster"], tm)) * elem
     frac = min(1.0, max(batch * (m * k + k * n) * elem / (ctas * tk * load),
-                        1.0 / math.sqrt(min(p["ctas_per_sm"] * sm.sms, ctas))))
-    per_sm = -(-ctas // sm.sms)
-    scale = ctas / per_sm
-    prog.kernel(name)
+                        1.0 / math.sqrt(min(p["ctas_per_sm"] * prog.sm.sms, ctas))))
+    waves, rest = divmod(ctas, prog.sm.sms)
+    runs = ([(prog.sm.sms, waves)] if waves else []) + ([(rest, 1)] if rest else [])
+    scale = ctas / (waves + (rest > 0))
     out = bm * bn * elem
+    prog.kernel(name)
+    for busy, count in runs:
+        sm = prog.sm.sharing(busy, p["stages"] * load)
 
-    def steps(seg, count: int) -> None:
+        def steps(seg, number: int) -> None:
+            for _ in range(number):
+                l2 = seg.op("l2", cycles(l2_load / sm.l2), acquire={"stages": load}, tag="load",
+                            bytes={"L2.read": l2_load * scale})
+                ld = seg.op("hbm", cycles(load * frac / sm.hbm), deps=[l2], tag="load",
+                            bytes={"HBM.read": load * frac * scale})
+                seg.op("tensor", cycles(bm * bn * bk / sm.mac), deps=[ld], release={"stages": load}, tag=tag)
+
+        def epilogue(seg) -> None:
+            seg.op("hbm", cycles(out / sm.hbm), tag="epilogue",
+                   bytes={"HBM.write": out * scale, "L2.write": out * scale})
+
+        if count > 1 and STEP_OPS * tk + 1 <= MAX_UNROLLED_OPS:   # equal CTAs: one segment, the k loop unrolled
+            seg = prog.segment(f"{name}.ctas", repeat=count)
+            steps(seg, tk)
+            epilogue(seg)
+            continue
         for _ in range(count):
-            l2 = seg.op("l2", cycles(l2_load / sm.l2), acquire={"stages": load}, tag="load",
-                        bytes={"L2.read": l2_load * scale})
-            ld = seg.op("hbm", cycles(load * frac / sm.hbm), deps=[l2], tag="load",
-                        bytes={"HBM.read": load * frac * scale})
-            seg.op("tensor", cycles(bm * bn * bk / sm.mac), deps=[ld], release={"stages": load}, tag=tag)
-
-    def epilogue(seg) -> None:
-        seg.op("hbm", cycles(out / sm.hbm), tag="epilogue", bytes={"HBM.write": out * scale, "L2.write": out * scale})
-
-    if per_sm > 1 and STEP_OPS * tk + 1 <= MAX_UNROLLED_OPS:   # equal CTAs: one segment, the k loop unrolled
-        seg = prog.segment(f"{name}.ctas", repeat=per_sm)
-        steps(seg, tk)
-        epilogue(seg)
-        return
-    for _ in range(per_sm):
-        steps(prog.segment(f"{name}.k", repeat=tk), 1)
-        epilogue(prog.segment(f"{name}.epi"))
+            steps(prog.segment(f"{name}.k", repeat=tk), 1)
+            epilogue(prog.segment(f"{name}.epi"))
 
 
 def gemm_space(c: Cascade, arch: Arch) -> dict[str, tuple]:
