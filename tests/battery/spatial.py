@@ -105,5 +105,5 @@ CASES = [
      "at Mt=65536 needs"),
     ("systolic-unknown-pin", run("systolic-os", cascade=workloads.gemm(256, 256, 256),
                                  hw=lambda: accel.systolic(64, 64), constraints={"Mt": 64}), MappingError,
-     "systolic-os: unknown mapping parameter 'Mt' (valid: none)"),
+     "systolic-os: unknown mapping parameter 'Mt' (valid: weights_resident)"),
 ]

@@ -9,6 +9,7 @@ import sim
 import workloads
 from sim.engine.scheduler import simulate
 from sim.engine.reference import simulate_reference
+from sim.ir.mapping import MappingError
 
 SYSTOLIC = ("systolic-ws", "systolic-os", "systolic-is")
 
@@ -85,3 +86,21 @@ def test_unsupported_shapes_say_why():
     c = workloads.attention("mha", batch=1, heads=1, seq=64, head_dim=16)
     reason = sim.dataflow("systolic-ws").supports(c, accel.systolic(64, 64))
     assert reason and "plain GEMM" in reason
+
+
+def test_residency_is_a_mapping_choice():
+    """Which operands stay on chip is part of the mapping, so a larger buffer never slows the same mapping down.
+    Weights used by a single outer iteration are not preloaded by default (the preload would only be exposed);
+    pinned residency that does not fit is refused."""
+    a = accel.systolic(16, 16, dram_bytes_per_s=5e9, buffer_bytes=2 ** 20)
+    g = workloads.gemm(256, 512, 512)
+    r = sim.evaluate(g, a, "systolic-ws")
+    assert r.mapping.params == {"Mt": 256, "a_resident": True, "weights_resident": False}
+    bigger = accel.systolic(16, 16, dram_bytes_per_s=5e9, buffer_bytes=2 ** 22)
+    assert sim.evaluate(g, bigger, mapping=r.mapping).cycles <= r.cycles
+    preloaded = sim.evaluate(g, bigger, "systolic-ws", constraints={"weights_resident": True})
+    assert preloaded.run.segments[0] == "weights" and preloaded.cycles > r.cycles
+    with pytest.raises(MappingError, match="weights_resident=True needs"):
+        sim.evaluate(g, a, "systolic-ws", constraints={"weights_resident": True})
+    with pytest.raises(MappingError, match="must be True or False"):
+        sim.evaluate(g, a, "systolic-os", constraints={"weights_resident": 1})

@@ -15,8 +15,11 @@ in utilization; the useful MACs and the bytes are exact).
 | os | Z tile (M × N) | K | M/R row blocks (A block resident) |
 | is | Aᵀ tile (K × M) | N | M/C column folds (the C × N outputs resident) |
 
-DRAM transfers run on the shared DRAM unit and are prefetched one outer iteration ahead; weights (B) that fit in a
-quarter of the buffer are read once. At unlimited bandwidth the cycles equal SCALE-Sim v3's compute model (the
+DRAM transfers run on the shared DRAM unit and are prefetched one outer iteration ahead. Mapping choices: which
+operands stay on chip — the weights B (`weights_resident`: read once, before the first fold; by default when they
+fit in a quarter of the buffer and the outer loop reuses them) and weight-stationary's A chunk (`a_resident`, by
+default when it fits) — and weight-stationary's row chunk `Mt` (by default the chunking with the smallest
+closed-form estimate, per fold the larger of compute and DRAM cycles). At unlimited bandwidth the cycles equal SCALE-Sim v3's compute model (the
 table in tests/data/scalesim/). Under limited bandwidth SCALE-Sim is not an oracle and the two differ by design:
 SCALE-Sim gives each operand its own SRAM and DRAM port, re-fetches operands through double-buffered scratchpads
 sized by its config, and its stall accounting double-counts positive stalls; here one DRAM channel is shared by all
@@ -25,6 +28,7 @@ A remainder outer iteration (a dimension that does not divide) starts after the 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping as MappingType
 
@@ -62,7 +66,8 @@ def _ceil(a: int, b: int) -> int:
 
 @dataclass(frozen=True)
 class _Gemm:
-    """A GEMM Z[M,N] = A[M,K]·B[K,N] on an R×C array, with the mapping's row chunk Mt (weight-stationary)."""
+    """A GEMM Z[M,N] = A[M,K]·B[K,N] on an R×C array, with the mapping's choices: the row chunk Mt
+    (weight-stationary), whether the weights B stay on chip and whether weight-stationary's A chunk does."""
     kind: str
     M: int
     N: int
@@ -70,9 +75,12 @@ class _Gemm:
     facts: ArchFacts
     bytes: int
     mt: int
+    weights: bool = False
+    a: bool = False
 
     @property
-    def weights_resident(self) -> bool:
+    def weights_fit(self) -> bool:
+        """B may stay on chip: it fits in 1/RESIDENT_WEIGHTS_SHARE of the buffer."""
         return self.K * self.N * self.bytes <= self.facts.buffer // RESIDENT_WEIGHTS_SHARE
 
     @property
@@ -83,23 +91,23 @@ class _Gemm:
     @property
     def budget(self) -> int:
         """Buffer bytes for the working set: all of it but the resident weights."""
-        return self.facts.buffer - (self.K * self.N * self.bytes if self.weights_resident else 0)
+        return self.facts.buffer - (self.K * self.N * self.bytes if self.weights else 0)
 
-    def a_resident(self, rows: int) -> bool:
-        """Weight-stationary: an A chunk of `rows` rows stays on chip (double-buffered) beside its partial sums
-        and the weight tiles."""
+    def a_fits(self, rows: int) -> bool:
+        """Weight-stationary: an A chunk of `rows` rows fits on chip (double-buffered) beside its partial sums and
+        the weight tiles."""
         f, b = self.facts, self.bytes
-        b_tiles = 0 if self.weights_resident else DOUBLE * f.rows * f.cols
+        b_tiles = 0 if self.weights else DOUBLE * f.rows * f.cols
         return (DOUBLE * rows * self.K + rows * f.cols + b_tiles) * b <= self.budget
 
     def need(self) -> int:
         """On-chip bytes of the working set: weight-stationary holds its partial sums (Mt × C) and its A chunk
-        (double-buffered) or, when that does not fit, a staging window A streams through; output-stationary its A
-        block and B blocks; input-stationary its outputs (C × N) and B rows; plus weight tiles unless resident."""
+        (double-buffered) or a staging window A streams through; output-stationary its A block and B blocks;
+        input-stationary its outputs (C × N) and B rows; plus weight tiles unless the weights are resident."""
         f, b, r, c = self.facts, self.bytes, self.facts.rows, self.facts.cols
-        b_tiles = 0 if self.weights_resident else 1
-        if self.kind == "ws":   # a streamed A passes through a staging window of two tiles
-            a = DOUBLE * self.mt * self.K if self.a_resident(self.mt) else DOUBLE * r * c
+        b_tiles = 0 if self.weights else 1
+        if self.kind == "ws":
+            a = DOUBLE * self.mt * self.K if self.a else DOUBLE * r * c
             return (a + self.mt * c + DOUBLE * b_tiles * r * c) * b
         if self.kind == "os":
             return (DOUBLE * r * self.K + DOUBLE * b_tiles * self.K * c + r * c) * b
@@ -116,7 +124,7 @@ def _supports(kind: str):
         reason = gemm_mismatch(cascade) or precision_problem(cascade) or arch_problem(arch, ("2d",))
         if reason is None and accel.op_rate(accel.unit(arch, "2d"), "mac", cascade.dtype) is None:
             return "the 2d unit has no MAC"
-        return reason or _overflow(_gemm(kind, cascade, arch, 1))   # Mt = 1: the smallest working set
+        return reason or _overflow(_gemm(kind, cascade, arch, 1))   # Mt = 1, nothing resident: the smallest set
     return supports
 
 
@@ -130,10 +138,10 @@ def _overflow(g: _Gemm) -> str | None:
             f"≥ {g.need() + g.facts.buffer - g.budget} bytes would")
 
 
-def _gemm(kind: str, cascade: Cascade, arch: Arch, mt: int) -> _Gemm:
+def _gemm(kind: str, cascade: Cascade, arch: Arch, mt: int, weights: bool = False, a: bool = False) -> _Gemm:
     s = cascade.sizes
     return _Gemm(kind, s["M"], s["N"], s["K"], arch_facts(arch, with_1d=False),
-                 workloads.DTYPE_BYTES[cascade.dtype], mt)
+                 workloads.DTYPE_BYTES[cascade.dtype], mt, weights, a)
 
 
 def _chunks(m: int) -> tuple[int, ...]:
@@ -142,34 +150,65 @@ def _chunks(m: int) -> tuple[int, ...]:
 
 
 def _estimate(g: _Gemm) -> float:
-    """Closed-form cycles of a weight-stationary chunking: per fold the larger of its compute and DRAM cycles."""
+    """Closed-form cycles of a mapping: per fold the larger of its compute and DRAM cycles, plus the exposed load
+    of resident weights."""
     f, b = g.facts, g.bytes
+    cycles_of = (lambda n: 0.0) if f.bytes_per_cycle is None else (lambda n: n * b / f.bytes_per_cycle)
+    total = cycles_of(g.K * g.N) if g.weights else 0.0
+    if g.kind != "ws":
+        return total
     folds = _ceil(g.K, f.rows) * _ceil(g.N, f.cols)
-    total = 0.0
     for rows, count in _extents(g.M, g.mt):
-        per_fold = (0 if g.weights_resident else f.rows * f.cols) + (0 if g.a_resident(rows) else rows * f.rows)
-        dram = 0.0 if f.bytes_per_cycle is None else per_fold * b / f.bytes_per_cycle
-        total += count * folds * max(fold_cycles(f.rows, f.cols, rows), dram)
+        per_fold = (0 if g.weights else f.rows * f.cols) + (0 if g.a else rows * f.rows)
+        total += count * folds * max(fold_cycles(f.rows, f.cols, rows), cycles_of(per_fold))
     return total
+
+
+def _choices(kind: str, cascade: Cascade, arch: Arch, mt: int, pins: MappingType[str, Any], name: str) -> _Gemm:
+    """The mapping at row chunk `mt`: residency as pinned, else weights resident when they fit and are reused
+    (more than one outer iteration), A resident when it fits."""
+    g = _gemm(kind, cascade, arch, mt)
+    reused = _ceil(g.M, g.outer) > 1
+    weights = _pin_bool(name, pins, "weights_resident", g.weights_fit and reused)
+    if weights and not g.weights_fit:
+        raise MappingError(f"{name}: weights_resident=True needs the {g.K * g.N * g.bytes}-byte weights in a "
+                           f"1/{RESIDENT_WEIGHTS_SHARE} share of the {g.facts.buffer}-byte buffer")
+    g = dataclasses.replace(g, weights=weights)
+    if kind == "ws":
+        a = _pin_bool(name, pins, "a_resident", g.a_fits(mt))
+        g = dataclasses.replace(g, a=a)
+    return g
+
+
+def _pin_bool(name: str, pins: MappingType[str, Any], key: str, default: bool) -> bool:
+    value = pins.get(key, default)
+    if not isinstance(value, bool):
+        raise MappingError(f"{name}: mapping parameter {key} must be True or False, got {str(value)[:64]!r}")
+    return value
 
 
 def _plan(kind: str):
     name = f"systolic-{kind}"
+    keys = ("Mt", "a_resident", "weights_resident") if kind == "ws" else ("weights_resident",)
 
     def plan(cascade: Cascade, arch: Arch, constraints: MappingType[str, Any]) -> Mapping:
-        pins = check_pins(name, constraints, ("Mt",) if kind == "ws" else ())
+        pins = check_pins(name, constraints, keys)
         m = cascade.sizes["M"]
-        if kind == "ws":
-            fits = [g for g in (_gemm(kind, cascade, arch, mt) for mt in _chunks(m)) if g.need() <= g.budget]
-            best = min(fits, key=lambda g: (_estimate(g), -g.mt)).mt if fits else 1
-            g = _gemm(kind, cascade, arch, pin_int(name, pins, "Mt", best, maximum=m))
+        if kind == "ws" and "Mt" not in pins:
+            options = [_choices(kind, cascade, arch, mt, pins, name) for mt in _chunks(m)]
+            fits = [g for g in options if g.need() <= g.budget]
+            g = min(fits, key=lambda g: (_estimate(g), -g.mt)) if fits else options[-1]
         else:
-            g = _gemm(kind, cascade, arch, m)
+            g = _choices(kind, cascade, arch, pin_int(name, pins, "Mt", m, maximum=m) if kind == "ws" else m,
+                         pins, name)
         reason = _overflow(g)
         if reason:
-            largest = max((x for x in _chunks(m) if _gemm(kind, cascade, arch, x).need() <= g.budget), default=None)
+            largest = max((x for x in _chunks(m) if _choices(kind, cascade, arch, x, {}, name).need()
+                           <= g.budget), default=None) if kind == "ws" else None
             raise MappingError(f"{name}: {reason}" + (f" (or Mt ≤ {largest})" if largest else ""))
-        params = {"Mt": g.mt} if kind == "ws" else {}
+        params = {"weights_resident": g.weights}
+        if kind == "ws":
+            params.update(Mt=g.mt, a_resident=g.a)
         einsum = cascade.einsums[0].name
         return Mapping(name, (FusionGroup((einsum,), _nests(g)),), {einsum: "2d"}, params)
     return plan
@@ -177,7 +216,10 @@ def _plan(kind: str):
 
 def _space(kind: str):
     def axes(cascade: Cascade, arch: Arch) -> dict[str, tuple]:
-        return {"Mt": _chunks(cascade.sizes["M"])} if kind == "ws" else {}
+        out: dict[str, tuple] = {"weights_resident": (False, True)}
+        if kind == "ws":
+            out.update(Mt=_chunks(cascade.sizes["M"]), a_resident=(False, True))
+        return out
     return axes
 
 
@@ -205,11 +247,12 @@ def _extents(total: int, step: int) -> list[tuple[int, int]]:
 
 
 def _lower(cascade: Cascade, arch: Arch, mapping: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
-    kind = mapping.dataflow.split("-")[1]
-    g = _gemm(kind, cascade, arch, mapping.params.get("Mt", cascade.sizes["M"]))
+    kind, prm = mapping.dataflow.split("-")[1], mapping.params
+    g = _gemm(kind, cascade, arch, prm.get("Mt", cascade.sizes["M"]), prm["weights_resident"],
+              prm.get("a_resident", False))
     f, tag = g.facts, cascade.einsums[0].name
     segments, tags = [], [tag]
-    if g.weights_resident:
+    if g.weights:
         pro = Body(span=1, levels=f.levels, tags=tags)
         wb = g.K * g.N * g.bytes
         pro.add("dram", 0.0, dram_cycles(wb, f.bytes_per_cycle), latency=f.dram_latency, dram_read=wb, gb_write=wb)
@@ -230,8 +273,8 @@ def _lower(cascade: Cascade, arch: Arch, mapping: Mapping, options: Options = DE
     notes = ("; ".join(f"{count} outer iteration{'s' * (count > 1)} × {folds} folds of "
                        f"{fold_cycles(f.rows, f.cols, _streamed(g, extent), kind)} cycles"
                        for extent, count in extents) + " at unlimited bandwidth"
-             + ("; B resident" if g.weights_resident else "")
-             + ("" if kind != "ws" else "; A resident" if g.a_resident(g.mt) else "; A streamed per fold"),)
+             + ("; B resident" if g.weights else "")
+             + ("" if kind != "ws" else "; A resident" if g.a else "; A streamed per fold"),)
     return Lowered(prog, UNIT_KEYS, acts, {}, workloads.flops(cascade), notes, unit_levels={"dram": f.outer})
 
 
@@ -294,9 +337,9 @@ def _outer_body(g: _Gemm, extent: int, tags: list[str]) -> Body:
 
 def _traffic(g: _Gemm, extent: int, used_r: np.ndarray, used_c: np.ndarray):
     """(resident bytes per outer iteration, DRAM bytes per fold, bytes per output write)."""
-    b, weights = g.bytes, g.weights_resident
+    b, weights = g.bytes, g.weights
     if g.kind == "ws":
-        a_res = g.a_resident(g.mt)
+        a_res = g.a
         resident = extent * g.K * b if a_res else 0
         per_fold = (0 if weights else used_r * used_c * b) + (0 if a_res else extent * used_r * b)
         return resident, per_fold + np.zeros(len(used_r), np.int64), extent * used_c[::_ceil(g.K, g.facts.rows)] * b
