@@ -22,7 +22,7 @@ from sim.engine import simulate
 from sim.evaluation import account, energy_breakdown
 from sim.ir.mapping import Mapping
 from sim.ir.options import Options
-from sim.ir.program import Program, validate
+from sim.ir.program import Program, validated
 from sim.ir.result import Result
 from sim.search.records import objective_value
 
@@ -114,13 +114,13 @@ def _lower_and_bound(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mappi
                      key: MemoKey) -> _Bounded | _Refused:
     try:
         lowered = df.lower(workload, arch, mapping, options)
-        validate(lowered.program)
-        busy, level_bytes = program_totals(lowered.program)
+        totals = validated(lowered.program)          # remembered: simulating it later does not validate again
     except ValueError as e:          # MappingError, ProgramError, ArchError: this candidate cannot run
         return _Refused(_reason(e))
     program = lowered.program
-    latency = float(busy.max(initial=0)) / program.ticks_per_cycle / arch.clock_hz
-    energy = sum(energy_breakdown(arch, lowered.actions, dict(zip(program.levels, level_bytes))).values())
+    latency = float(totals.busy_ticks.max(initial=0)) / program.ticks_per_cycle / arch.clock_hz
+    levels = dict(zip(program.levels, totals.level_bytes.tolist()))
+    energy = sum(energy_breakdown(arch, lowered.actions, levels).values())
     _remember(_LOWERED, key, lowered, LOWERED_MEMO_SIZE)
     return _Bounded(latency, energy)
 
@@ -145,16 +145,6 @@ def _remember(memo: OrderedDict, key: MemoKey, value: Any, size: int) -> None:
     memo.move_to_end(key)
     while len(memo) > size:
         memo.popitem(last=False)
-
-
-def program_totals(program: Program) -> tuple[np.ndarray, np.ndarray]:
-    """Busy ticks per unit and bytes per level column of a (validated) program: sums that no schedule changes."""
-    busy = np.zeros(len(program.units), np.float64)
-    level_bytes = np.zeros(len(program.levels), np.float64)
-    for seg in program.segments:
-        busy += np.bincount(seg.unit, weights=seg.duration, minlength=len(program.units)) * seg.repeat
-        level_bytes += seg.level_bytes.sum(axis=0) * seg.repeat
-    return busy, level_bytes
 
 
 def onchip_bytes(program: Program) -> int:

@@ -13,7 +13,8 @@ machine runs on a Dask cluster unchanged:
 
 The table is the same whatever the executor: rows are in grid order (workload-major) and every cell is
 deterministic. Built-in dataflows travel to workers by name (the worker imports them), others as `Dataflow`
-records, so their functions must be importable in the worker. Area: `sim.bounds.area`.
+records, so their functions must be importable in the worker. Architecture grids: `arch_variants` (that is,
+`accel.variants`); area: `sim.bounds.area`.
 """
 from __future__ import annotations
 
@@ -37,11 +38,16 @@ from sim.search.exploration import check_run_settings, explore, resolve_dataflow
 from sim.search.pareto import pareto
 from sim.search.progress import progress_bar
 from sim.search.records import Exploration, Table
-from sim.search.variants import arch_variants  # noqa: F401  (re-exported as sim.arch_variants)
 
 FRONT_KEYS = ("latency_s", "energy_j", "area_mm2")
 TASKS_PER_SWEEP = 64        # cells are sent in about this many chunks (load balance vs. per-task overhead)
 MAX_CELLS = 1_000_000       # a grid larger than this is refused before anything runs
+
+
+def arch_variants(base: Arch, axes: MappingType[str, Sequence] | None = None, **more: Sequence) -> list[Arch]:
+    """The architecture grid of a sweep: `accel.variants(base, axes, **more)` (every combination of the axes'
+    values, first axis slowest, each rebuilt through `accel.from_dict`; see `accel.transforms` for the axes)."""
+    return accel.variants(base, axes, **more)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""Bad requests to the search (`sim.explore`, `sim.sweep`, `sim.arch_variants`, the Pareto front, the table): each
-raises a `MappingError` (or, for architecture axes, an `ArchError`) naming the argument, what it got, and what
-would work."""
+"""Bad requests to the search (`sim.explore`, `sim.sweep`, the Pareto front, the table, and `sim.arch_variants`,
+which is `accel.variants`): each raises a `MappingError` (an `ArchError` for architecture axes) naming the argument,
+what it got, and what would work."""
 from __future__ import annotations
 
 import math
@@ -75,21 +75,8 @@ CASES = [
     ("sweep-front-unknown-column", lambda: sweep(dataflows=["fusemax"], executor=None)().fronts(("speed",)),
      MappingError, "unknown column 'speed'"),
     ("variants-unknown-axis", variants(axes={"arry": [128]}), ArchError, "unknown sweep axis 'arry'"),
-    ("variants-axis-not-a-name", variants(axes={3: [1]}), ArchError, "axis names are strings"),
-    ("variants-axes-not-a-mapping", variants(axes=[("array", [128])]), ArchError,
-     "axes must be a mapping of axis → values, got list"),
-    ("variants-scalar-values", variants(array=256), ArchError, "axis 'array' needs a non-empty list of values"),
-    ("variants-array-three-dims", variants(array=[(1, 2, 3)]), ArchError,
-     "sweep axis 'array' takes n or (rows, cols) integers, got (1, 2, 3)"),
-    ("variants-infinite-clock", variants(clock_hz=[math.inf]), ArchError,
-     "sweep axis 'clock_hz' needs positive finite numbers, got inf"),
-    ("variants-nan-bandwidth", variants(dram_bytes_per_s=[math.nan]), ArchError,
-     "sweep axis 'dram_bytes_per_s' needs positive finite numbers, got nan"),
-    ("variants-sms-on-fusemax", variants(sms=[4]), ArchError, "no level fans out to SMs (fanout > 1)"),
-    ("variants-grid-too-large", variants(array=list(range(1, 2001)), clock_hz=list(range(1, 1001))), ArchError,
-     "2000000 variants requested (at most 1000000)"),
     ("variants-base-is-a-name", lambda: sim.arch_variants("fusemax", array=[128]), ArchError,
-     "arch_variants: base must be an accel.Arch, got str"),
+     "expected an accel.Arch, got str 'fusemax'"),
     ("pareto-nan", lambda: pareto_front([(1.0, math.nan)]), MappingError, "point 0 has a NaN coordinate"),
     ("pareto-ragged", lambda: pareto_front([(1, 2), (1, 2, 3)]), MappingError,
      "point 1 has 3 coordinates, point 0 has 2"),
