@@ -143,7 +143,10 @@ def group_count(mask: Mask, m: int, p: int, q_tile: int, kv_tile: int | None = N
     one attended pair; query tiles are [t·q_tile, (t+1)·q_tile)."""
     if isinstance(mask, (Causal, Window)):
         return interval_count(*_interval(mask, m, p), m, p, q_tile=q_tile, kv_tile=kv_tile)
-    d = dense(mask, m, p)   # a block table or neighborhood seen by query tiles: within MAX_DENSE
+    if m * p > MAX_DENSE:
+        raise CascadeError(f"mask {type(mask).__name__}: counting it by query tiles enumerates the {m}×{p} pairs; "
+                           f"at most 2^26 = {MAX_DENSE} (iterate the whole query rank, or use a smaller one)")
+    d = dense(mask, m, p)   # a block table or neighborhood seen by query tiles
     d = np.pad(d, ((0, -m % q_tile), (0, 0))).reshape(-1, q_tile, p).any(axis=1)
     if kv_tile is not None:
         d = np.pad(d, ((0, 0), (0, -p % kv_tile))).reshape(d.shape[0], -1, kv_tile).any(axis=2)
