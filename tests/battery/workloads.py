@@ -94,6 +94,10 @@ CASES = [
     ("dtype-bytes-unknown", lambda: workloads.dtype_bytes("fp4"), CascadeError, "unknown dtype 'fp4'"),
     ("elements-unknown-tensor", lambda: workloads.elements(workloads.gemm(2, 2, 2), "Q"), CascadeError,
      "gemm_2x2x2 has no tensor 'Q'"),
+    ("blocks-by-query-tile-over-limit", lambda: workloads.points(workloads.cascade(
+        "input Q[m1], K[p]\nsplit m -> m1, m0\nmask m, p: blocks(q_block=65536, kv_block=65536, keep=((1,),))\n"
+        "S[m1,p] = Q[m1] * K[p]", {"M": 65536, "P": 65536, "M0": 2})), CascadeError,
+     "counting it by query tiles enumerates the 65536×65536 pairs; at most 2^26"),
     ("retile-not-a-split", lambda: workloads.retile(workloads.gemm(2, 2, 2), "P0", 2), CascadeError,
      "retile: 'P0' is not the inner part of a split"),
     # --- execution -----------------------------------------------------------------------------------------------
@@ -115,10 +119,4 @@ CASES = [
      "expected an Einsum statement `NAME[...] = ...`, got an input statement"),
     ("yaml-empty-einsum", lambda: workloads.load("cascade: x\nsizes: {M: 2}\ninputs: {A: [M]}\neinsums: ['']\n"),
      CascadeError, "expected an Einsum statement `NAME[...] = ...`, got nothing"),
-]
-CASES += [
-    ("blocks-by-query-tile-over-limit", lambda: workloads.points(workloads.cascade(
-        "input Q[m1], K[p]\nsplit m -> m1, m0\nmask m, p: blocks(q_block=65536, kv_block=65536, keep=((1,),))\n"
-        "S[m1,p] = Q[m1] * K[p]", {"M": 65536, "P": 65536, "M0": 2})), CascadeError,
-     "counting it by query tiles enumerates the 65536×65536 pairs; at most 2^26"),
 ]
