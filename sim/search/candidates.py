@@ -24,7 +24,7 @@ from sim.ir.mapping import Mapping
 from sim.ir.options import Options
 from sim.ir.program import Program, validated
 from sim.ir.result import Result
-from sim.search.records import objective_value
+from sim.search.records import can_win, objective_value
 
 MEMO_SIZE = 4096            # outcomes (results, bounds, refusals) kept per process
 LOWERED_MEMO_SIZE = 16      # lowered programs of pruned candidates kept (a program can be megabytes)
@@ -87,9 +87,10 @@ class MemoKey:
 
 
 def evaluate_candidate(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mapping, options: Options,
-                       objective: str, incumbent: float | None) -> Outcome:
-    """Lower and bound `mapping`; simulate it unless its bound exceeds `incumbent` (objective units). The outcome
-    is the same whether or not the memo already knew the mapping."""
+                       objective: str, incumbent: tuple[float, str, str] | None) -> Outcome:
+    """Lower and bound `mapping`; simulate it unless its bound shows it cannot beat `incumbent` (objective value,
+    dataflow, params key; see `records.can_win`). The outcome is the same whether or not the memo already knew
+    the mapping."""
     key = MemoKey(workload, arch, mapping, df, options)
     known = _MEMO.get(key)
     if known is None:
@@ -99,7 +100,7 @@ def evaluate_candidate(df: Dataflow, workload: Cascade, arch: Arch, mapping: Map
         return Outcome("infeasible", reason=known.reason)
     bounded = known.bound if isinstance(known, _Simulated) else known
     bound = objective_value(objective, bounded.latency_s, bounded.energy_j)
-    if incumbent is not None and bound > incumbent:     # also when the memo knows its result: same outcome
+    if not can_win(bound, df.name, mapping.params, incumbent):     # also when the memo knows its result
         return Outcome("pruned", reason="program bound (busiest unit) cannot beat the incumbent", bound=bound)
     if isinstance(known, _Simulated):
         return Outcome("ok", known.result, onchip_bytes=known.onchip_bytes, bound=bound)

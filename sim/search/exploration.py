@@ -35,9 +35,9 @@ from sim.ir.mapping import MappingError
 from sim.ir.options import DEFAULT_OPTIONS, Options
 from sim.search.pareto import pareto
 from sim.search.progress import progress_bar
-from sim.search.records import OBJECTIVES, Candidate, Exploration
+from sim.search.records import OBJECTIVES, Candidate, Exploration, params_key
 from sim.search.strategy import search_space
-from sim.search.trials import Trials, params_key
+from sim.search.trials import Trials
 
 DEFAULT_BUDGET = 256        # candidates per exploration
 # A dataflow whose default is over this × the best found so far is not searched. Measured by exhaustive search of

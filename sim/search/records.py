@@ -15,6 +15,19 @@ STATUSES = ("ok", "pruned", "infeasible", "unsupported", "duplicate")
 MAX_REASONS_SHOWN = 12      # distinct reasons `str(Exploration)` lists when nothing runs
 
 
+def params_key(params: MappingType[str, Any]) -> str:
+    """A deterministic total order on param settings (ties between equal objectives break on it)."""
+    return repr(sorted(params.items()))
+
+
+def can_win(bound: float, dataflow: str, params: MappingType[str, Any],
+            incumbent: tuple[float, str, str] | None) -> bool:
+    """Whether a candidate whose objective is at least `bound` can still be the best: the best is the smallest
+    (objective, dataflow, params key), so a candidate that can at most tie the incumbent and would lose the tie
+    cannot either."""
+    return incumbent is None or (bound, dataflow, params_key(params)) < incumbent
+
+
 def objective_value(objective: str, latency_s: float, energy_j: float) -> float:
     """The value minimized for `objective` ("latency", "energy" or "edp" = latency × energy)."""
     if objective == "latency":

@@ -2,8 +2,9 @@
 fixed-size batches against the incumbent, and keeps one `Candidate` row per distinct request.
 
 Bounds, cheapest first: the roofline of the mapping's binding (energy: compulsory bytes × the outermost level's
-cheapest energy per byte), then, after lowering, the program bound (`sim.search.candidates`). A candidate whose
-bound exceeds the incumbent's objective is "pruned". If a simulated result ever beats its roofline bound, roofline
+cheapest energy per byte), then, after lowering, the program bound (`sim.search.candidates`). A candidate that
+cannot be the best is "pruned": its bound exceeds the incumbent's objective, or equals it and the candidate would
+lose the tie (the best is the smallest (objective, dataflow, params)). If a simulated result ever beats its roofline bound, roofline
 pruning is switched off for the rest of the run, with a note. The incumbent changes only between batches, so the
 rows are the same whatever the executor.
 """
@@ -24,15 +25,10 @@ from sim.dataflows.registry import Dataflow
 from sim.ir.mapping import Mapping
 from sim.ir.options import Options
 from sim.search.candidates import Outcome, evaluate_task, portable
-from sim.search.records import Candidate, objective_value
+from sim.search.records import Candidate, can_win, objective_value, params_key
 
 BATCH = 16                  # candidates evaluated between incumbent updates (fixed, for determinism)
 AUDIT_TOLERANCE = 1e-9      # relative slack when checking a result against its roofline bound
-
-
-def params_key(params: MappingType[str, Any]) -> str:
-    """A deterministic total order on param settings (ties between equal objectives break on it)."""
-    return repr(sorted(params.items()))
 
 
 @dataclass
@@ -139,10 +135,10 @@ class Trials:
         return self._roofs[binding]
 
     def _batch(self, df: Dataflow, batch: list[Planned], prune: bool) -> None:
-        incumbent = self.incumbent[0] if self.incumbent is not None and prune else None
+        incumbent = self.incumbent if prune else None
         todo = []
         for p in batch:
-            if self.trust_roofline and incumbent is not None and p.bound > incumbent:
+            if self.trust_roofline and not can_win(p.bound, df.name, p.params, incumbent):
                 self.rows[p.order] = Candidate(df.name, p.params, "pruned", "roofline bound cannot beat the "
                                                "incumbent", bound=p.bound)
             else:

@@ -15,7 +15,7 @@ from sim.ir.program import ProgramBuilder
 from sim.search import candidates
 from sim.search.candidates import clear_memo, onchip_bytes
 from sim.search.spaces import derived_values, divisors
-from sim.search.trials import params_key
+from sim.search.records import can_win, params_key
 
 from toy_dataflow import LOWERINGS, TOY, registered, toy_lower
 
@@ -138,6 +138,16 @@ def test_large_space_descends_from_the_default_to_the_best(fusemax, toy):
             pass
     assert x.best.latency_s == min(r.latency_s for r in grid)
     assert len(x.table) < len(axes["q_tile"]) * len(axes["stages"])
+
+
+def test_a_candidate_that_can_only_tie_and_lose_the_tie_cannot_win():
+    """The best is the smallest (objective, dataflow, params key): a bound equal to the incumbent's objective
+    prunes exactly the candidates that would lose the tie."""
+    incumbent = (1.0, "b", params_key({"x": 1}))
+    assert not can_win(1.0, "b", {"x": 2}, incumbent) and can_win(1.0, "b", {"x": 0}, incumbent)
+    assert can_win(1.0, "a", {"x": 9}, incumbent) and not can_win(1.0, "c", {"x": 0}, incumbent)
+    assert can_win(0.99, "z", {}, incumbent) and not can_win(1.01, "a", {}, incumbent)
+    assert can_win(5.0, "a", {}, None)
 
 
 def test_budget_caps_the_candidates(fusemax, toy):
