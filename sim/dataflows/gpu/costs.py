@@ -76,20 +76,28 @@ def unit_shape(a: Attention, kern: Kernel, q_tile: int, kv_tile: int) -> Unit:
     return Unit(rows, kv_tile, width, rows * a.e * a.elem, rows * a.f * a.elem, kv_tile * width * a.elem, bias)
 
 
-def mod_ops(a: Attention, arch: Arch) -> tuple[float, float]:
-    """(FMA-pipe ops, SFU ops) of the score mods per score element; each op on the faster unit that runs it."""
+def pipe_ops(ops, arch: Arch, dtype: str, what: str) -> tuple[float, float]:
+    """(FMA-pipe, SFU) work of `ops` (op → count), each op on the faster of the two pipes that runs it, in units
+    of the pipe's base op (an add on the FMA pipe, an exp on the SFU). MappingError if neither runs one."""
     fma, sfu = accel.unit(arch, "fma"), accel.unit(arch, "sfu")
-    on_fma = on_sfu = 0.0
+    base = {"fma": accel.op_rate(fma, "add"), "sfu": accel.op_rate(sfu, "exp")}
+    work = {"fma": 0.0, "sfu": 0.0}
+    for op, n in ops.items():
+        rates = {"fma": accel.op_rate(fma, op, dtype) or 0.0, "sfu": accel.op_rate(sfu, op, dtype) or 0.0}
+        pipe = max(rates, key=lambda k: (rates[k], k == "fma"))
+        if not rates[pipe]:
+            raise MappingError(f"{what}: neither the FMA pipe nor the SFU of {arch.name} runs op {op!r}")
+        work[pipe] += n * base[pipe] / rates[pipe]
+    return work["fma"], work["sfu"]
+
+
+def mod_ops(a: Attention, arch: Arch) -> tuple[float, float]:
+    """(FMA-pipe, SFU) work of the score mods per score element (see `pipe_ops`)."""
+    ops: dict[str, int] = {}
     for mod in a.match.mods:
         for op, n in mod.ops.items():
-            rates = {"fma": accel.op_rate(fma, op, a.dtype) or 0.0, "sfu": accel.op_rate(sfu, op, a.dtype) or 0.0}
-            if not max(rates.values()):
-                raise MappingError(f"score mod {mod.einsum}: no GPU unit of {arch.name} runs op {op!r}")
-            if rates["fma"] >= rates["sfu"]:
-                on_fma += n
-            else:
-                on_sfu += n
-    return on_fma, on_sfu
+            ops[op] = ops.get(op, 0) + n
+    return pipe_ops(ops, arch, a.dtype, f"score mod {a.match.mods[0].einsum}" if a.match.mods else "score mods")
 
 
 def tile_cost(sm: SM, a: Attention, kern: Kernel, u: Unit, mods: tuple[float, float]) -> TileCost:

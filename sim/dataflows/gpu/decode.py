@@ -49,10 +49,12 @@ MLA = Kernel("mac", 1, 1, 1.0, True, kv_shared=True)
 
 def split_heuristic(ctas: int, slots: int, n_tiles: int, max_splits: int = MAX_SPLITS) -> int:
     """FlashAttention's `num_splits_heuristic`: the fewest splits whose wave efficiency (waves / ⌈waves⌉) is
-    within SPLIT_EFFICIENCY of the best, among splits that fill fewer than SPLIT_FILL of the slots unsplit."""
+    within SPLIT_EFFICIENCY of the best, among splits that fill fewer than SPLIT_FILL of the slots unsplit. A split
+    count is eligible only if it changes the KV tiles per split (so no split is left empty)."""
     if ctas >= SPLIT_FILL * slots:
         return 1
-    options = range(1, min(max_splits, n_tiles) + 1)
+    options = [k for k in range(1, min(max_splits, n_tiles) + 1)
+               if k == 1 or -(-n_tiles // k) != -(-n_tiles // (k - 1))]
     eff = [(ctas * k / slots) / math.ceil(ctas * k / slots) for k in options]
     best = max(eff)
     return next(k for k, e in zip(options, eff) if e >= SPLIT_EFFICIENCY * best)

@@ -21,7 +21,8 @@ from sim.bounds.rooflines import assign
 from sim.dataflows.registry import Lowered
 from sim.dataflows.gpu.constants import (MAX_CTAS_PER_SM, MAX_GRID_CTAS, MAX_HEAD_UNITS, MAX_REGS_PER_THREAD,
                                          MAX_WARPS_PER_CTA, PARTIAL_BYTES, THREADS_PER_WARP, check_calibration)
-from sim.dataflows.gpu.costs import Kernel, Unit, iteration_cycles, mod_ops, tile_cost, tile_pattern, unit_shape
+from sim.dataflows.gpu.costs import (Kernel, Unit, iteration_cycles, mod_ops, pipe_ops, tile_cost, tile_pattern,
+                                     unit_shape)
 from sim.dataflows.gpu.machine import SM, place, sm_rates
 from sim.dataflows.gpu.plans import check_arch, shape_of
 from sim.dataflows.gpu.programs import UNIT_LEVELS, AttentionKernel, CtaCost, GpuProgram, Load, Run, attention
@@ -122,8 +123,27 @@ def _check_warps(name: str, warps: int, ctas: int, sm: SM) -> None:
                            f"(ctas_per_sm ≤ {max(sm.regs // (warps * THREADS_PER_WARP * MAX_REGS_PER_THREAD), 0)})")
 
 
-def transfers(a: Attention, g: Grid, sm: SM, splits: int) -> tuple[Load, CtaCost]:
-    """A unit's load per KV iteration and its prologue/epilogue on `sm` (already sharing the bandwidth)."""
+def extra_work(c: Cascade, a: Attention, arch: Arch, g: Grid, tile, groups: int, sm: SM) -> tuple[float, float]:
+    """Per unit, the (FMA, SFU) cycles of pipe work the cascade's elementwise Einsums state beyond what the tile
+    loop and the epilogue's normalization (one FMA per output element) model — e.g. a division by the row sum per
+    output element where the kernel takes one reciprocal per row — so that no pipe does less than the cascade's
+    own ops (the work utilization and the roofline count)."""
+    ops: dict[str, int] = {}
+    counts = workloads.op_counts(c)
+    for role in ("score", "softmax", "normalize"):
+        for name in a.match.roles.get(role, ()):
+            for op, n in counts[name].items():
+                ops[op] = ops.get(op, 0) + n
+    fma_c, sfu_c = pipe_ops(ops, arch, a.dtype, "softmax")
+    normalize = g.unit.rows * a.f / sm.fma
+    fma_k = (g.tiles * groups * (tile.fma + tile.mod_fma) + g.units * normalize) * sm.fma
+    sfu_k = g.tiles * groups * (tile.sfu + tile.mod_sfu) * sm.sfu
+    return max(0.0, fma_c - fma_k) / g.units / sm.fma, max(0.0, sfu_c - sfu_k) / g.units / sm.sfu
+
+
+def transfers(a: Attention, g: Grid, sm: SM, splits: int, extra: tuple[float, float]) -> tuple[Load, CtaCost]:
+    """A unit's load per KV iteration and its prologue/epilogue on `sm` (already sharing the bandwidth), with the
+    `extra` (FMA, SFU) cycles of `extra_work`."""
     u = g.unit
     visited = max(g.tiles, 1)
     kv_hbm = max(a.batch * a.kv_heads * a.p * u.kv_width * a.elem, visited * u.kv_bytes / min(g.sharers, _room(g, sm)))
@@ -134,20 +154,24 @@ def transfers(a: Attention, g: Grid, sm: SM, splits: int) -> tuple[Load, CtaCost
     l2_bytes = u.kv_bytes + u.bias_bytes
     load = Load(l2_bytes / sm.l2, hbm_bytes / sm.hbm, l2_bytes, hbm_bytes)
     out = u.rows * (a.f + 1) * PARTIAL_BYTES if splits > 1 else u.o_bytes
-    return load, CtaCost(u.q_bytes / sm.l2, u.q_bytes / sm.hbm, u.q_bytes, u.rows * a.f / sm.fma, out / sm.hbm, out)
+    return load, CtaCost(u.q_bytes / sm.l2, u.q_bytes / sm.hbm, u.q_bytes, u.rows * a.f / sm.fma, out / sm.l2,
+                         out / sm.hbm, out, *extra)
 
 
 def _room(g: Grid, sm: SM) -> int:
     return max(g.slots * sm.sms, 1)
 
 
-def placement(g: Grid, tile, epi_fma: float, kern: Kernel, sm: SM, options: Options, name: str):
+def placement(g: Grid, tile, load: Load, cta: CtaCost, kern: Kernel, sm: SM, options: Options, name: str):
     """The simulated SM's units as runs of (partial tiles, full tiles, busy SMs, units), and how many units it
-    runs: the most loaded SM (symmetric), or every SM's equal share (symmetric=False)."""
+    runs: the most loaded SM (symmetric), or every SM's equal share (symmetric=False). A unit's estimated work
+    counts its compute and its memory time at the full grid's bandwidth share, whichever is longer."""
     pairs = np.stack([g.partial, g.full], axis=1)
     classes, pattern = np.unique(pairs, axis=0, return_inverse=True)
-    t = iteration_cycles(tile, kern.groups)
-    est = epi_fma + classes[:, 0] * (t + tile.mask_fma) + classes[:, 1] * t + 1.0
+    compute, memory = iteration_cycles(tile, kern.groups), max(load.l2, load.hbm)
+    edges = max(cta.pro_l2, cta.pro_hbm) + max(cta.epi_l2, cta.epi_hbm) + cta.epi_fma
+    est = (edges + classes[:, 0] * max(compute + tile.mask_fma * kern.groups, memory)
+           + classes[:, 1] * max(compute, memory) + 1.0)
     if options.symmetric:
         p = place(est, pattern.reshape(-1), g.reps, sm.sms)
         return tuple((int(classes[k][0]), int(classes[k][1]), busy, n) for k, busy, n in p.runs), p.simulated
@@ -158,23 +182,45 @@ def placement(g: Grid, tile, epi_fma: float, kern: Kernel, sm: SM, options: Opti
     return ((int(classes[0][0]), int(classes[0][1]), sm.sms, per),), per
 
 
-def fmha(prog: GpuProgram, a: Attention, arch: Arch, kern: Kernel, params, options: Options, name: str,
-         tags: tuple[str, str]) -> str:
+def fmha(prog: GpuProgram, c: Cascade, a: Attention, arch: Arch, kern: Kernel, params, options: Options,
+         name: str, tags: tuple[str, str]) -> str:
     """Lay out the fused attention kernel on `prog`; returns a note on the grid and the L2 reuse."""
     g = grid(a, kern, params, name)
     tile = tile_cost(prog.sm, a, kern, g.unit, mod_ops(a, arch))
-    where, simulated = placement(g, tile, g.unit.rows * a.f / prog.sm.fma, kern, prog.sm, options, name)
-    in_flight = min(g.slots, simulated) * params["stages"] * (g.unit.kv_bytes + g.unit.bias_bytes)
-    costs = {busy: transfers(a, g, prog.sm.sharing(busy, in_flight), params.get("splits", 1))
-             for busy in {run[2] for run in where}}
-    runs = tuple(Run(p, f, n, *costs[busy]) for p, f, busy, n in where)
+    stage = params["stages"] * (g.unit.kv_bytes + g.unit.bias_bytes)
+    first = min(g.units, prog.sm.sms)
+    extra = extra_work(c, a, arch, g, tile, kern.groups, prog.sm)
+    load, cta = transfers(a, g, prog.sm.sharing(first, min(g.slots, -(-g.units // first)) * stage),
+                          params.get("splits", 1), extra)
+    where, simulated = placement(g, tile, load, cta, kern, prog.sm, options, name)
     sim_tiles = sum((p + f) * n for p, f, _, n in where) * prog.copies
     scale = (g.units / (simulated * prog.copies), g.tiles / max(sim_tiles, 1))
+    where = _within_aggregate(where, load, cta, scale, prog.sm.sms)
+    in_flight = min(g.slots, simulated) * stage
+    costs = {busy: transfers(a, g, prog.sm.sharing(busy, in_flight), params.get("splits", 1), extra)
+             for busy in {run[2] for run in where}}
+    runs = tuple(Run(p, f, n, *costs[busy]) for p, f, busy, n in where)
     hold = prog.sm.smem_bytes // max(g.slots, 1)    # each resident unit reserves its share: exactly `slots` fit
     attention(prog, AttentionKernel(runs, tile, kern.groups, hold, scale, tags))
     ratio = runs[0].load.hbm_bytes / max(runs[0].load.l2_bytes, 1)
     return (f"{g.units * kern.ctas_per_unit} CTAs, {params['ctas_per_sm']}/SM on {min(g.units, prog.sm.sms)} SMs; "
             f"the simulated SM runs {simulated * kern.ctas_per_unit}; K/V HBM bytes / L2 bytes {ratio:.3g}")
+
+
+def _within_aggregate(where, load: Load, cta: CtaCost, scale, sms: int):
+    """Per-wave shares (an uneven grid's tail draws more per SM) are an approximation: scale the busy counts so
+    the simulated SM, standing for the whole grid, never moves its bytes faster than the aggregate bandwidth."""
+    def moved(p, f, n):
+        return n * ((p + f) * load.l2_bytes * scale[1] + (cta.pro_bytes + cta.epi_bytes) * scale[0])
+
+    def drawn(p, f, n):
+        return n * ((p + f) * load.l2_bytes + cta.pro_bytes + cta.epi_bytes)
+    total = sum(moved(p, f, n) for p, f, _, n in where)
+    weighted = sum(drawn(p, f, n) * busy for p, f, busy, n in where)
+    stretch = total / weighted if weighted else 1.0
+    if stretch <= 1.0:
+        return where
+    return tuple((p, f, int(-(-busy * stretch // 1)), n) for p, f, busy, n in where)
 
 
 def role_tags(a: Attention) -> tuple[dict[str, tuple[str, ...]], tuple[str, str]]:
@@ -215,7 +261,7 @@ def lower_attention(c: Cascade, arch: Arch, mp: Mapping, options: Options, kern:
     tags, epi = role_tags(a)
     if before is not None:
         before(prog, a, params)
-    note = fmha(prog, a, arch, kern, params, options, name, epi)
+    note = fmha(prog, c, a, arch, kern, params, options, name, epi)
     if after is not None:
         after(prog, a, params)
     return Lowered(program=prog.build(), unit_keys=prog.unit_keys(), actions=useful_actions(c, arch), tags=tags,

@@ -109,8 +109,8 @@ def gemm_buffers(p, elem: int) -> dict[str, int]:
 
 
 def gemm_kernel(prog: GpuProgram, dims: tuple[int, int, int, int], p, elem: int, name: str, tag: str) -> None:
-    """A tiled GEMM kernel on `prog`: the SMs run ⌈CTAs/SMs⌉ or ⌊CTAs/SMs⌋ equal CTAs; the simulated SM is one of
-    the busiest, its last CTA sharing the bandwidth with the SMs still running (see `machine.Placement`)."""
+    """A tiled GEMM kernel on `prog`: the SMs run ⌈CTAs/SMs⌉ or ⌊CTAs/SMs⌋ equal CTAs; the simulated SM is one
+    of the busiest, its last CTA sharing the bandwidth with the SMs still running (see `machine.Placement`)."""
     if prog.copies > 1:
         raise MappingError(f"{name}: Options(symmetric=False) simulates only the fused attention kernel")
     batch, m, n, k = dims
@@ -139,11 +139,11 @@ def gemm_kernel(prog: GpuProgram, dims: tuple[int, int, int, int], p, elem: int,
                             bytes={"HBM.read": load * frac * scale})
                 seg.op("tensor", cycles(bm * bn * bk / sm.mac), deps=[ld], release={"stages": load}, tag=tag)
 
-        def epilogue(seg) -> None:
-            seg.op("hbm", cycles(out / sm.hbm), tag="epilogue",
-                   bytes={"HBM.write": out * scale, "L2.write": out * scale})
+        def epilogue(seg) -> None:   # the output tile through L2 (occupancy only, as in the attention epilogue)
+            seg.op("l2", cycles(out / sm.l2), tag="epilogue", bytes={"L2.write": out * scale})
+            seg.op("hbm", cycles(out / sm.hbm), tag="epilogue", bytes={"HBM.write": out * scale})
 
-        if count > 1 and STEP_OPS * tk + 1 <= MAX_UNROLLED_OPS:   # equal CTAs: one segment, the k loop unrolled
+        if count > 1 and STEP_OPS * tk + 2 <= MAX_UNROLLED_OPS:   # equal CTAs: one segment, the k loop unrolled
             seg = prog.segment(f"{name}.ctas", repeat=count)
             steps(seg, tk)
             epilogue(seg)

@@ -49,9 +49,10 @@ class SM:
     hbm_latency_cycles: float
 
     def sharing(self, active: int, in_flight: float = math.inf) -> "SM":
-        """The rates when `active` SMs share HBM and L2. One SM takes at most its shared-memory bandwidth, and from
-        HBM at most what `in_flight` bytes of outstanding loads sustain over the HBM latency (Little's law)."""
-        active = max(1, min(int(active), self.sms))
+        """The rates when `active` SMs share HBM and L2 (more than the SM count: a smaller share than a full
+        machine's). One SM takes at most its shared-memory bandwidth, and from HBM at most what `in_flight` bytes
+        of outstanding loads sustain over the HBM latency (Little's law)."""
+        active = max(1, int(active))
         hbm = min(self.hbm_total / active, self.smem, in_flight / max(self.hbm_latency_cycles, 1e-9))
         return replace(self, l2=min(self.l2_total / active, self.smem), hbm=hbm)
 

@@ -8,6 +8,7 @@ from accel import Arch
 from workloads import Cascade
 
 from sim.dataflows.gpu.constants import ATTENTION_DTYPES
+from sim.dataflows.gpu.costs import mod_ops
 from sim.dataflows.gpu.machine import gpu_reason, hopper_reason
 from sim.dataflows.gpu.shape import Attention, attention
 from sim.ir.mapping import FusionGroup, Mapping, MappingError
@@ -80,6 +81,10 @@ def attention_reason(c: Cascade, arch: Arch, *, max_dim: int = FLASH_MAX_HEAD_DI
         return "sigmoid attention is not modelled on this kernel (flash2, flash3 and gpu-unfused run it)"
     if a.bias and not bias:
         return f"score-mod input {a.bias[0].name} is not modelled on this kernel"
+    try:
+        mod_ops(a, arch)
+    except MappingError as err:
+        return str(err)
     return None
 
 

@@ -28,7 +28,7 @@ LEVELS = ("HBM.read", "HBM.write", "L2.read", "L2.write", "SMEM.read")
 TAGS = ("load", "qk", "score_mod", "softmax", "pv", "normalize", "pre", "post", "gemm", "epilogue", "launch", "copy",
         "mask", "combine", "permute", "unpermute")
 MAX_SEGMENTS = 1 << 14     # segments one lowering may list (each costs validation and scheduling time)
-CTA_EDGE_OPS = 4           # a unit's prologue (L2, HBM) and epilogue (FMA, HBM) ops
+CTA_EDGE_OPS = 7           # a unit's prologue (FMA, SFU, L2, HBM) and epilogue (FMA, L2, HBM) ops
 
 
 def cycles(x: float) -> int:
@@ -79,13 +79,22 @@ class GpuProgram:
         return self.builder.build()
 
 
-def stream(g: GpuProgram, total_bytes: float, name: str, efficiency: float, tag: str) -> None:
-    """A memory-bound kernel moving `total_bytes` (half read, half written) through HBM at `efficiency` of the
-    sustained bandwidth, split evenly over all SMs."""
+def stream(g: GpuProgram, total_bytes: float, name: str, efficiency: float, tag: str,
+           work: tuple[float, float] = (0.0, 0.0)) -> None:
+    """A memory-bound kernel moving `total_bytes` (half read, half written) through L2 and HBM, at `efficiency` of
+    the sustained HBM bandwidth, split evenly over all SMs; `work` = its whole (FMA-pipe, SFU) work in base ops
+    (`costs.pipe_ops`), which runs alongside its memory traffic."""
     g.kernel(name)
     sm = g.sm.sharing(g.sm.sms)
-    g.segment(name, barrier=True).op("hbm", cycles(total_bytes / sm.sms / g.copies / (sm.hbm * efficiency)), tag=tag,
-                       bytes={"HBM.read": total_bytes / 2, "HBM.write": total_bytes / 2})
+    s = g.segment(name, barrier=True)
+    share = total_bytes / sm.sms / g.copies
+    s.op("l2", cycles(share / sm.l2), tag=tag, bytes={"L2.read": total_bytes / 2, "L2.write": total_bytes / 2})
+    s.op("hbm", cycles(share / (sm.hbm * efficiency)), tag=tag,
+         bytes={"HBM.read": total_bytes / 2, "HBM.write": total_bytes / 2})
+    for j in g.suffixes:
+        for unit, ops, rate in (("fma", work[0], sm.fma), ("sfu", work[1], sm.sfu)):
+            if ops:
+                s.op(f"{unit}{j}", cycles(ops / sm.sms / rate), tag=tag)
 
 
 # ---- fused attention --------------------------------------------------------------------------------------------
@@ -101,13 +110,16 @@ class Load:
 
 @dataclass(frozen=True)
 class CtaCost:
-    """A unit's prologue (its Q tile) and epilogue (normalize and store O)."""
+    """A unit's prologue (its Q tile) and epilogue (normalize and store O, through L2 to HBM)."""
     pro_l2: float
     pro_hbm: float
     pro_bytes: float
     epi_fma: float
+    epi_l2: float
     epi_hbm: float
     epi_bytes: float
+    extra_fma: float = 0.0     # the cascade's elementwise work beyond what the tile loop models (cycles per unit)
+    extra_sfu: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -175,6 +187,9 @@ def _unrolled(run: Run, per_tile: int, copies: int) -> bool:
 def _prologue(s: SegmentBuilder, g: GpuProgram, k: AttentionKernel, run: Run) -> None:
     share, cta = 1.0 / g.copies, run.cta
     for j in g.suffixes:
+        for unit, extra in (("fma", cta.extra_fma), ("sfu", cta.extra_sfu)):
+            if extra:   # the cascade's pipe work beyond the tile loop's, where the pipe idles (loads, first GEMM)
+                s.op(f"{unit}{j}", cycles(extra), tag=k.tags[1])
         a = s.op("l2", cycles(cta.pro_l2 * share), acquire={f"smem{j}": k.hold}, tag="load",
                  bytes={"L2.read": cta.pro_bytes * k.scale[0]})
         s.op("hbm", cycles(cta.pro_hbm * share), cycles(g.sm.hbm_latency_cycles), deps=[a], tag="load",
@@ -185,8 +200,11 @@ def _epilogue(s: SegmentBuilder, g: GpuProgram, k: AttentionKernel, run: Run) ->
     out = run.cta.epi_bytes * k.scale[0]
     for j in g.suffixes:
         x = s.op(f"fma{j}", cycles(run.cta.epi_fma), tag=k.tags[1])
+        # The store's L2 occupancy is charged without waiting for the data: L2 serves requests out of order, and
+        # an in-order `l2` op after the compute would stall the next CTA's prefetches behind this epilogue.
+        s.op("l2", cycles(run.cta.epi_l2 / g.copies), tag="epilogue", bytes={"L2.write": out})
         s.op("hbm", cycles(run.cta.epi_hbm / g.copies), deps=[x], release={f"smem{j}": k.hold}, tag="epilogue",
-             bytes={"HBM.write": out, "L2.write": out})
+             bytes={"HBM.write": out})
 
 
 def _tile_ops(s: SegmentBuilder | None, k: AttentionKernel, ld: Load, masked: bool, copies: list[str]) -> int:

@@ -10,6 +10,7 @@ from accel import Arch
 from workloads import Cascade
 
 from sim.dataflows.gpu.constants import FP32_BYTES, calibrated, check_calibration
+from sim.dataflows.gpu.costs import pipe_ops
 from sim.dataflows.gpu.fused import PHASES, useful_actions
 from sim.dataflows.gpu.gemm import check_gemm_fit, gemm_buffers, gemm_kernel, gemm_space, gemm_tiles
 from sim.dataflows.gpu.machine import sm_rates
@@ -47,15 +48,18 @@ def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTION
         stream(prog, 2 * (a.batch * a.m * a.heads * a.e + a.batch * a.p * a.kv_heads * (a.e + a.f)) * a.elem,
                "copy_qkv", eff, "copy")
     gemm_kernel(prog, (bh, a.m, a.p, a.e), p, a.elem, "qk", "qk")
+    ops = workloads.op_counts(c)
+    work = lambda names, what: pipe_ops(_total(ops, names), arch, a.dtype, what)  # noqa: E731
     for k, mod in enumerate(a.match.mods):   # one elementwise kernel per score mod: read S (and its inputs), write
         extra = sum(_broadcast_bytes(b, arch) for b in a.bias if b.name in mod.inputs)
-        stream(prog, 2 * s_bytes + 2 * extra, f"score_mod{k}", eff, "score_mod")
+        stream(prog, 2 * s_bytes + 2 * extra, f"score_mod{k}", eff, "score_mod", work((mod.einsum,), mod.einsum))
     if a.causal:
         stream(prog, MASK_BUILD_BYTES * a.m * a.p, "mask_build", eff, "mask")
         in_l2 = a.m * a.p * a.elem <= accel.level(arch, "L2").capacity_bytes
         stream(prog, 2 * s_bytes + (0 if in_l2 else s_bytes), "mask", eff, "mask")
     if not a.sigmoid:
-        stream(prog, 2 * s_bytes, "softmax", eff, "softmax")
+        softmax = a.match.roles.get("softmax", ()) + a.match.roles.get("normalize", ())
+        stream(prog, 2 * s_bytes, "softmax", eff, "softmax", work(softmax, "softmax"))
     gemm_kernel(prog, (bh, a.m, a.f, a.p), p, a.elem, "pv", "pv")
     if p["layout_copies"]:
         stream(prog, 2 * a.batch * a.m * a.heads * a.f * a.elem, "copy_o", eff, "copy")
@@ -66,6 +70,15 @@ def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTION
     return Lowered(program=prog.build(), unit_keys=prog.unit_keys(), actions=useful_actions(c, arch), tags=_tags(a),
                    flops=float(workloads.flops(c)), notes=notes, phases=PHASES, kernels=prog.kernels,
                    unit_levels=UNIT_LEVELS)
+
+
+def _total(ops, names) -> dict[str, int]:
+    """The op counts of some Einsums, summed per op type."""
+    out: dict[str, int] = {}
+    for name in names:
+        for op, n in ops[name].items():
+            out[op] = out.get(op, 0) + n
+    return out
 
 
 def _broadcast_bytes(b, arch: Arch) -> float:
