@@ -31,6 +31,7 @@ class TileVisits:
 
     @property
     def full(self) -> np.ndarray:
+        """Of the visited KV tiles, those needing no element mask."""
         return self.visited - self.partial
 
 

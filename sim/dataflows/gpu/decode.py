@@ -92,11 +92,13 @@ def _combine(prog, a, p) -> None:
 
 
 def decode_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS):
+    """FlashDecoding: the split-KV fused kernel, then the combine kernel when the KV is split."""
     return lower_attention(c, arch, mp, options, decode_kernel(check_arch(arch, mp.dataflow)), after=_combine,
                            notes=("flash-decoding: split-KV, query heads of a KV head packed, combine kernel",))
 
 
 def mla_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS):
+    """MLA decode: QN·W_UK, the fused kernel over the latent cache, the combine, then O·W_UV."""
     tiles = gemm_tiles(check_arch(arch, mp.dataflow))
 
     def before(prog, a, p) -> None:
@@ -112,10 +114,12 @@ def mla_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OP
 
 
 def decode_supports(c: Cascade, arch: Arch) -> str | None:
+    """Softmax attention (no sigmoid: the combine reduces by log-sum-exps) on any GPU."""
     return attention_reason(c, arch, sigmoid=False)
 
 
 def mla_supports(c: Cascade, arch: Arch) -> str | None:
+    """MLA's absorbed form, with its latent row up to MLA_MAX_HEAD_DIM."""
     return attention_reason(c, arch, max_dim=MLA_MAX_HEAD_DIM, mla=True, sigmoid=False)
 
 

@@ -45,6 +45,7 @@ CUDNN = Kernel("mac", 2, 1, 1.0, False, ctas_per_unit=2)
 
 
 def fa2_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
+    """FA2's launch-template tiles and warps, resident CTAs by its registers and shared memory."""
     a = shape_of(c, "flash2")
     br, bc, warps = pick(FA2_TILES, max(a.e, a.f))
     sm = sm_rates(check_arch(arch, "flash2"), a.dtype)
@@ -58,6 +59,7 @@ def fa2_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
 
 
 def fa2_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS):
+    """FlashAttention-2 on the mma.sync path, in order on the same warps."""
     return lower_attention(c, arch, mp, options, fa2_kernel(mp.params["warps"], options),
                            notes=("FlashAttention-2: mma.sync, softmax in order on the same warps",))
 
@@ -79,24 +81,29 @@ cudnn_plan = _wgmma_plan("cudnn", CUDNN_TILES, CUDNN, CUDNN_STAGES, CUDNN_CTAS_P
 
 
 def fa3_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS):
+    """FlashAttention-3: wgmma, two ping-pong warpgroups."""
     return lower_attention(c, arch, mp, options, FA3, notes=(
         "FlashAttention-3: wgmma + TMA, two consumer warpgroups ping-pong softmax against GEMMs",))
 
 
 def cudnn_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS):
+    """cuDNN-style: pairs of co-resident 64-row CTAs interleaving like two warpgroups."""
     return lower_attention(c, arch, mp, options, CUDNN, notes=(
         "cuDNN-style: wgmma, 64-row CTAs, two per SM overlapping softmax and GEMMs (simulated as pairs)",))
 
 
 def fa2_supports(c: Cascade, arch: Arch) -> str | None:
+    """Softmax or sigmoid attention, head dims up to 256, on any GPU."""
     return attention_reason(c, arch)
 
 
 def fa3_supports(c: Cascade, arch: Arch) -> str | None:
+    """As FA2, on GPUs with a warpgroup MMA path (Hopper and later)."""
     return attention_reason(c, arch, hopper=True)
 
 
 def cudnn_supports(c: Cascade, arch: Arch) -> str | None:
+    """Softmax attention on GPUs with a warpgroup MMA path."""
     return attention_reason(c, arch, hopper=True, sigmoid=False)
 
 

@@ -45,10 +45,12 @@ class Grid:
 
     @property
     def units(self) -> int:
+        """Units in the whole grid."""
         return len(self.partial) * self.reps
 
     @property
     def tiles(self) -> int:
+        """KV-tile iterations in the whole grid."""
         return int((self.partial + self.full).sum()) * self.reps
 
 

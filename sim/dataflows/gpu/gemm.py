@@ -56,6 +56,7 @@ def gemm_dims(c: Cascade) -> tuple[int, int, int, int] | str:
 
 
 def gemm_supports(c: Cascade, arch: Arch) -> str | None:
+    """A single GEMM Einsum in a dtype the tensor cores state a rate for."""
     why = gpu_reason(arch)
     if why:
         return why
@@ -68,6 +69,7 @@ def gemm_supports(c: Cascade, arch: Arch) -> str | None:
 
 
 def gemm_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
+    """The arch's default tiles, with as many stages as shared memory holds."""
     dims = gemm_dims(c)
     if isinstance(dims, str):
         raise MappingError(f"gemm: {dims}")
@@ -80,6 +82,7 @@ def gemm_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
 
 
 def check_gemm_fit(name: str, p, elem: int, smem_bytes: int) -> None:
+    """Refuse stages × (A + B tile) beyond an SM's shared memory, naming what fits."""
     stage = (p["tile_m"] + p["tile_n"]) * p["tile_k"] * elem
     if p["stages"] * stage > smem_bytes:
         raise MappingError(f"{name}: {p['stages']} stages of {p['tile_m']}×{p['tile_k']} + {p['tile_k']}×"
@@ -88,6 +91,7 @@ def check_gemm_fit(name: str, p, elem: int, smem_bytes: int) -> None:
 
 
 def gemm_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
+    """The GEMM as one tiled kernel."""
     check_calibration(options, mp.dataflow)
     sm = sm_rates(check_arch(arch, "gemm"), c.dtype)
     dims = gemm_dims(c)

@@ -40,6 +40,7 @@ def sized(params) -> dict:
 
 
 def plan(c: Cascade, arch: Arch, constraints) -> Mapping:
+    """NATTEN's tiles for the head dim and the layout's dimensions, stages and CTAs that fit."""
     a = shape_of(c, "gna")
     sm = sm_rates(check_arch(arch, "gna"), a.dtype)
     q, kv = TILES[min((k for k in TILES if max(a.e, a.f) <= k), default=max(TILES))]
@@ -55,6 +56,7 @@ def plan(c: Cascade, arch: Arch, constraints) -> Mapping:
 
 
 def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS):
+    """Token permute, the block-sparse fused kernel, unpermute."""
     a = shape_of(c, "gna")
     check_spatial_tiles(a, mp.params["q_tile_shape"], mp.params["kv_tile_shape"])
     eff = calibrated(options, "STREAM_EFFICIENCY")
@@ -73,6 +75,7 @@ def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTION
 
 
 def supports(c: Cascade, arch: Arch) -> str | None:
+    """Softmax attention with one neighborhood mask and no bias input."""
     return attention_reason(c, arch, local=True, sigmoid=False, bias=False)
 
 

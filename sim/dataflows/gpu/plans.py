@@ -97,6 +97,7 @@ def shape_of(c: Cascade, name: str) -> Attention:
 
 
 def check_arch(arch: Any, name: str) -> Arch:
+    """The arch if it is a GPU the model runs, else MappingError with why."""
     why = gpu_reason(arch)
     if why:
         raise MappingError(f"{name}: {why}")

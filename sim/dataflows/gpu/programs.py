@@ -51,6 +51,7 @@ class GpuProgram:
         self._open: tuple[str, int] | None = None
 
     def segment(self, name: str, repeat: int = 1, barrier: bool = False) -> SegmentBuilder:
+        """A new segment (named uniquely), refused beyond MAX_SEGMENTS."""
         if self.count >= MAX_SEGMENTS:
             raise MappingError(f"the lowering lists more than {MAX_SEGMENTS} segments (the simulated SM runs too "
                                f"many distinct CTAs): use fewer heads × batch or larger tiles")
@@ -66,6 +67,7 @@ class GpuProgram:
         self.segment(f"{name}.launch", barrier=True).op("host", cycles(self.sm.launch_cycles), tag="launch")
 
     def close(self) -> None:
+        """End the open kernel (its span is the segments listed since it started)."""
         if self._open is not None:
             self.kernels[self._open[0]] = (self._open[1], self.count)
             self._open = None
@@ -75,6 +77,7 @@ class GpuProgram:
         return {u: (u.rstrip("0123456789") if u.rstrip("0123456789") in COMPUTE else u) for u in self.builder.units}
 
     def build(self):
+        """The validated Program."""
         self.close()
         return self.builder.build()
 

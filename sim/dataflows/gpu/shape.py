@@ -55,10 +55,12 @@ class Attention:
 
     @property
     def sigmoid(self) -> bool:
+        """Sigmoid attention (no row max, sum or rescale)."""
         return self.match.template.softmax == "sigmoid"
 
     @property
     def mla(self) -> bool:
+        """MLA's absorbed form."""
         return self.match.template.heads == "mla"
 
 

@@ -77,6 +77,7 @@ class Match:
 
     @property
     def bias_inputs(self) -> tuple[str, ...]:
+        """The inputs the score mods read."""
         return tuple(dict.fromkeys(name for mod in self.mods for name in mod.inputs))
 
 
@@ -146,6 +147,7 @@ class _Unifier:
         self.failure: tuple[int, str] = (-1, "")
 
     def run(self) -> Match | str:
+        """The match, or the deepest mismatch found."""
         if not self.tensor(self.t.cascade.output, self.c.output):
             return self.failure[1] or f"its output {self.c.output} does not match the template's"
         left = [e.name for e in self.c.einsums if e.name not in self.owner]
@@ -161,6 +163,7 @@ class _Unifier:
                      tuple(reversed(self.mods)))
 
     def roles(self) -> dict[str, tuple[str, ...]]:
+        """Role → the cascade's Einsums, from the template's roles and the score chain."""
         roles: dict[str, list[str]] = {}
         for e in self.t.cascade.einsums:
             target = self.pairs[e.name]
@@ -172,12 +175,14 @@ class _Unifier:
         return {k: tuple(v) for k, v in roles.items() if v}
 
     def fail(self, depth: int, message: str) -> bool:
+        """Remember the deepest mismatch; always False."""
         if depth > self.failure[0]:
             self.failure = (depth, message)
         return False
 
     # -- tensors, Einsums, expressions
     def tensor(self, rt: str, ct: str, depth: int = 0) -> bool:
+        """Pair template tensor `rt` with cascade tensor `ct` (a bijection), then their producers."""
         if rt in self.pairs:
             return self.pairs[rt] == ct or self.fail(depth, f"{ct} is read where the template reads "
                                                             f"{self.pairs[rt]}'s counterpart {rt}")
@@ -199,6 +204,7 @@ class _Unifier:
         return self.einsum(self.ref_made[rt], self.made[ct], depth)
 
     def einsum(self, re: Einsum, ce: Einsum, depth: int) -> bool:
+        """Same reduction, output indices, initial values and expression."""
         same = (re.reduce == ce.reduce and re.reduce_ranks == ce.reduce_ranks
                 and re.output.indices == ce.output.indices
                 and _inits(self.t.cascade, re.name) == _inits(self.c, ce.name)
@@ -209,6 +215,7 @@ class _Unifier:
         return True
 
     def expr(self, rx, cx, depth: int) -> bool:
+        """Same expression tree; commutative binary ops in either order."""
         if isinstance(rx, Const):
             return isinstance(cx, Const) and rx.value == cx.value
         if isinstance(rx, Ref):

@@ -29,6 +29,7 @@ ANY_HEAD_DIM = 1 << 20     # the math path has no head-dim limit of its own
 
 
 def plan(c: Cascade, arch: Arch, constraints) -> Mapping:
+    """The arch's GEMM tiles for the two batched matmuls, and whether the layout copies run."""
     a = shape_of(c, "gpu-unfused")
     p = constrain("gpu-unfused", {**gemm_tiles(check_arch(arch, "gpu-unfused")), "layout_copies": True},
                   constraints)
@@ -37,6 +38,7 @@ def plan(c: Cascade, arch: Arch, constraints) -> Mapping:
 
 
 def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
+    """PyTorch's math path as separate kernels (see the module docstring)."""
     check_calibration(options, mp.dataflow)
     a = shape_of(c, "gpu-unfused")
     p = mp.params
@@ -107,6 +109,7 @@ def unfused_fits(c: Cascade, arch: Arch) -> bool:
 
 
 def supports(c: Cascade, arch: Arch) -> str | None:
+    """Softmax or sigmoid attention of any head dim."""
     return attention_reason(c, arch, max_dim=ANY_HEAD_DIM)
 
 
