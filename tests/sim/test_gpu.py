@@ -178,12 +178,16 @@ def test_supports_reasons():
 
 @pytest.mark.parametrize("arch", ["a100", "h100", "h200", "b200"])
 def test_every_gpu_preset_runs(arch):
-    """flash2, gemm and decode run on every GPU preset with positive throughput."""
-    g = accel.preset(arch)
-    assert sim.evaluate(bench(1024, 128, True), g, dataflow="flash2").tflops > 0
-    assert sim.evaluate(workloads.gemm(2048, 2048, 2048), g, dataflow="gemm").tflops > 0
-    c = workloads.attention("gqa", batch=2, heads=8, kv_heads=2, seq=1, seq_kv=4096, head_dim=128)
-    assert sim.evaluate(c, g, dataflow="flash-decoding").latency_s > 0
+    """flash2, gemm and decode run on every GPU preset at or above their rooflines, and a newer GPU is never
+    slower than an A100 on the same request."""
+    g, a100 = accel.preset(arch), accel.preset("a100")
+    cases = [(bench(1024, 128, True), "flash2"), (workloads.gemm(2048, 2048, 2048), "gemm"),
+             (workloads.attention("gqa", batch=2, heads=8, kv_heads=2, seq=1, seq_kv=4096, head_dim=128),
+              "flash-decoding")]
+    for c, dataflow in cases:
+        r = sim.evaluate(c, g, dataflow=dataflow)
+        assert r.latency_s >= sim.roofline(c, g).lower_bound_s
+        assert r.latency_s <= sim.evaluate(c, a100, dataflow=dataflow).latency_s * (1 + 1e-9)
 
 
 def test_presets_carry_instruction_paths_and_launch_overhead():
