@@ -10,7 +10,9 @@ def systolic(rows: int, cols: int, *, buffer_bytes: int = 16 * 2 ** 20, dram_byt
              clock_hz: float = 940e6, name: str | None = None) -> Arch:
     """A `rows × cols` FP16 MAC array ("2d") under a GlobalBuffer under DRAM (`dram_bytes_per_s=None`: unlimited).
 
-    Energies are the FuseMax artifact's 45 nm Accelergy table (as the `fusemax` preset)."""
+    Energies are the FuseMax artifact's 45 nm Accelergy table (as the `fusemax` preset): the buffer's per-access
+    energy is that of FuseMax's 16 MiB buffer whatever `buffer_bytes` (CACTI's energy grows with capacity; set the
+    level's energies in a spec to model another size)."""
     return from_dict({
         "name": name or f"systolic{rows}x{cols}", "clock_hz": clock_hz,
         "levels": [

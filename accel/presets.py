@@ -20,12 +20,21 @@ from accel.errors import ArchError, show
 from accel.schema import from_dict
 from accel.spec import Arch
 
-# 45 nm Accelergy energies (pJ per action) and areas (µm²) from the FuseMax artifact (v1.0).
-MAC_PJ, ADD_PJ, MAX_PJ, DIV_PJ, EXP_UNIT_PJ = 17.1645, 8.3395, 0.028, 36.251, 94.65
+# 45 nm Accelergy/CACTI energies (pJ per action) and areas (µm²) of the FuseMax artifact (FPSG-UIUC/micro24-fusemax-
+# artifact v1.0, the architecture files area_energy/architecture/accel_{flat,fusemax}/accel-top-{2d,1d}-path.yaml).
+MAC_PJ, ADD_PJ, MAX_PJ, DIV_PJ, EXP_UNIT_PJ = 17.1645, 8.3395, 0.028036, 36.251153, 94.6475
 MAC_UM2, ADD_UM2, MAX_UM2, DIV_UM2, EXP_UNIT_UM2 = 1545.0, 1030.0, 49.29, 23740.94, 8240.0
 RF1D_UM2, RF2D_FUSEMAX_UM2, RF2D_FLAT_UM2 = 16849.21, 4255.93, 1838.15
-GB_READ_PJ_PER_BYTE, GB_WRITE_PJ_PER_BYTE = 484.97 / 512, 451.30 / 512   # per 4096-bit row
-DRAM_PJ_PER_BYTE = 249.6 / 8                                                # per 64-bit access
+# Global buffer: energy per 4096-bit row (256 FP16 words, 512 bytes), read and write, of each design's own buffer —
+# CACTI's energy per access grows with capacity, so FLAT's 32 MiB buffer costs about twice FuseMax's 16 MiB one.
+GB_ROW_BYTES = 512
+FUSEMAX_GB_ROW_PJ = (12512.76, 15751.46)   # 16 MiB, 32768 rows
+FLAT_GB_ROW_PJ = (23854.66, 27097.56)      # 32 MiB, 65536 rows
+GB_READ_PJ_PER_BYTE, GB_WRITE_PJ_PER_BYTE = (pj / GB_ROW_BYTES for pj in FUSEMAX_GB_ROW_PJ)
+DRAM_PJ_PER_BYTE = 249.6 / 8               # HBM2, per 64-bit access
+# PE register files, energy per access (read, write): each array's own file (depth in entries as the artifact sets it).
+RF2D_FUSEMAX_PJ, RF2D_FLAT_PJ = (2.1904, 1.9024), (2.1824, 1.8944)   # 16 and 4 entries
+RF1D_FUSEMAX_PJ, RF1D_FLAT_PJ = (2.1945, 1.9065), (2.1904, 1.9024)   # 32 entries
 DRAM_400_GIB = 400 * 2 ** 30   # the artifact's 400 GB/s
 
 # FuseMax computes exp as a 6-term Taylor series on the MAC datapath: 6 cycles and 6 MAC energies per exp.
@@ -35,41 +44,47 @@ _FUSEMAX_ENERGY = {"mac": MAC_PJ, "add": ADD_PJ, "sub": ADD_PJ, "mul": MAC_PJ, "
                    "exp": EXP_AS_MACS * MAC_PJ, "div": DIV_PJ}
 
 
-def _spatial(name: str, buffer_bytes: int, units: list[dict], notes: str) -> dict[str, Any]:
+def _registers(entries: int, pj: tuple[float, float]) -> dict[str, Any]:
+    return {"register_entries": entries, "register_read_pj": pj[0], "register_write_pj": pj[1]}
+
+
+def _spatial(name: str, buffer_bytes: int, gb_row_pj: tuple[float, float], units: list[dict],
+             notes: str) -> dict[str, Any]:
+    read, write = (pj / GB_ROW_BYTES for pj in gb_row_pj)
     return {
         "name": name, "clock_hz": 940e6, "notes": notes,
         "levels": [
             {"name": "DRAM", "capacity_bytes": None, "bandwidth_bytes_per_s": DRAM_400_GIB,
              "read_energy_pj_per_byte": DRAM_PJ_PER_BYTE, "write_energy_pj_per_byte": DRAM_PJ_PER_BYTE},
             {"name": "GlobalBuffer", "capacity_bytes": buffer_bytes, "bandwidth_bytes_per_s": None,
-             "read_energy_pj_per_byte": GB_READ_PJ_PER_BYTE, "write_energy_pj_per_byte": GB_WRITE_PJ_PER_BYTE},
+             "read_energy_pj_per_byte": read, "write_energy_pj_per_byte": write},
         ],
         "units": units,
     }
 
 
-FUSEMAX = _spatial("fusemax", 16 * 2 ** 20, [
+FUSEMAX = _spatial("fusemax", 16 * 2 ** 20, FUSEMAX_GB_ROW_PJ, [
     {"name": "2d", "level": "GlobalBuffer", "pes": [256, 256], "ops_per_cycle": _FUSEMAX_2D,
      "energy_pj_per_op": _FUSEMAX_ENERGY, "area_um2_per_pe": MAC_UM2 + MAX_UM2 + RF2D_FUSEMAX_UM2,
-     "register_entries": 12, "register_read_pj": 0.653, "register_write_pj": 0.570},
+     **_registers(16, RF2D_FUSEMAX_PJ)},
     {"name": "1d", "level": "GlobalBuffer", "pes": [256], "ops_per_cycle": {**_FUSEMAX_2D, "div": 1},
      "energy_pj_per_op": _FUSEMAX_ENERGY, "area_um2_per_pe": MAC_UM2 + MAX_UM2 + DIV_UM2 + RF1D_UM2,
-     "register_entries": 32, "register_read_pj": 2.194, "register_write_pj": 1.906},
+     **_registers(32, RF1D_FUSEMAX_PJ)},
 ], "FuseMax cloud configuration (MICRO 2024 §V; artifact v1.0): FP16, 940 MHz, 400 GiB/s DRAM, 16 MiB buffer.")
 
-FLAT = _spatial("flat", 32 * 2 ** 20, [
+FLAT = _spatial("flat", 32 * 2 ** 20, FLAT_GB_ROW_PJ, [
     {"name": "2d", "level": "GlobalBuffer", "pes": [256, 256], "ops_per_cycle": {"mac": 1, "add": 1, "mul": 1},
      "energy_pj_per_op": {"mac": MAC_PJ, "add": ADD_PJ, "mul": MAC_PJ}, "area_um2_per_pe": MAC_UM2 + RF2D_FLAT_UM2,
-     "register_entries": 4, "register_read_pj": 0.2915, "register_write_pj": 0.2253},
-    # The exponential unit subtracts in its pipeline: FLAT charges exp-of-difference one cycle, so `sub` is free.
+     **_registers(4, RF2D_FLAT_PJ)},
+    # The exponential unit subtracts in its pipeline: FLAT charges exp-of-difference one cycle, so `sub` takes no
+    # slot of its own; it is still an FP16 add (the artifact charges FLAT's softmax two adds per score).
     {"name": "1d", "level": "GlobalBuffer", "pes": [256],
      "ops_per_cycle": {"max": 1, "add": 1, "sub": float("inf"), "mac": 1, "mul": 1, "exp": 1, "div": 1},
-     "energy_pj_per_op": {"max": MAX_PJ, "add": ADD_PJ, "sub": 0.0, "mac": MAC_PJ, "mul": MAC_PJ,
+     "energy_pj_per_op": {"max": MAX_PJ, "add": ADD_PJ, "sub": ADD_PJ, "mac": MAC_PJ, "mul": MAC_PJ,
                           "exp": EXP_UNIT_PJ, "div": DIV_PJ},
      "area_um2_per_pe": MAX_UM2 + ADD_UM2 + MAC_UM2 + EXP_UNIT_UM2 + DIV_UM2 + RF1D_UM2,
-     "register_entries": 32, "register_read_pj": 2.194, "register_write_pj": 1.906},
-], "FLAT (ASPLOS 2023) as re-modelled by FuseMax: 32 MiB buffer, 1D array with a pipelined exp unit and divider. "
-   "The 1D register file is not stated by FuseMax for FLAT; FuseMax's own 32-entry file is assumed.")
+     **_registers(32, RF1D_FLAT_PJ)},
+], "FLAT (ASPLOS 2023) as re-modelled by FuseMax: 32 MiB buffer, 1D array with a pipelined exp unit and divider.")
 
 
 # Kernel launch overhead: the gap one dependent kernel adds in a CUDA stream. Not measured here; 2 µs is the
