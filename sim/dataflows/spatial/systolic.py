@@ -7,7 +7,13 @@ operand takes T cycles and the skewed wavefront R + C − 2 more to leave the ar
 first preload the stationary tile (R cycles), so a fold takes 2R + C + T − 2; output-stationary has no preload and
 its outputs drain while the skew completes, so a fold takes R + C + T − 2. Folds do not overlap. Dimensions that do
 not divide the array take ceil folds: the edge folds run with padded PEs idle (full fold time, counted as capacity
-in utilization; the useful MACs and the bytes are exact).
+in utilization; the useful MACs and the bytes are exact). A PE that does `r` MACs per cycle (the unit's
+`ops_per_cycle['mac']`) streams T operands in ⌈T / r⌉ cycles, and when r < 1 every hop of the wavefront waits for
+its MAC too (skew ⌈(R + C − 2) / r⌉); the preload moves data only. SCALE-Sim's PEs do one MAC per cycle.
+
+Global-buffer traffic (energy): the array reads the stationary tile and the streamed operand from the buffer, and
+weight- and input-stationary accumulate their partial sums there across the K folds (written every fold, read back
+by every fold but a column's first); the DMA writes what it loads and reads what it stores.
 
 | dataflow | stationary (rows × cols) | streamed T | outer loop (the segment repeat) |
 |---|---|---|---|
@@ -29,6 +35,7 @@ A remainder outer iteration (a dimension that does not divide) starts after the 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping as MappingType
 
@@ -54,10 +61,19 @@ RESIDENT_WEIGHTS_SHARE = 4   # B stays on chip (read from DRAM once) if it fits 
 ORDER = Order("load", "fetch", "pre", "mac", "out")
 
 
-def fold_cycles(rows: int, cols: int, streamed: int, kind: str = "ws") -> int:
-    """One fold at unlimited bandwidth: stream T, wavefront skew R + C − 2, plus the R-cycle preload of weight-
-    and input-stationary (output-stationary drains during the skew)."""
-    return (0 if kind == "os" else rows) + rows + cols + streamed - 2
+def fold_cycles(rows: int, cols: int, streamed: int, kind: str = "ws", mac_rate: float = 1.0,
+                skew: int | None = None) -> int:
+    """One fold at unlimited bandwidth: stream T, wavefront skew (R + C − 2 unless given), plus the R-cycle preload
+    of weight- and input-stationary (output-stationary drains during the skew). At `mac_rate` MACs per PE per cycle
+    the stream takes ⌈T / rate⌉ cycles, and a slower-than-one rate stretches the default skew's hops too."""
+    if skew is None:
+        skew = _stretch(rows + cols - 2, min(mac_rate, 1.0))
+    return (0 if kind == "os" else rows) + skew + _stretch(streamed, mac_rate)
+
+
+def _stretch(steps: int, rate: float) -> int:
+    """Cycles for `steps` MAC steps at `rate` per cycle (exact at rate 1)."""
+    return steps if rate == 1 else int(math.ceil(steps / rate - 1e-9))
 
 
 def _ceil(a: int, b: int) -> int:
@@ -77,6 +93,20 @@ class _Gemm:
     mt: int
     weights: bool = False
     a: bool = False
+    mac_rate: float = 1.0           # MACs per PE per cycle (the 2d unit's rate)
+    spec_skew: int | None = None    # the 2d unit's fill_drain_cycles when its spec sets one
+
+    @property
+    def skew(self) -> int:
+        """Cycles for the wavefront to leave the array: the spec's fill/drain, else R + C − 2 hops at the MAC's
+        pace."""
+        if self.spec_skew is not None:
+            return self.spec_skew
+        return _stretch(self.facts.rows + self.facts.cols - 2, min(self.mac_rate, 1.0))
+
+    def fold(self, streamed: int) -> int:
+        """Cycles of one fold that streams `streamed` operands."""
+        return fold_cycles(self.facts.rows, self.facts.cols, streamed, self.kind, self.mac_rate, self.skew)
 
     @property
     def weights_fit(self) -> bool:
@@ -140,8 +170,10 @@ def _overflow(g: _Gemm) -> str | None:
 
 def _gemm(kind: str, cascade: Cascade, arch: Arch, mt: int, weights: bool = False, a: bool = False) -> _Gemm:
     s = cascade.sizes
+    two = accel.unit(arch, "2d")
     return _Gemm(kind, s["M"], s["N"], s["K"], arch_facts(arch, with_1d=False),
-                 workloads.DTYPE_BYTES[cascade.dtype], mt, weights, a)
+                 workloads.DTYPE_BYTES[cascade.dtype], mt, weights, a,
+                 accel.op_rate(two, "mac", cascade.dtype), two.fill_drain_cycles)
 
 
 def _chunks(m: int) -> tuple[int, ...]:
@@ -160,7 +192,7 @@ def _estimate(g: _Gemm) -> float:
     folds = _ceil(g.K, f.rows) * _ceil(g.N, f.cols)
     for rows, count in _extents(g.M, g.mt):
         per_fold = (0 if g.weights else f.rows * f.cols) + (0 if g.a else rows * f.rows)
-        total += count * folds * max(fold_cycles(f.rows, f.cols, rows), cycles_of(per_fold))
+        total += count * folds * max(g.fold(rows), cycles_of(per_fold))
     return total
 
 
@@ -271,7 +303,7 @@ def _lower(cascade: Cascade, arch: Arch, mapping: Mapping, options: Options = DE
         acts.update({"2d.register_read": float(OPERANDS_PER_SLOT * macs), "2d.register_write": float(macs)})
     folds = {"ws": _ceil(g.K, f.rows) * _ceil(g.N, f.cols), "os": _ceil(g.N, f.cols), "is": _ceil(g.K, f.rows)}[kind]
     notes = ("; ".join(f"{count} outer iteration{'s' * (count > 1)} × {folds} folds of "
-                       f"{fold_cycles(f.rows, f.cols, _streamed(g, extent), kind)} cycles"
+                       f"{g.fold(_streamed(g, extent))} cycles"
                        for extent, count in extents) + " at unlimited bandwidth"
              + ("; B resident" if g.weights else "")
              + ("" if kind != "ws" else "; A resident" if g.a else "; A streamed per fold"),)
@@ -314,14 +346,16 @@ def _outer_body(g: _Gemm, extent: int, tags: list[str]) -> Body:
                     dram_read=resident, gb_write=resident)
     fetch = body.add("dram", ORDER(j, "fetch"), dram_cycles(per_fold, f.bytes_per_cycle), latency=f.dram_latency,
                      dram_read=per_fold, gb_write=per_fold)
-    skew = f.fill   # the wavefront's skew: the arch's fill/drain (rows + cols − 2 unless its spec says otherwise)
+    stream = _stretch(T, g.mac_rate)
     if g.kind == "os":   # A rows and B columns stream in; the next fold waits for this one's outputs to drain
-        mac = body.add("2d", ORDER(j, "mac"), T, latency=skew, tag=tag, gb_read=(used_r + used_c) * g.K * b)
+        mac = body.add("2d", ORDER(j, "mac"), stream, latency=g.skew, tag=tag, gb_read=(used_r + used_c) * g.K * b)
         body.dep(mac, fetch), body.dep(mac, mac, j[1:], j[:-1])
         body.dep(mac, mac, [0], [folds - 1], prev=True)
     else:                # preload the stationary tile (R cycles), then stream T rows/columns past it
         pre = body.add("2d", ORDER(j, "pre"), f.rows, tag=tag, gb_read=used_r * used_c * b)
-        mac = body.add("2d", ORDER(j, "mac"), T, latency=skew, tag=tag, gb_read=T * used_r * b)
+        psums = T * used_c * b   # partial sums accumulated in the buffer: read back by all but a chain's first fold
+        mac = body.add("2d", ORDER(j, "mac"), stream, latency=g.skew, tag=tag,
+                       gb_read=T * used_r * b + psums * (j % out_every != 0), gb_write=psums)
         body.dep(pre, fetch), body.dep(mac, pre)
         body.dep(pre, mac, j[1:], j[:-1])
         body.dep(pre, mac, [0], [folds - 1], prev=True)
