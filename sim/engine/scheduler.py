@@ -23,9 +23,10 @@ per touched buffer: bytes used, last grant, pending releases merged by time). If
 iteration k-1, every later iteration is iteration k shifted by the period, so the rest is added in closed form.
 
 Busy time, bytes per level and busy time per tag do not depend on the schedule: `validate` sums them once.
-The kernel reads the validated, flattened program (`sim.ir.checks.Flat`) without copying it, keeps ready times for
-two iterations of one body only (the current and the previous one, by parity), and is compiled once for one
-signature (see `sim.ir.jit`).
+The kernel reads the validated, flattened program (`sim.ir.checks.Flat`) without copying it and is compiled once for
+one signature (see `sim.ir.jit`). Its op loop is kept lean: ready times are held for two iterations of one body only
+(the current and the previous one, by parity); heaps are widened before an iteration, never inside it; the trace is
+written after each iteration from the ready times; the stall charge and the running maximum are branch-free.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ __all__ = ["simulate"]
 
 _OK, _DEADLOCK = 0, 1
 _MAX_STATE_PENDING = 4096  # beyond this many pending releases, skip the periodicity check (cost, not correctness)
-_HEAP_START = 16  # initial pending-release slots per buffer (doubled as needed)
-_TRACE_START = 1024  # initial trace entries (doubled as needed)
+_HEAP_START = 16  # initial pending-release slots per buffer (widened before an iteration that could need more)
+_TRACE_START = 1024  # initial trace entries (at least doubled as needed)
 
 
 def simulate(program: Program, *, extrapolate: bool = True, trace: bool = False) -> Run:
@@ -57,8 +58,8 @@ def simulate(program: Program, *, extrapolate: bool = True, trace: bool = False)
 def run_validated(program: Program, checked: Validated, extrapolate: bool, trace: bool) -> Run:
     """Schedule a program that `validated` accepted (`checked` is what it returned for `program`)."""
     f = checked.flat
-    (status, err, ticks, stall, iters, period, ops_sim,
-     tr_start, tr_op, tr_iter, n_trace, seg_end) = _schedule(*_kernel_args(f), extrapolate, trace)
+    status, err, ticks, stall, iters, period, ops_sim, tr, n_trace, seg_end = _schedule(*_kernel_args(f), extrapolate,
+                                                                                         trace)
     if status == _DEADLOCK:
         s, k, i, b = (int(x) for x in err[:4])
         raise ProgramError(f"deadlock: segment {program.segments[s].name!r} iteration {k} op {i} waits for space "
@@ -69,7 +70,7 @@ def run_validated(program: Program, checked: Validated, extrapolate: bool, trace
         stall_ticks=stall, level_bytes=checked.level_bytes.copy(), tag_busy_ticks=checked.tag_busy_ticks.copy(),
         ops_total=program.ops_total, ops_simulated=int(ops_sim), iterations_simulated=iters, period_ticks=period,
         segment_end_ticks=seg_end,
-        trace=_trace(f, tr_start[:n_trace], tr_op[:n_trace], tr_iter[:n_trace]) if trace else None,
+        trace=_trace(f, tr[0, :n_trace], tr[1, :n_trace], tr[2, :n_trace]) if trace else None,
     )
 
 
@@ -86,8 +87,8 @@ def _trace(f: Flat, start: np.ndarray, op: np.ndarray, iteration: np.ndarray) ->
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Kernel helpers: a binary min-heap of (time, amount) per buffer row, arrays that grow by doubling. Plain loops
-# throughout (no slicing, sorting or concatenation): they compile in a fraction of the time.
+# Kernel helpers: a binary min-heap of (time, amount) per buffer row, and growing 2-D arrays. Plain loops throughout
+# (no slicing, sorting or concatenation): they compile in a fraction of the time.
 
 
 @helper
@@ -132,21 +133,12 @@ def _heap_pop(ht, ha, hn, b):
 
 
 @helper
-def _widened(h, columns):
-    """A copy of 2-D `h` with `columns` columns (at least as many as it has)."""
-    out = np.zeros((h.shape[0], columns), np.int64)
+def _widened(h, live, columns):
+    """A copy of 2-D `h` with `columns` columns, of which the first `live[r]` of each row r are copied."""
+    out = np.empty((h.shape[0], columns), np.int64)
     for r in range(h.shape[0]):
-        for j in range(h.shape[1]):
+        for j in range(live[r]):
             out[r, j] = h[r, j]
-    return out
-
-
-@helper
-def _doubled(a):
-    """A copy of 1-D `a` twice as long."""
-    out = np.zeros(2 * a.shape[0], np.int64)
-    for j in range(a.shape[0]):
-        out[j] = a[j]
     return out
 
 
@@ -160,7 +152,7 @@ def _write_state(st, row, seg_units, n_su, free, tgt, n_tg, ready, cur, seg_bufs
             return -1, st
         size += 3 + 2 * hn[seg_bufs[j]]
     if size > st.shape[1]:
-        st = _widened(st, 2 * size)
+        st = _widened(st, np.full(2, st.shape[1], np.int64), 2 * size)
     w = 0
     for j in range(n_su):
         st[row, w] = free[seg_units[j]] - ref
@@ -224,7 +216,7 @@ def _touched(o0, n, p0, unit, dep_base, dep_ptr, dep_op, dep_prev, acq_base, acq
 
 _OUT = types.Array(types.int64, 1, "C")
 _SIGNATURE = types.Tuple((types.int64, _OUT, types.int64, types.Array(types.int64, 2, "C"), _OUT, _OUT, types.int64,
-                          _OUT, _OUT, _OUT, types.int64, _OUT))(
+                          types.Array(types.int64, 2, "C"), types.int64, _OUT))(
     I64, I64, BOOL, I32, I64, I64, I64, I64, I32, BOOL, I64, I64, I32, I64, I64, I64, I32, I64, BOOL, I64,
     types.boolean, types.boolean)
 
@@ -237,10 +229,14 @@ def _schedule(seg_ptr, repeat, barrier, unit, duration, latency, dep_base, dep_p
     iterations_simulated[S], period[S], ops_simulated, trace_start, trace_op, trace_iteration, trace_len,
     segment_end[S]) — segment_end[s] is the latest `ready` of segments 0..s."""
     n_seg, n_units, n_bufs = repeat.shape[0], unit_is_mem.shape[0], cap.shape[0]
-    n_max = 1
+    n_max, n_again, n_track = 1, 0, 1  # longest body; of those repeated; of those checked for periodicity
     for s in range(n_seg):
         n_max = max(n_max, seg_ptr[s + 1] - seg_ptr[s])
-    ready = np.zeros(2 * n_max, np.int64)  # ready times of one body, twice: iteration k at (k % 2) * n_max
+        if repeat[s] > 1:
+            n_again = max(n_again, seg_ptr[s + 1] - seg_ptr[s])
+        if extrapolate and repeat[s] >= 3:
+            n_track = max(n_track, seg_ptr[s + 1] - seg_ptr[s])
+    ready = np.empty(n_max + n_again, np.int64)  # ready times of one body: iteration k at (k % 2) * n_max
     free = np.zeros(n_units, np.int64)
     used, last_grant, hn = np.zeros(n_bufs, np.int64), np.zeros(n_bufs, np.int64), np.zeros(n_bufs, np.int64)
     ht, ha = np.zeros((n_bufs, _HEAP_START), np.int64), np.zeros((n_bufs, _HEAP_START), np.int64)
@@ -251,33 +247,38 @@ def _schedule(seg_ptr, repeat, barrier, unit, duration, latency, dep_base, dep_p
     st, st_len = np.zeros((2, 64), np.int64), np.zeros(2, np.int64)
     seg_units, unit_mark = np.zeros(n_units, np.int64), np.zeros(n_units, np.bool_)
     seg_bufs, buf_mark = np.zeros(n_bufs, np.int64), np.zeros(n_bufs, np.bool_)
-    tgt, tgt_mark = np.zeros(n_max, np.int64), np.zeros(n_max, np.bool_)
-    tr_cap = _TRACE_START if trace else 1
-    tr_start, tr_op, tr_iter = np.zeros(tr_cap, np.int64), np.zeros(tr_cap, np.int64), np.zeros(tr_cap, np.int64)
+    tgt, tgt_mark = np.zeros(n_track, np.int64), np.zeros(n_track, np.bool_)
+    tr = np.zeros((3, _TRACE_START if trace else 1), np.int64)  # per simulated op: start, op, iteration
     n_tr = 0
-    gmax, gmax_mem = 0, False  # max ready so far, and whether the first op attaining it ran on a memory unit
+    gmax, gmax_unit = 0, -1  # max ready so far, and the unit of the first op attaining it
     ops_sim = 0
 
     for s in range(n_seg):
         o0, n, rep = seg_ptr[s], seg_ptr[s + 1] - seg_ptr[s], repeat[s]
         p0, db, ab, rb = o0 + s, dep_base[s], acq_base[s], rel_base[s]
-        bar_t, bar_mem = 0, False
+        bar_t, bar_unit = 0, -1
         if barrier[s]:
-            bar_t, bar_mem = gmax, gmax_mem
+            bar_t, bar_unit = gmax, gmax_unit
         track = extrapolate and rep >= 3
         n_su, n_sb, n_tg = 0, 0, 0
         if track:
             n_su, n_sb, n_tg = _touched(o0, n, p0, unit, dep_base, dep_ptr, dep_op, dep_prev, acq_base, acq_ptr,
                                         acq_buf, rel_base, rel_ptr, rel_buf, s, seg_units, unit_mark, seg_bufs,
                                         buf_mark, tgt, tgt_mark)
-        for i in range(n):  # iteration 0 reads previous-iteration deps as 0: they never win the max
-            ready[n_max + i] = 0
         st_len[0], st_len[1] = -1, -1
         ref_prev = 0
         k = 0
         while k < rep:
             cur = (k & 1) * n_max
             prv = n_max - cur
+            hn_max = 0
+            for b in range(n_bufs):
+                hn_max = max(hn_max, hn[b])
+            room = hn_max + (rel_base[s + 1] - rel_base[s])  # this iteration's releases can all be pending
+            if room > ht.shape[1]:
+                columns = max(room, 2 * ht.shape[1])
+                ht, ha = _widened(ht, hn, columns), _widened(ha, hn, columns)
+                sct, sca = _widened(sct, sn, columns), _widened(sca, sn, columns)
             if track:
                 for j in range(n_su):
                     for c in range(3):
@@ -286,14 +287,17 @@ def _schedule(seg_ptr, repeat, barrier, unit, duration, latency, dep_base, dep_p
                 g = o0 + i
                 u = unit[g]
                 t_unit = free[u]
-                t_dep, dmem = 0, False
+                t_dep, dep = 0, 0  # latest ready of the deps, and the op (in this body) it is the ready of
                 for e in range(db + dep_ptr[p0 + i], db + dep_ptr[p0 + i + 1]):
                     d = dep_op[e]
+                    if dep_prev[e] and k == 0:
+                        continue
                     r = ready[(prv if dep_prev[e] else cur) + d]
                     if r > t_dep:
-                        t_dep, dmem = r, unit_is_mem[unit[o0 + d]]
+                        t_dep, dep = r, d
+                dep_unit = unit[o0 + dep]
                 if k == 0 and bar_t > t_dep:
-                    t_dep, dmem = bar_t, bar_mem
+                    t_dep, dep_unit = bar_t, bar_unit
                 t0 = max(t_unit, t_dep)
                 t = t0
                 for e in range(ab + acq_ptr[p0 + i], ab + acq_ptr[p0 + i + 1]):
@@ -305,7 +309,7 @@ def _schedule(seg_ptr, repeat, barrier, unit, duration, latency, dep_base, dep_p
                         if hn[b] == 0:
                             err[0], err[1], err[2], err[3] = s, k, i, b
                             return (_DEADLOCK, err, gmax, stall, iters, period, ops_sim,
-                                    tr_start, tr_op, tr_iter, n_tr, seg_end)
+                                    tr, n_tr, seg_end)
                         r, amt = _heap_pop(ht, ha, hn, b)
                         t = max(t, r)
                         used[b] -= amt
@@ -319,24 +323,21 @@ def _schedule(seg_ptr, repeat, barrier, unit, duration, latency, dep_base, dep_p
                 free[u] = end
                 rd = end + latency[g]
                 ready[cur + i] = rd
-                if rd > gmax:
-                    gmax, gmax_mem = rd, unit_is_mem[u]
-                gap = t - t_unit
-                if gap > 0:
-                    stall[u, 2 if t > t0 else (1 if dmem else 0)] += gap
+                gmax_unit = u if rd > gmax else gmax_unit
+                gmax = max(gmax, rd)
+                stall[u, 2 if t > t0 else np.int64(unit_is_mem[dep_unit])] += t - t_unit
                 for e in range(rb + rel_ptr[p0 + i], rb + rel_ptr[p0 + i + 1]):
                     b = np.int64(rel_buf[e])
                     if end <= last_grant[b]:  # every future grant of b is at >= last_grant: apply it now
                         used[b] -= rel_amt[e]
                     else:
-                        if hn[b] == ht.shape[1]:
-                            ht, ha = _widened(ht, 2 * ht.shape[1]), _widened(ha, 2 * ha.shape[1])
-                            sct, sca = _widened(sct, ht.shape[1]), _widened(sca, ht.shape[1])
                         _heap_push(ht, ha, hn, b, end, rel_amt[e])
-                if trace:
-                    if n_tr == tr_start.shape[0]:
-                        tr_start, tr_op, tr_iter = _doubled(tr_start), _doubled(tr_op), _doubled(tr_iter)
-                    tr_start[n_tr], tr_op[n_tr], tr_iter[n_tr] = t, g, k
+            if trace:
+                if n_tr + n > tr.shape[1]:
+                    tr = _widened(tr, np.full(3, n_tr, np.int64), max(2 * tr.shape[1], n_tr + n))
+                for i in range(n):
+                    tr[0, n_tr] = ready[cur + i] - duration[o0 + i] - latency[o0 + i]
+                    tr[1, n_tr], tr[2, n_tr] = o0 + i, k
                     n_tr += 1
             ops_sim += n
             k += 1
@@ -364,15 +365,15 @@ def _schedule(seg_ptr, repeat, barrier, unit, duration, latency, dep_base, dep_p
                         last_grant[b] += shift
                         for q in range(hn[b]):
                             ht[b, q] += shift
-                    it_max, it_mem = ready[cur], unit_is_mem[unit[o0]]  # the first op of the max in the body
+                    it_max, it_unit = ready[cur], unit[o0]  # the first op of the max in the body
                     for i in range(1, n):
                         if ready[cur + i] > it_max:
-                            it_max, it_mem = ready[cur + i], unit_is_mem[unit[o0 + i]]
+                            it_max, it_unit = ready[cur + i], unit[o0 + i]
                     if it_max + shift > gmax:
-                        gmax, gmax_mem = it_max + shift, it_mem
+                        gmax, gmax_unit = it_max + shift, it_unit
                     period[s] = p
                     break
                 ref_prev = ref
         iters[s] = k
         seg_end[s] = gmax
-    return _OK, err, gmax, stall, iters, period, ops_sim, tr_start, tr_op, tr_iter, n_tr, seg_end
+    return _OK, err, gmax, stall, iters, period, ops_sim, tr, n_tr, seg_end
