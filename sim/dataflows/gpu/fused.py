@@ -26,7 +26,7 @@ from sim.dataflows.gpu.costs import (Kernel, Unit, iteration_cycles, mod_ops, pi
 from sim.dataflows.gpu.machine import SM, place, sm_rates
 from sim.dataflows.gpu.plans import check_arch, shape_of
 from sim.dataflows.gpu.programs import UNIT_LEVELS, AttentionKernel, CtaCost, GpuProgram, Load, Run, attention
-from sim.dataflows.gpu.shape import Attention
+from sim.dataflows.gpu.shape import Attention, op_counts
 from sim.ir.mapping import Mapping, MappingError
 from sim.ir.options import Options
 
@@ -131,7 +131,7 @@ def extra_work(c: Cascade, a: Attention, arch: Arch, g: Grid, tile, groups: int,
     output element where the kernel takes one reciprocal per row — so that no pipe does less than the cascade's
     own ops (the work utilization and the roofline count)."""
     ops: dict[str, int] = {}
-    counts = workloads.op_counts(c)
+    counts = op_counts(c)
     for role in ("score", "softmax", "normalize"):
         for name in a.match.roles.get(role, ()):
             for op, n in counts[name].items():

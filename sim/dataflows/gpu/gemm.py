@@ -147,7 +147,8 @@ def gemm_kernel(prog: GpuProgram, dims: tuple[int, int, int, int], p, elem: int,
             seg.op("l2", cycles(out / sm.l2), tag="epilogue", bytes={"L2.write": out * scale})
             seg.op("hbm", cycles(out / sm.hbm), tag="epilogue", bytes={"HBM.write": out * scale})
 
-        if count > 1 and STEP_OPS * tk + 2 <= MAX_UNROLLED_OPS:   # equal CTAs: one segment, the k loop unrolled
+        unrolled = STEP_OPS * tk + 2          # one segment, the k loop unrolled, vs separate CTAs (a k loop each)
+        if count > 1 and unrolled <= min(count * (STEP_OPS + 2), MAX_UNROLLED_OPS):
             seg = prog.segment(f"{name}.ctas", repeat=count)
             steps(seg, tk)
             epilogue(seg)

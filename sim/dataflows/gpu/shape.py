@@ -101,6 +101,19 @@ def _shape(c: Cascade, found: Match) -> Attention | str:
     return Attention(s["B"], h, g, s["M"], s["P"], e, f, causal, nb, c.dtype, elem, found, bias, projections)
 
 
+def op_counts(c: Cascade) -> dict[str, dict[str, int]]:
+    """`workloads.op_counts`, memoized per cascade (lowerings ask for it several times)."""
+    try:
+        return _cached_counts(c)
+    except TypeError:      # an unhashable cascade
+        return workloads.op_counts(c)
+
+
+@lru_cache(maxsize=64)
+def _cached_counts(c: Cascade) -> dict[str, dict[str, int]]:
+    return workloads.op_counts(c)
+
+
 def _mask_reason(c: Cascade) -> str | None:
     for mk in c.masks:
         if not isinstance(mk, (Causal, Neighborhood)):

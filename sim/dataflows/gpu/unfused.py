@@ -16,7 +16,7 @@ from sim.dataflows.gpu.gemm import check_gemm_fit, gemm_buffers, gemm_kernel, ge
 from sim.dataflows.gpu.machine import sm_rates
 from sim.dataflows.gpu.plans import attention_reason, check_arch, constrain, mapping, shape_of
 from sim.dataflows.gpu.programs import UNIT_LEVELS, GpuProgram, stream
-from sim.dataflows.gpu.shape import Attention
+from sim.dataflows.gpu.shape import Attention, op_counts
 from sim.dataflows.registry import Lowered
 from sim.ir.mapping import Mapping
 from sim.ir.options import DEFAULT_OPTIONS, Options
@@ -50,7 +50,7 @@ def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTION
         stream(prog, 2 * (a.batch * a.m * a.heads * a.e + a.batch * a.p * a.kv_heads * (a.e + a.f)) * a.elem,
                "copy_qkv", eff, "copy")
     gemm_kernel(prog, (bh, a.m, a.p, a.e), p, a.elem, "qk", "qk")
-    ops = workloads.op_counts(c)
+    ops = op_counts(c)
     work = lambda names, what: pipe_ops(_total(ops, names), arch, a.dtype, what)  # noqa: E731
     for k, mod in enumerate(a.match.mods):   # one elementwise kernel per score mod: read S (and its inputs), write
         extra = sum(_broadcast_bytes(b, arch) for b in a.bias if b.name in mod.inputs)
