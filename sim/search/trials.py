@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping as MappingType
 import workloads
 from accel import Arch
 from workloads import Cascade
-from workloads.frozen import FrozenDict
+from workloads.frozen import FrozenDict, freeze
 
 from sim.bounds.rooflines import roofline
 from sim.dataflows.registry import Dataflow
@@ -70,11 +70,11 @@ class Trials:
 
     def row_of(self, df: Dataflow, pins: MappingType[str, Any]) -> int | None:
         """The row of a request made before, if any."""
-        return self.requested.get(df.name, {}).get(FrozenDict(pins))
+        return self.requested.get(df.name, {}).get(freeze(pins))
 
     def alias(self, df: Dataflow, pins: MappingType[str, Any], row: int) -> None:
         """Record that requesting `pins` would give `row` (so it is not planned again)."""
-        self.requested.setdefault(df.name, {})[FrozenDict(pins)] = row
+        self.requested.setdefault(df.name, {})[freeze(pins)] = row
 
     # -- trying requests
     def run(self, df: Dataflow, requests: Iterable[MappingType[str, Any]], share: int, prune: bool = True) -> None:
@@ -82,7 +82,7 @@ class Trials:
         evaluate the fresh ones in batches, lowest bound first."""
         seen = self.requested.setdefault(df.name, {})
         planned: list[Planned] = []
-        for req in map(FrozenDict, requests):
+        for req in map(freeze, requests):            # frozen like Mapping.params, to compare with them
             if req in seen:
                 continue
             if self.spent.get(df.name, 0) >= share:
