@@ -1,4 +1,5 @@
-"""Tile tools for NATTEN-style block-sparse generalized neighborhood attention (gpus-and-local-attention.md §5–§6).
+"""Tile tools for NATTEN-style block-sparse generalized neighborhood attention (Hassani et al., "Generalized
+Neighborhood Attention", 2025, and the NATTEN kernels).
 
 Fused GNA kernels permute tokens so that each multi-dimensional tile (e.g. 2-D `(16, 8)`) is contiguous, pad every
 dimension up to the tile shape, and then, per Q tile, visit the bounding box of KV tiles covering the union of its
@@ -83,7 +84,7 @@ def _dim_visits(n: int, w: int, s: int, dil: int, causal: bool, qt: int, kt: int
 
 
 def tile_visits(mask: Neighborhood, q_tile, kv_tile) -> TileVisits:
-    """Visited and partially masked KV tiles per Q tile of a 1-/2-/3-D layout (bounding-box rule, §6)."""
+    """Visited and partially masked KV tiles per Q tile of a 1-/2-/3-D layout (NATTEN's bounding-box rule)."""
     dims = len(mask.spatial)
     qt, kt = _tiles(q_tile, dims, "q_tile"), _tiles(kv_tile, dims, "kv_tile")
     per_dim = [_dim_visits(n, w, s, d, c, q, k) for n, w, s, d, c, q, k
@@ -101,7 +102,7 @@ def tile_visits(mask: Neighborhood, q_tile, kv_tile) -> TileVisits:
 
 
 def fully_block_sparse(spatial, window, stride, q_tile, kv_tile, dilation=None) -> bool:
-    """NATTEN's rule (§6): no Q/KV tile pair anywhere needs an element mask (non-causal)."""
+    """NATTEN's fully block-sparse rule: no Q/KV tile pair anywhere needs an element mask (non-causal)."""
     dims = len(spatial)
     dilation = (1,) * dims if dilation is None else tuple(dilation)
     for n, w, s, qt, kt, d in zip(spatial, window, stride, _tiles(q_tile, dims, "q_tile"),
