@@ -75,13 +75,22 @@ def pipeline_program(repeat: int) -> Program:
     return b.build()
 
 
-def timed(fn, runs: int) -> list[float]:
+def timed(fn, runs: int) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds of each run: on a shared machine the process's CPU time is the steadier figure."""
     times = []
     for _ in range(runs):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append((time.perf_counter() - t, time.process_time() - c))
     return times
+
+
+def line(label: str, fn, runs: int, ops: int) -> float:
+    """Print the median wall and CPU seconds of `fn` and the ops per second they give; return the wall median."""
+    times = timed(fn, runs)
+    wall, cpu = (statistics.median(x[i] for x in times) for i in (0, 1))
+    print(f"{label:<44} {wall:7.3f} s = {ops / wall:12,.0f} ops/s   (CPU {cpu:6.3f} s = {ops / cpu:12,.0f} ops/s)")
+    return wall
 
 
 def cold(n_ops: int, cache_dir: str) -> float:
@@ -105,39 +114,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         first = cold(n, cache)
         cached = cold(n, cache)
-    print(f"engine cold, compile included ({n:,} ops): {first:6.2f} s  = {n / first:12,.0f} ops/s")
-    print(f"engine cold, Numba cache reused:           {cached:6.2f} s  = {n / cached:12,.0f} ops/s")
+    print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(f"{'engine cold, compile included':<44} {first:7.3f} s = {n / first:12,.0f} ops/s")
+    print(f"{'engine cold, Numba cache reused':<44} {cached:7.3f} s = {n / cached:12,.0f} ops/s")
 
     program = random_flat_program(n)
-    simulate(program)  # warm up (compile or load from cache)
-    total = statistics.median(timed(lambda: simulate(dataclasses.replace(program)), args.runs))
-    prep = statistics.median(timed(lambda: validate(dataclasses.replace(program)), args.runs))
-    args_ = _kernel_args(validated(program).flat)
-    kernel = statistics.median(timed(lambda: _schedule(*args_, True, False), args.runs))
-    again = statistics.median(timed(lambda: simulate(program), args.runs))
-    run = simulate(program)
-    print(f"engine warm, simulate() end to end:        {total:6.3f} s  = {n / total:12,.0f} ops/s "
-          f"(median of {args.runs}; {run.ticks:,} ticks)")
-    print(f"  of which validation (checks + flatten):  {prep:6.3f} s")
-    print(f"  of which the compiled kernel:            {kernel:6.3f} s  = {n / kernel:12,.0f} ops/s")
-    print(f"engine warm, simulate() of a validated one: {again:5.3f} s  = {n / again:12,.0f} ops/s")
-    traced = statistics.median(timed(lambda: simulate(program, trace=True), args.runs))
-    print(f"engine warm, with trace:                   {traced:6.3f} s  = {n / traced:12,.0f} ops/s")
+    run = simulate(program)  # warm up (compile or load from cache)
+    print(f"warm, medians of {args.runs} ({n:,} ops, {run.ticks:,} ticks):")
+    line("engine, simulate() end to end", lambda: simulate(dataclasses.replace(program)), args.runs, n)
+    line("  of which validation (checks + flatten)", lambda: validate(dataclasses.replace(program)), args.runs, n)
+    kernel_args = _kernel_args(validated(program).flat)
+    line("  of which the compiled kernel", lambda: _schedule(*kernel_args, True, False), args.runs, n)
+    line("engine, simulate() of a validated program", lambda: simulate(program), args.runs, n)
+    line("engine, with trace", lambda: simulate(program, trace=True), args.runs, n)
 
     periodic = pipeline_program(10_000_000)
-    fast = statistics.median(timed(lambda: simulate(periodic), args.runs))
     prun = simulate(periodic)
-    print(f"engine, periodic pipeline x 10^7:          {fast * 1e3:6.2f} ms for {prun.ops_total:,} ops "
-          f"({prun.ops_simulated} simulated) = {prun.ops_total / fast:,.3g} ops/s described")
+    line(f"engine, periodic pipeline x 10^7 ({prun.ops_simulated} simulated)", lambda: simulate(periodic),
+                args.runs, prun.ops_total)
     periodic_small = pipeline_program(250_000)
-    full = statistics.median(timed(lambda: simulate(periodic_small, extrapolate=False), args.runs))
-    print(f"engine, same pipeline x 250,000 in full:   {full:6.3f} s  = {periodic_small.ops_total / full:12,.0f} ops/s")
+    line("engine, same pipeline x 250,000 in full", lambda: simulate(periodic_small, extrapolate=False), args.runs,
+         periodic_small.ops_total)
 
     from sim.engine.reference import simulate_reference
 
     small = random_flat_program(20_000, seed=1)
-    t = min(timed(lambda: simulate_reference(small), 1))
-    print(f"SimPy reference ({small.ops_total:,} ops):          {t:6.2f} s  = {small.ops_total / t:12,.0f} ops/s")
+    line(f"SimPy reference ({small.ops_total:,} ops, one run)", lambda: simulate_reference(small), 1, small.ops_total)
 
 
 if __name__ == "__main__":

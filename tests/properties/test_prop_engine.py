@@ -1,22 +1,22 @@
-"""Engine invariants over generated tile programs: the Numba engine equals the SimPy reference, periodic
-extrapolation equals full simulation, results are deterministic, cycles cover every unit's busy time, and
-utilizations lie in [0, 1]."""
+"""Engine invariants over generated tile programs: the Numba engine equals the SimPy reference (totals, stalls,
+per-segment end times, every op's start), periodic extrapolation equals full simulation, results are deterministic,
+cycles cover every unit's busy time, and utilizations lie in [0, 1]."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from sim.engine.reference import simulate_reference
 from sim.engine.scheduler import simulate
 from sim.ir.program import ProgramError
-from sim.engine.reference import simulate_reference
 
 from prop_strategies import FAST, SLOW, programs
 
 
 def _same(a, b) -> None:
     assert a.ticks == b.ticks
-    for name in ("busy_ticks", "stall_ticks", "level_bytes", "tag_busy_ticks"):
+    for name in ("busy_ticks", "stall_ticks", "level_bytes", "tag_busy_ticks", "segment_end_ticks"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
 
 

@@ -189,6 +189,19 @@ def test_barrier_waits_for_earlier_segments_and_charges_their_unit(sim):
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
+def test_segment_end_is_the_latest_ready_so_far(sim):
+    """'long' runs 50 ticks on u0 with latency 5 (ready 55); 'short' (no barrier) runs 3 x 5 ticks on u1 from 0:
+    its own results are ready by 15, but segment_end is the latest ready of segments 0..s, so both are 55; the
+    barrier segment 'tail' waits for 55 and ends at 57 (the per-kernel times of `Result.kernels`)."""
+    b = ProgramBuilder(units=["u0", "u1"])
+    b.segment("long").op("u0", 50, 5)
+    b.segment("short", repeat=3).op("u1", 5)
+    b.segment("tail", barrier=True).op("u1", 2)
+    run = SIMULATORS[sim](b.build())
+    assert run.segment_end_ticks.tolist() == [55, 55, 57] and run.ticks == 57
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
 def test_release_of_a_later_op_is_invisible_to_an_earlier_acquire(sim):
     """Buffer of 1 byte, taken by 'init'. op0 (u0) frees it at 10; op1 (u1) acquires it, so starts at 10. op2 (u2)
     releases a byte at 1, earlier in time, but it comes after op1 in program order, so op1 cannot use it."""
