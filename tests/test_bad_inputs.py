@@ -309,7 +309,8 @@ ERROR_TYPES = [  # (type, module, what raises it)
     (MappingError, "sim", "`sim.evaluate` and dataflows (`supports` verdicts, `plan` parameter checks, infeasible "
                           "tiles and shapes at `lower`), `sim.roofline` bindings, `sim.explore` arguments"),
     (ProgramError, "sim.ir", "`sim.ir.ProgramBuilder`, `sim.ir.validate`, `sim.engine.simulate` and "
-                          "`sim.engine.simulate_reference` (malformed programs, buffer deadlock, over-release)"),
+                          "`sim.engine.simulate_reference` (malformed programs, buffer deadlock, over-release, "
+                          "more than 2^62 ticks)"),
     (CLIError, "sim.report.cli", "`python -m sim` arguments (arch files, output folders, workload flags, dataflow "
                                  "and baseline names); the command prints the message and exits with status 2"),
     (ValidationError, "validation.errors", "measurement CSVs read by `validation.compare` (format, rows, encoding), "
