@@ -105,6 +105,7 @@ def cold(n_ops: int, cache_dir: str) -> float:
 
 
 def main() -> None:
+    """Run every measurement of the module docstring and print it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=5_000_000)
     parser.add_argument("--runs", type=int, default=5)

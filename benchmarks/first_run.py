@@ -50,6 +50,7 @@ def run_once(dataflow: str, arch: str, cache_dir: str) -> tuple[float, float | N
 
 
 def main() -> None:
+    """Time each case cold (a new cache per run) and warm (reusing that cache); print the medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="warm runs per case")
     parser.add_argument("--cold-runs", type=int, default=1, help="cold runs per case (each with a new cache)")

@@ -69,6 +69,7 @@ class _Buffer:
     requests: dict[int, tuple[int, simpy.Event]] = field(default_factory=dict)  # op -> (bytes, event), unserved
 
     def acquire(self, op: int, amount: int) -> simpy.Event:
+        """An event that succeeds when `op` (its turn in program order come) holds `amount` bytes."""
         event = self.env.event()
         self.requests[op] = (amount, event)
         self._check()
@@ -81,6 +82,7 @@ class _Buffer:
         self._check()
 
     def release(self, op: int, amount: int) -> None:
+        """`op` frees `amount` bytes now; requesters later in program order than `op` may count them."""
         self.uncounted.append((op, amount))
         self._check()
 

@@ -33,12 +33,13 @@ class _Notice(event.Listener):
     shown = False
 
     def on_start(self, ev: event.Event) -> None:
+        """A compilation starts: say so, once."""
         if not _Notice.shown:
             _Notice.shown = True
             print(COMPILING_NOTICE, file=sys.stderr, flush=True)
 
     def on_end(self, ev: event.Event) -> None:
-        pass
+        """Nothing to do when it ends (the listener interface requires the method)."""
 
 
 class Kernel:

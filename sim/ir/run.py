@@ -52,6 +52,7 @@ class Run:
 
     @property
     def cycles(self) -> float:
+        """Total time in cycles (ticks / ticks_per_cycle)."""
         return self.ticks / self.ticks_per_cycle
 
     @property
