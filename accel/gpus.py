@@ -1,0 +1,82 @@
+"""GPU presets: NVIDIA A100 (2020) and H100 (2022) Tensor Core GPU Architecture whitepapers, the H200 datasheet
+(2024) and the Blackwell architecture technical brief / DGX B200 datasheet (2024); SFU and FP32 throughputs from the
+CUDA C++ Programming Guide's arithmetic-instruction table; the Ampere-style `mma.sync` rate on Hopper from
+FlashAttention-3 (Shah et al., 2024, §2). Measured ceilings say where they were measured."""
+from __future__ import annotations
+
+from typing import Any
+
+
+# Kernel launch overhead: the gap one dependent kernel adds in a CUDA stream. Not measured here; 2 µs is the
+# usual order of magnitude for back-to-back launches on A100/H100 (assumption, stated in docs/gpu-model.md).
+LAUNCH_OVERHEAD_S = 2e-6
+# Hopper runs the Ampere-style warp-level `mma.sync` at about 2/3 of the warpgroup-MMA (`wgmma`) peak
+# (FlashAttention-3 paper, Shah et al. 2024, §2: "mma.sync ... can only reach about 2/3 of the peak throughput").
+HOPPER_MMA_SYNC_FRACTION = 2 / 3
+
+
+def _gpu(name: str, *, sms: int, clock_hz: float, mac_per_sm: dict[str, float], fp32_fma_per_sm: int,
+         sfu_per_sm: int, smem_bytes: int, l2_bytes: int, l2_bytes_per_s: float, hbm_bytes: int,
+         hbm_bytes_per_s: float, measured: dict[str, float], notes: str,
+         mma_sync_fraction: float = 1.0) -> dict[str, Any]:
+    """HBM → L2 → (× SMs) shared memory → registers → tensor cores / FP32 pipes / special-function units.
+
+    The tensor unit's `mac` (and `mac.<dtype>`) rates are the dense peak of the native instruction path (wgmma on
+    Hopper/Blackwell, mma.sync on Ampere); `mma_sync` is the rate of the Ampere-style warp-level path that
+    FlashAttention-2 uses (= `mac` on Ampere, 2/3 of it on Hopper and later). The RF level holds the 64K 32-bit
+    registers per SM and SMEM the shared memory per SM (occupancy limits); `launch_overhead_s` is per kernel.
+    """
+    lanes = 4  # four SM sub-partitions, each with one tensor core, 1/4 of the FP32 lanes and SFUs
+    mac_per_sm = {**mac_per_sm, "mma_sync": mac_per_sm["mac"] * mma_sync_fraction}
+    return {
+        "name": name, "clock_hz": clock_hz, "notes": notes, "measured": measured,
+        "launch_overhead_s": LAUNCH_OVERHEAD_S,
+        "levels": [
+            {"name": "HBM", "capacity_bytes": hbm_bytes, "bandwidth_bytes_per_s": hbm_bytes_per_s},
+            {"name": "L2", "capacity_bytes": l2_bytes, "bandwidth_bytes_per_s": l2_bytes_per_s, "fanout": sms},
+            # 128 B/clk/SM shared-memory bandwidth (32 banks × 4 B), the operand path of ldmatrix/mma.sync.
+            {"name": "SMEM", "capacity_bytes": smem_bytes, "bandwidth_bytes_per_s": sms * 128 * clock_hz},
+            {"name": "RF", "capacity_bytes": 65536 * 4, "bandwidth_bytes_per_s": None},
+        ],
+        "units": [
+            {"name": "tensor", "level": "RF", "pes": [lanes],
+             "ops_per_cycle": {op: rate / lanes for op, rate in mac_per_sm.items()}},
+            {"name": "fma", "level": "RF", "pes": [lanes],
+             "ops_per_cycle": {op: fp32_fma_per_sm / lanes for op in ("add", "sub", "mul", "max", "min", "mac",
+                                                                      "neg", "relu")}},
+            {"name": "sfu", "level": "RF", "pes": [lanes],
+             "ops_per_cycle": {op: sfu_per_sm / lanes for op in ("exp", "div", "rsqrt", "sqrt", "tanh", "sigmoid",
+                                                                 "silu", "gelu", "elu")}},
+        ],
+    }
+
+
+# Dense tensor-core MACs per SM per clock (FLOP/clk/SM ÷ 2): A100 2048/2, Hopper 4096/2, Blackwell 8192/2.
+# SFU: 16 results/clk/SM (CUDA programming guide throughput table, cc 8.x/9.x). FP32: 64 (A100), 128 (Hopper+).
+A100 = _gpu("a100", sms=108, clock_hz=1.41e9, mac_per_sm={"mac": 1024, "mac.tf32": 512}, fp32_fma_per_sm=64,
+            sfu_per_sm=16, smem_bytes=164 * 1024, l2_bytes=40 * 10 ** 6, l2_bytes_per_s=5120 * 1.41e9,
+            hbm_bytes=80 * 10 ** 9, hbm_bytes_per_s=2039e9,
+            measured={"tensor.bf16_flops_per_s": 271.2e12},
+            notes="A100 SXM4 80GB. L2 bandwidth 5120 B/clk is the whitepaper figure (not measured here). "
+                  "Measured: best bf16 GEMM 271.2 TFLOP/s (ml-engineering MAMF table).")
+H100 = _gpu("h100", sms=132, clock_hz=1.83e9, mac_per_sm={"mac": 2048, "mac.fp8": 4096, "mac.tf32": 1024},
+            fp32_fma_per_sm=128, sfu_per_sm=16, smem_bytes=228 * 1024, l2_bytes=50 * 10 ** 6,
+            l2_bytes_per_s=5.5e12, hbm_bytes=80 * 10 ** 9, hbm_bytes_per_s=3.35e12,
+            measured={"tensor.bf16_flops_per_s": 798e12, "HBM.bytes_per_s": 3.0e12},
+            mma_sync_fraction=HOPPER_MMA_SYNC_FRACTION,
+            notes="H100 SXM5. L2 bandwidth is an estimate (NVIDIA does not publish it; not measured here). Measured "
+                  "(2026-11, PyTorch, this workplace): 8192³ bf16 matmul 798 TFLOP/s, device copy ~3.0 TB/s.")
+H200 = _gpu("h200", sms=132, clock_hz=1.83e9, mac_per_sm={"mac": 2048, "mac.fp8": 4096, "mac.tf32": 1024},
+            fp32_fma_per_sm=128, sfu_per_sm=16, smem_bytes=228 * 1024, l2_bytes=50 * 10 ** 6,
+            l2_bytes_per_s=5.5e12, hbm_bytes=141 * 10 ** 9, hbm_bytes_per_s=4.8e12,
+            measured={"tensor.bf16_flops_per_s": 788e12, "HBM.bytes_per_s": 4.3e12},
+            mma_sync_fraction=HOPPER_MMA_SYNC_FRACTION,
+            notes="H200 SXM (GH100 die, as H100). Measured (2026-10/11, PyTorch, this workplace): 8192³ bf16 matmul "
+                  "769–798 TFLOP/s (788 typical), device copy ~4.3 TB/s.")
+B200 = _gpu("b200", sms=148, clock_hz=1.86e9, mac_per_sm={"mac": 4096, "mac.fp8": 8192, "mac.fp4": 16384,
+                                                         "mac.tf32": 2048},
+            fp32_fma_per_sm=128, sfu_per_sm=16, smem_bytes=228 * 1024, l2_bytes=126 * 10 ** 6,
+            l2_bytes_per_s=10e12, hbm_bytes=192 * 10 ** 9, hbm_bytes_per_s=8e12, measured={},
+            mma_sync_fraction=HOPPER_MMA_SYNC_FRACTION,
+            notes="B200 (HGX). Clock ~1.86 GHz unverified; L2 size uncertain (sources say 126, 96 or 65.5 MB); "
+                  "L2 bandwidth is an estimate. 256 KB tensor memory per SM is not modelled.")
