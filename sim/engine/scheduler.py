@@ -21,6 +21,9 @@ Periodic extrapolation: after iteration k >= 1 of a segment, the state that the 
 normalized by the start of iteration k (free time of the body's units, ready of previous-iteration dep targets, and
 per touched buffer: bytes used, last grant, pending releases merged by time). If it equals the state after
 iteration k-1, every later iteration is iteration k shifted by the period, so the rest is added in closed form.
+(The schedule is deterministic, so equal states give equal futures. A body whose schedule settles into a pattern
+that repeats only every c > 1 iterations — max-plus systems can have cyclicity c > 1; Baccelli, Cohen, Olsder and
+Quadrat, "Synchronization and Linearity", Wiley 1992 — is simulated in full: exact, just not faster.)
 
 Busy time, bytes per level and busy time per tag do not depend on the schedule: `validate` sums them once.
 The kernel reads the validated, flattened program (`sim.ir.checks.Flat`) without copying it and is compiled once for

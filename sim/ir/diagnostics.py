@@ -206,7 +206,9 @@ def _segment_accounting(p, seg, held: np.ndarray) -> np.ndarray:
 
 def _check_ticks(p) -> None:
     """Refuse a program whose ops, run one after another, could take more than 2^62 ticks: beyond that the
-    engine's int64 times could wrap (no schedule is longer than the sum of all durations and latencies)."""
+    engine's int64 times could wrap. No list schedule is longer than the sum of all durations and latencies (every
+    op starts when an earlier op ends or is ready; Graham, "Bounds on multiprocessing timing anomalies", SIAM J.
+    Appl. Math. 17(2), 1969), so this bound is safe for any schedule."""
     total = 0
     for seg in p.segments:
         total += (_exact_sum(seg.duration) + _exact_sum(seg.latency)) * int(seg.repeat)
