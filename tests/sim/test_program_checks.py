@@ -9,6 +9,8 @@ import dataclasses
 import numba
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine_programs import random_program
 from sim.engine.reference import simulate_reference
@@ -231,3 +233,28 @@ def test_compiling_is_announced_once_and_a_cache_load_is_silent(tmp_path, monkey
     assert again(3) == 9
     assert capfd.readouterr().err == ""
     assert any(tmp_path.rglob("*.nbi"))
+
+
+_ANY = st.one_of(st.integers(-2 ** 70, 2 ** 70), st.floats(allow_nan=True, allow_infinity=True), st.none(),
+                 st.booleans(), st.text(max_size=3), st.lists(st.integers(-3, 3), max_size=3),
+                 st.dictionaries(st.sampled_from(["b", "L", "x"]), st.integers(-9, 2 ** 63), max_size=2),
+                 st.sampled_from([np.int64(3), np.float32(2.5), np.int32(-1), np.bool_(True), np.nan]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.fixed_dictionaries({}, optional={k: _ANY for k in (
+    "duration", "latency", "deps", "prev_deps", "acquire", "release", "bytes", "tag")}), min_size=1, max_size=4),
+    _ANY)
+def test_builder_fuzz_raises_only_program_errors(ops, repeat):
+    """Any values for any op argument (and the repeat): ProgramError or a program the engine runs like the
+    reference; never another exception."""
+    b = ProgramBuilder(units=["u"], buffers={"b": 8}, levels=["L"], tags=["x"])
+    try:
+        s = b.segment("s", repeat=repeat)
+        for op in ops:
+            s.op("u", **{"duration": 1, **op})
+        p = b.build()
+    except ProgramError:
+        return
+    if p.ops_total <= 1000:
+        assert simulate(p).ticks == simulate_reference(p).ticks
