@@ -30,9 +30,10 @@ import simpy
 from sim.ir.program import Program, ProgramError, validate
 from sim.ir.run import Run, Trace
 
-__all__ = ["simulate_reference"]
+__all__ = ["MAX_REFERENCE_OPS", "simulate_reference"]
 
 _DEPENDENCY, _MEMORY, _BUFFER = 0, 1, 2  # columns of Run.stall_ticks
+MAX_REFERENCE_OPS = 2_000_000  # ops of all iterations; at ~30k ops/s the reference would run over a minute
 
 
 @dataclass
@@ -204,6 +205,9 @@ def _expand(p: Program) -> list[_Op]:
 def simulate_reference(program: Program, *, trace: bool = False) -> Run:
     """Simulate every op of `program` with SimPy; same Run fields as `sim.engine.simulate`."""
     validate(program)
+    if program.ops_total > MAX_REFERENCE_OPS:
+        raise ProgramError(f"simulate_reference expands every iteration: {program.ops_total:,} ops is beyond its "
+                           f"limit of {MAX_REFERENCE_OPS:,} (about a minute); use sim.engine.simulate")
     model = _Model(program, simpy.Environment())
     model.env.run()
     for g, op in enumerate(model.ops):

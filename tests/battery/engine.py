@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from sim.engine import simulate
+from sim.engine import simulate, simulate_reference
 from sim.ir.program import ProgramBuilder, ProgramError, validate
 
 
@@ -21,6 +21,12 @@ def _segment(**op):
 def _long():
     b = ProgramBuilder(units=["pe"])
     b.segment("s", repeat=2 ** 40).op("pe", 2 ** 23)
+    return b.build()
+
+
+def _many():
+    b = ProgramBuilder(units=["pe"])
+    b.segment("s", repeat=10 ** 10).op("pe", 1)
     return b.build()
 
 
@@ -54,6 +60,8 @@ CASES = [
     ("program-huge-buffer", _changed(program={"buffer_capacity": np.array([2 ** 62], np.int64)}), ProgramError,
      "capacity 4611686018427387904 of buffer 'gb' is outside [0, 2^61] bytes"),
     ("program-not-a-program", lambda: simulate("program"), ProgramError, "expected a sim.ir.Program, got str"),
+    ("reference-too-many-ops", lambda: simulate_reference(_many()), ProgramError,
+     "simulate_reference expands every iteration: 10,000,000,000 ops is beyond its limit"),
     ("simulate-trace-not-bool", lambda: simulate(_segment(duration=1)(), trace=1), ProgramError,
      "simulate: trace must be True or False, got int"),
 ]
