@@ -11,6 +11,7 @@ kernels run as plain Python (the semantics check in CI).
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Callable
 
 from numba import njit
@@ -49,6 +50,7 @@ class Kernel:
         self.function, self.signature = function, signature
         self.__doc__, self.__name__ = function.__doc__, function.__name__
         self._compiled: Callable | None = None
+        self._lock = threading.Lock()  # threads calling it first at once compile (or load) it once
 
     def __call__(self, *args):
         compiled = self._compiled or self.compile()
@@ -56,13 +58,15 @@ class Kernel:
 
     def compile(self) -> Callable:
         """Load the compiled kernel from the cache or compile it (announced on stderr); return the callable."""
-        dispatcher = njit(cache=True, nogil=True, **_OPTIONS)(self.function)
-        if isinstance(dispatcher, Dispatcher):  # not under NUMBA_DISABLE_JIT
-            with event.install_listener("numba:compile", _Notice()):
-                dispatcher.compile(self.signature)
-            dispatcher.disable_compile()
-        self._compiled = dispatcher
-        return dispatcher
+        with self._lock:
+            if self._compiled is None:
+                dispatcher = njit(cache=True, nogil=True, **_OPTIONS)(self.function)
+                if isinstance(dispatcher, Dispatcher):  # not under NUMBA_DISABLE_JIT
+                    with event.install_listener("numba:compile", _Notice()):
+                        dispatcher.compile(self.signature)
+                    dispatcher.disable_compile()
+                self._compiled = dispatcher
+            return self._compiled
 
     @property
     def compiled_signatures(self) -> list:
