@@ -110,15 +110,10 @@ def check_run_settings(seed: Any, executor: Any) -> None:
 
 def _search_spaces(trials: Trials, supported: list[Dataflow], defaults: dict[str, int | None], budget: int) -> None:
     """Search each dataflow's space, best default first, skipping those the screening rules out."""
-    def default_value(df: Dataflow) -> float:
-        v = trials.value(defaults[df.name])
-        return float("inf") if v is None else v
-
-    order = sorted((df for df in supported if trials.value(defaults[df.name]) is not None),
-                   key=lambda df: (default_value(df), df.name))
+    values = {df.name: trials.value(defaults[df.name]) for df in supported}
+    order = sorted((df for df in supported if values[df.name] is not None), key=lambda df: (values[df.name], df.name))
     for k, df in enumerate(order):
-        best = trials.incumbent[0]
-        if default_value(df) > SCREEN_RATIO * best:
+        if values[df.name] > SCREEN_RATIO * trials.incumbent[0]:
             trials.notes.append(f"{df.name}: space not searched, its default is over {SCREEN_RATIO:g}× the best "
                                 f"{trials.objective} found before it")
             continue
