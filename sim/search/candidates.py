@@ -26,7 +26,10 @@ from sim.ir.program import Program, validated
 from sim.ir.result import Result
 from sim.search.records import can_win, objective_value
 
-MEMO_SIZE = 4096            # outcomes (results, bounds, refusals) kept per process
+# Outcomes (results, bounds, refusals) kept per process: a result is ~7 KB (up to ~150 KB for a program at the
+# engine's 16384-segment limit), so the memo stays within ~7 MB typically and ~150 MB at worst.
+MEMO_SIZE = 1024
+MAX_REASON = 400            # characters of a refusal kept as a row's reason
 LOWERED_MEMO_SIZE = 16      # lowered programs of pruned candidates kept (a program can be megabytes)
 
 
@@ -117,7 +120,7 @@ def _lower_and_bound(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mappi
         lowered = df.lower(workload, arch, mapping, options)
         totals = validated(lowered.program)          # remembered: simulating it later does not validate again
     except ValueError as e:          # MappingError, ProgramError, ArchError: this candidate cannot run
-        return _Refused(_reason(e))
+        return _Refused(reason_of(e))
     program = lowered.program
     latency = float(totals.busy_ticks.max(initial=0)) / program.ticks_per_cycle / arch.clock_hz
     levels = dict(zip(program.levels, totals.level_bytes.tolist()))
@@ -133,12 +136,14 @@ def _simulate(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mapping, opt
         run = simulate(lowered.program, extrapolate=options.extrapolate, trace=options.trace)
         result = account(workload, arch, mapping, lowered, run, options)
     except ValueError as e:          # e.g. a buffer deadlock found while scheduling
-        return _Refused(_reason(e))
+        return _Refused(reason_of(e))
     return _Simulated(result, onchip_bytes(lowered.program), bounded)
 
 
-def _reason(error: ValueError) -> str:
-    return f"{type(error).__name__}: {error}"
+def reason_of(error: ValueError) -> str:
+    """A refusal as a row's reason: the error's type and message, cut to `MAX_REASON` characters."""
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON - 1] + "…"
 
 
 def _remember(memo: OrderedDict, key: MemoKey, value: Any, size: int) -> None:

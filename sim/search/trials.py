@@ -24,7 +24,7 @@ from sim.bounds.rooflines import roofline
 from sim.dataflows.registry import Dataflow
 from sim.ir.mapping import Mapping
 from sim.ir.options import Options
-from sim.search.candidates import Outcome, evaluate_task, portable
+from sim.search.candidates import Outcome, evaluate_task, portable, reason_of
 from sim.search.records import Candidate, can_win, objective_value, params_key
 
 BATCH = 16                  # candidates evaluated between incumbent updates (fixed, for determinism)
@@ -111,7 +111,7 @@ class Trials:
         try:
             mapping = df.plan(self.workload, self.arch, {**self.constraints, **req})
         except ValueError as e:
-            self.rows.append(Candidate(df.name, req, "infeasible", f"{type(e).__name__}: {e}"))
+            self.rows.append(Candidate(df.name, req, "infeasible", reason_of(e)))
             return Planned(order, req, None)
         bad = [k for k, v in req.items() if mapping.params.get(k) != v]
         if bad:

@@ -261,8 +261,28 @@ def test_reregistered_name_never_returns_the_old_numbers(fusemax):
     assert slow >= 10 ** 6 / fusemax.clock_hz > 10 * fast       # the extra 10⁶-cycle op alone takes this long
 
 
-def test_memo_is_bounded():
-    assert candidates.MEMO_SIZE <= 4096 and candidates.LOWERED_MEMO_SIZE <= 64
+def test_memo_is_bounded(fusemax, toy, monkeypatch):
+    """The memo keeps at most MEMO_SIZE outcomes (least recently used go first), and lowered programs at most
+    LOWERED_MEMO_SIZE."""
+    monkeypatch.setattr(candidates, "MEMO_SIZE", 5)
+    monkeypatch.setattr(candidates, "LOWERED_MEMO_SIZE", 2)
+    clear_memo()
+    x = sim.explore(mha(8192), fusemax, dataflows=[TOY])
+    assert sum(r["status"] in ("ok", "pruned") for r in x.table.records()) > 5
+    assert len(candidates._MEMO) == 5 and len(candidates._LOWERED) <= 2
+
+
+def test_refusal_reasons_are_bounded(fusemax):
+    """A planner that refuses with a huge message gives a row whose reason is cut to MAX_REASON characters."""
+    def verbose_plan(c, a, constraints):
+        raise sim.MappingError("no: " + "x" * 100_000)
+    sim.register_dataflow("toy-verbose", supports=lambda c, a: None, plan=verbose_plan, lower=toy_lower)
+    try:
+        (row,) = sim.explore(mha(1024), fusemax, dataflows=["toy-verbose"]).table.records()
+    finally:
+        sim.dataflows.registry.unregister_dataflow("toy-verbose")
+    assert row["status"] == "infeasible" and row["reason"].startswith("MappingError: no: xxx")
+    assert len(row["reason"]) == candidates.MAX_REASON
 
 
 # ---- on-chip bytes, Pareto, progress ----------------------------------------------------------------------------
