@@ -150,7 +150,7 @@ def test_sweep_on_dask_equals_local(toy):
 def test_dask_sweep_with_builtin_dataflows_equals_local():
     """Built-in dataflows travel by name: a Dask sweep of GPU decode cells equals the local one."""
     import distributed
-    from test_explore import require
+    from test_explore_builtin import require
     require("flash-decoding", "flash3")
     ws = {f"decode{s}": workloads.attention("gqa", batch=1, heads=32, kv_heads=8, seq=1, seq_kv=s, head_dim=128)
           for s in (8192, 32768)}
@@ -178,7 +178,7 @@ def test_array_size_axis_a_bigger_array_is_never_slower():
 def test_fusemax_pe_array_and_buffer_sweep_at_256k():
     """FuseMax-style co-design sweep: PE array × buffer size on BERT at 256K tokens, with a latency/energy/area
     front; a bigger array is never slower."""
-    from test_explore import require
+    from test_explore_builtin import require
     require("fusemax")
     w = workloads.attention("mha", batch=64, heads=12, seq=262144, head_dim=64)
     archs = sim.arch_variants(accel.preset("fusemax"), array=[(256, 128), (256, 256), (256, 512)],
