@@ -12,7 +12,7 @@ from sim.ir.options import Options
 
 ATTENTION = {"unfused": ("3pass", "flat"), "flat": ("3pass", "flat"), "fusemax-cascade": ("1pass", "flat"),
              "fusemax-arch": ("1pass", "fusemax"), "fusemax": ("1pass", "fusemax")}
-CHOICES = {"unfused": {"rows"}, "flat": {"rows"}, "fusemax-cascade": {"P0", "M1", "lookahead"},
+CHOICES = {"unfused": {"rows"}, "flat": {"rows"}, "fusemax-cascade": {"P0", "M1", "lookahead", "exp_of_difference"},
            "fusemax-arch": {"P0", "M1"}, "fusemax": {"P0", "M1", "lookahead"}}
 
 

@@ -18,8 +18,8 @@ from sim.ir.mapping import MappingError
 from sim.ir.program import Program
 
 __all__ = ["ArchFacts", "DOUBLE", "MAX_TICKS", "OPERANDS_PER_SLOT", "actions", "arch_facts", "arch_problem",
-           "check_pins", "check_ticks", "cycles", "divisors", "dram_cycles", "largest_divisor", "pin_int",
-           "precision_problem", "tile_ops", "tiling_hint", "unbound_op"]
+           "check_pins", "check_ticks", "crossing_latency", "cycles", "divisors", "dram_cycles", "largest_divisor",
+           "pin_bool", "pin_int", "precision_problem", "reduction_drain", "tile_ops", "tiling_hint", "unbound_op"]
 
 PRECISION = "fp16"   # FuseMax and FLAT are evaluated in FP16 (FuseMax, MICRO 2024, §V); the presets' rates and
 #                      energies are FP16 figures, so other dtypes are refused rather than costed as FP16.
@@ -38,14 +38,15 @@ MOVED_PARAMS = {
 @dataclass(frozen=True)
 class ArchFacts:
     """The facts of a spatial arch a lowering reads: the 2D array's shape, PE counts, the global buffer, DRAM
-    bytes per cycle (None: unlimited), the 2D fill/drain and DRAM latency in cycles, and the level-byte columns."""
+    bytes per cycle (None: unlimited), the 2D array's reduction drain (`reduction_drain`) and the DRAM latency in
+    cycles, and the level-byte columns."""
     rows: int
     cols: int
     pes2: int
     pes1: int
     buffer: int
     bytes_per_cycle: float | None
-    fill: int
+    drain: int
     dram_latency: int
     levels: tuple[str, ...]
 
@@ -92,8 +93,23 @@ def arch_facts(arch: Arch, with_1d: bool = True) -> ArchFacts:
     return ArchFacts(rows=two.pes[0], cols=two.pes[1], pes2=accel.pe_count(arch, two),
                      pes1=accel.pe_count(arch, accel.unit(arch, "1d")) if with_1d else 0,
                      buffer=int(gb.capacity_bytes), bytes_per_cycle=None if bw is None else bw / arch.clock_hz,
-                     fill=accel.fill_drain(two), dram_latency=int(dram.latency_cycles),
+                     drain=reduction_drain(two), dram_latency=int(dram.latency_cycles),
                      levels=(f"{dram.name}.read", f"{dram.name}.write", f"{gb.name}.read", f"{gb.name}.write"))
+
+
+def reduction_drain(two: accel.Unit) -> int:
+    """Cycles after which a result reduced spatially over the 2D array's rows (the key rank P0) leaves the array:
+    the chain down its rows, ~256 cycles on a 256-row array (FuseMax, MICRO 2024, §IV: "~256 cycles to fill and
+    drain"); the unit's `fill_drain_cycles` when its spec sets one. The columns' skew is paid once per block, not at
+    every crossing (each column hands its own results to its own 1D PE), so it is not part of the drain."""
+    return two.fill_drain_cycles if two.fill_drain_cycles is not None else two.pes[0]
+
+
+def crossing_latency(drain: int, producer: int, consumer: int) -> int:
+    """Cycles a consumer on the other array waits after its producer op ends: the producer's results leave the
+    array in the order computed, each `drain` cycles after it, and the consumer takes them at its own pace, so it
+    ends no earlier than drain + max(producer, consumer) cycles after the producer started."""
+    return max(0, drain - min(producer, consumer))
 
 
 def precision_problem(cascade: Cascade) -> str | None:
@@ -209,6 +225,14 @@ def pin_int(dataflow: str, constraints: MappingType[str, Any], key: str, default
     if value < minimum or (maximum is not None and value > maximum):
         raise MappingError(f"{dataflow}: mapping parameter {key}={int(value)} must be ≥ {minimum}{top}")
     return int(value)
+
+
+def pin_bool(dataflow: str, constraints: MappingType[str, Any], key: str, default: bool) -> bool:
+    """A pinned True/False mapping parameter (or the planner's default); anything else is a MappingError."""
+    value = constraints.get(key, default)
+    if not isinstance(value, (bool, np.bool_)):
+        raise MappingError(f"{dataflow}: mapping parameter {key} must be True or False, got {_short(value)}")
+    return bool(value)
 
 
 def check_ticks(program: Program, dataflow: str) -> None:

@@ -8,6 +8,10 @@ the unfused baseline.
   a smaller block. FLAT *is* a search over its legal tilings: its `space` is the row blocks that fit (the finest
   block, which spills least, when none does), and `sim.explore(..., dataflows=["flat"])` performs that search;
   the plan's default is closed-form — the largest block that fits without spilling, else the smallest.
+  Buffer traffic as the FuseMax artifact maps FLAT (`flat.py`): the scores touch the buffer seven times (QK
+  written, read by the max and by SN; SN written, read by the divide; A written, read by AV — the sum reads SN as
+  it is produced), while Q, K and V bypass it: each 256-row sub-block of the block (the array's width) streams
+  every K and V tile from DRAM past its outputs, which stay in the array, and Q is streamed once per key tile.
 - `unfused`: three phases in sequence (QK, the 3-pass softmax, AV), each through DRAM.
 
 The mapping choice is `rows`; the key tile is the array height (the largest divisor of P that fits it), the
@@ -72,6 +76,11 @@ class RowBlock:
         """Row blocks in the whole workload (B·H·M/rows)."""
         s = self.cascade.sizes
         return s["B"] * s["H"] * (s["M"] // self.rows)
+
+    @property
+    def sub_blocks(self) -> int:
+        """Array-wide sub-blocks of query rows per block: each streams all of K and V once."""
+        return self.rows // largest_divisor(self.cascade.sizes["M"], self.facts.cols)
 
 
 def block_fit(cascade: Cascade, arch: Arch, rows: int) -> tuple[float, int]:
@@ -259,23 +268,23 @@ def _flat_body(blk: RowBlock, t: _Tiles, spill: float, tags: list[str]) -> Body:
     pass2, pass3 = n + 1, 2 * n + 1          # first slot of passes 2 and 3 (pass 3 wraps: span = 2n + 1)
     body = Body(span=2 * n + 1, levels=f.levels, tags=tags)
     load = dict(latency=f.dram_latency)
-    q = body.add("dram", at(0, "q"), dram_cycles(t.q, bpc), dram_read=t.q, gb_write=t.q, **load)
-    k = body.add("dram", at(np.maximum(c - 1, 0), "k"), dram_cycles(t.k, bpc), acquire=t.k, dram_read=t.k,
-                 gb_write=t.k, **load)
-    qk = body.add("2d", at(c, "qk"), t.dur["QK"], latency=f.fill, tag="QK", release=t.k,
-                  gb_read=t.k + t.q * t.group, gb_write=t.score)
-    body.dep(qk, k), body.dep(qk, q, c, np.zeros_like(c))
+    qk_in = t.k * blk.sub_blocks + t.q * t.group   # Q and K streamed past the array (staged in one K tile's room)
+    k = body.add("dram", at(np.maximum(c - 1, 0), "k"), dram_cycles(qk_in, bpc), acquire=t.k, dram_read=qk_in,
+                 **load)
+    qk = body.add("2d", at(c, "qk"), t.dur["QK"], latency=f.drain, tag="QK", release=t.k, gb_write=t.score)
+    body.dep(qk, k)
     gm = body.add("1d", at(c + 1, "gm"), t.dur["GM"], tag="GM", gb_read=t.score)
     body.dep(gm, qk)
     sn = body.add("1d", at(pass2 + c, "sn"), t.dur["SN"], tag="SN", gb_read=t.score, gb_write=t.score)
     body.dep(sn, gm, c, np.full(n, n - 1))
     sd = body.add("1d", at(pass2 + c, "sd"), t.dur["SD"], tag="SD")
     body.dep(sd, sn)
-    v = body.add("dram", at(pass3 + np.maximum(c - 1, 0), "v"), dram_cycles(t.v, bpc), acquire=t.v, dram_read=t.v,
-                 gb_write=t.v, **load)
+    v_in = t.v * blk.sub_blocks
+    v = body.add("dram", at(pass3 + np.maximum(c - 1, 0), "v"), dram_cycles(v_in, bpc), acquire=t.v, dram_read=v_in,
+                 **load)
     a = body.add("1d", at(pass3 + c, "a"), t.dur["A"], tag="A", gb_read=t.score, gb_write=t.score)
     body.dep(a, sd, c, np.full(n, n - 1))
-    av = body.add("2d", at(pass3 + c, "av"), t.dur["AV"], tag="AV", release=t.v, gb_read=t.score + t.v)
+    av = body.add("2d", at(pass3 + c, "av"), t.dur["AV"], tag="AV", release=t.v, gb_read=t.score)
     body.dep(av, a), body.dep(av, v)
     if spill > 0:   # the part of QK and SN that does not fit is written once and read back once
         spilled = spill * t.score
@@ -286,7 +295,7 @@ def _flat_body(blk: RowBlock, t: _Tiles, spill: float, tags: list[str]) -> Body:
             r = body.add("dram", read_at, dram_cycles(spilled, bpc), dram_read=spilled, **load)
             body.dep(r, w)
             body.dep(before, r)
-    out = body.add("dram", at(3 * n, "out"), dram_cycles(t.out, bpc), dram_write=t.out, gb_read=t.out)
+    out = body.add("dram", at(3 * n, "out"), dram_cycles(t.out, bpc), dram_write=t.out)   # from the array
     body.dep(out, av, [0], [n - 1])
     return body
 
@@ -301,7 +310,7 @@ def _unfused_phases(blk: RowBlock, t: _Tiles, tags: list[str]) -> list:
     q = b1.add("dram", at(0, "q"), dram_cycles(t.q, bpc), dram_read=t.q, gb_write=t.q, acquire=t.q, **load)
     k = b1.add("dram", at(np.maximum(c - 1, 0), "load"), dram_cycles(t.k, bpc), acquire=t.k, dram_read=t.k,
                gb_write=t.k, **load)
-    qk = b1.add("2d", at(c, "compute"), t.dur["QK"], latency=f.fill, tag="QK", release=t.k + (c == n - 1) * t.q,
+    qk = b1.add("2d", at(c, "compute"), t.dur["QK"], latency=f.drain, tag="QK", release=t.k + (c == n - 1) * t.q,
                 acquire=t.score, gb_read=t.k + group_q, gb_write=t.score)
     b1.dep(qk, k), b1.dep(qk, q, c, np.zeros_like(c))
     w = b1.add("dram", at(c + 1, "store"), dram_cycles(t.score, bpc), release=t.score, dram_write=t.score,

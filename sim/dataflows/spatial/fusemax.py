@@ -1,10 +1,21 @@
 """The 1-pass cascade on spatial arrays: FuseMax (MICRO 2024) and two of its ablation steps.
 
 - `fusemax-cascade` (+Cascade): the 1-pass cascade on FLAT's hardware — the 2D array runs the two matrix products
-  (BQK, SLNV), as FLAT runs QK and AV there, and the 1D array (max, exp unit, divider) the rest;
-- `fusemax-arch` (+Architecture): FuseMax's hardware and binding, one tile produced and consumed at a time, so the
-  2D array's fill/drain is exposed once per tile;
+  (BQK, SLNV), as FLAT runs QK and AV there, and the 1D array (max, exp unit, divider) the rest; the scores cross
+  between the arrays through the global buffer (written by BQK, read by LM and SLN, SLN's written and read by SLNV),
+  so the query block also holds a row of each per query row (the artifact's budget). As the FuseMax artifact times
+  it (`flat_pe_proposal.py`), SLN and PRM issue the subtraction and the exp as two 1D ops (2 cycles per element);
+  the mapping choice `exp_of_difference=True` uses FLAT's exp unit, which subtracts in its pipeline (1 cycle, as
+  FLAT's own softmax is charged);
+- `fusemax-arch` (+Architecture): FuseMax's hardware and binding, one tile produced and consumed at a time (the next
+  tile's BQK waits for this tile's RNV), so each reduction's drain (LM→RM, SLD→RD, SLNV→RNV) is exposed per tile;
 - `fusemax` (+Binding): FuseMax — both arrays interleaved across tiles (software pipelining with a lookahead).
+
+A 2D result reduced over P0 reaches the 1D array `reduction_drain` cycles after it is computed (the chain down the
+array's rows); its consumer streams the results as they arrive (`crossing_latency`). 1D results enter the 2D array
+without extra latency. Global-buffer traffic per tile (the artifact's accounting): BQK reads Q and K, SLNV reads V;
+the running state lives in the buffer — RM and RD read and written, RNV read by SPNV and written by RNV — and AV
+reads RNV and RD once per block and writes the output to DRAM.
 
 Mapping (FuseMax §IV): loops B, H, query blocks M2 (the segment's repeat), then the key tiles P1 and the M1 query
 subtiles of a block (the unrolled body); spatially M0 query rows across the 2D columns / 1D PEs and P0 keys down the
@@ -28,6 +39,7 @@ from typing import Any, Mapping as MappingType
 
 import numpy as np
 
+import accel
 import workloads
 from accel import Arch
 from workloads import Cascade
@@ -35,9 +47,9 @@ from workloads import Cascade
 from sim.dataflows.registry import Lowered
 from sim.dataflows.spatial import template
 from sim.dataflows.spatial.body import UNIT_KEYS, Body, Order, program
-from sim.dataflows.spatial.common import (DOUBLE, actions, arch_facts, arch_problem, check_pins, check_ticks, cycles,
-                                          divisors, dram_cycles, largest_divisor, pin_int, precision_problem,
-                                          tile_ops, unbound_op)
+from sim.dataflows.spatial.common import (DOUBLE, actions, arch_facts, arch_problem, check_pins, check_ticks,
+                                          crossing_latency, cycles, divisors, dram_cycles, largest_divisor, pin_bool,
+                                          pin_int, precision_problem, tile_ops, unbound_op)
 from sim.dataflows.spatial.query_blocks import QueryBlock, auto_group, fitting_group, group_for, query_block
 from sim.ir.mapping import FusionGroup, LevelNest, Loop, Mapping, MappingError
 from sim.ir.options import DEFAULT_OPTIONS, Options
@@ -57,12 +69,25 @@ TOPO = ("BQK", "LM", "RM", "SLN", "SLD", "SLNV", "PRM", "SPD", "SPNV", "RD", "RN
 ORDER = Order("q", "kv", *TOPO, "av", "out")   # program order inside one group slot
 STYLES = {"fusemax-cascade": (BINDING_FLAT_1PASS, True), "fusemax-arch": (BINDING_FUSEMAX, False),
           "fusemax": (BINDING_FUSEMAX, True)}   # dataflow → (binding, interleaved)
+# Dataflows that choose whether a 1D exp unit's pipelined subtract is used, and the default: +Cascade as the FuseMax
+# artifact times it issues the subtraction as its own op.
+EXP_OF_DIFFERENCE = {"fusemax-cascade": False}
+SCORE_TILES_VIA_BUFFER = 2   # BQK's and SLN's score tiles, when they cross between the arrays through the buffer
 # The 1D work that separates a tile's LM from the 2D array's next SLN on FuseMax: RM (1 max) + PRM (6-MAC exp and a
-# subtract) per query row — what the lookahead must cover beside the 2D fill/drain (FuseMax §IV-B).
+# subtract) per query row — what the lookahead must cover beside the 2D drain (FuseMax §IV-B).
 ROUND_TRIP_SLACK_CYCLES = 8
+# Before it reaches a tile's RM, the in-order 1D array finishes the tile ahead of it in its queue (as much work as
+# the 2D array's per tile when E = F): one tile more of lookahead.
+QUEUED_TILES = 1
 P0_HALVINGS = 4             # the space's key tiles: the array height and its halvings down to 1/8 of it
-LOOKAHEADS = (1, 2, 4, 8)   # the space's lookaheads in tiles (the default, ~(fill + slack) / 2D work, is added)
+LOOKAHEADS = (1, 2, 4, 8)   # the space's lookaheads in tiles (the default, ~(drain + slack) / 2D work, is added)
 Q_PREFETCH_KV_CHUNKS = 3    # the next block's Q is loaded during this one if both blocks' state fit beside ≥ 3 chunks
+
+
+def score_tiles(binding: MappingType[str, str]) -> int:
+    """Score tiles a query row holds on chip: two when BQK's scores are consumed on the other array (FLAT's
+    hardware: they cross through the buffer), none when the 2D array keeps them (FuseMax)."""
+    return SCORE_TILES_VIA_BUFFER if binding["SLN"] != binding["BQK"] else 0
 
 
 def stages(binding: MappingType[str, str]) -> dict[str, int]:
@@ -91,21 +116,24 @@ def supports(name: str):
 def plan(name: str):
     """`plan` of a 1-pass dataflow: P0 from the array, M1 by FuseMax's rule, the lookahead that hides a round trip."""
     binding, interleave = STYLES[name]
-    keys = ("P0", "M1", "lookahead") if interleave else ("P0", "M1")
+    keys = ("P0", "M1") + ("lookahead",) * interleave + ("exp_of_difference",) * (name in EXP_OF_DIFFERENCE)
 
     def make(cascade: Cascade, arch: Arch, constraints: MappingType[str, Any]) -> Mapping:
         pins = check_pins(name, constraints, keys)
-        blk = _block(name, cascade, arch, pins, binding, interleave)
+        fused = pin_bool(name, pins, "exp_of_difference", EXP_OF_DIFFERENCE.get(name, True))
+        blk = _block(name, cascade, arch, pins, binding, interleave, fused)
         params = {"P0": blk.p0, "M1": blk.m1}
         if interleave:
             params["lookahead"] = blk.lookahead
+        if name in EXP_OF_DIFFERENCE:
+            params["exp_of_difference"] = fused
         return Mapping(name, (FusionGroup(ONE_PASS, _nests(blk)),), binding, params)
     return make
 
 
 def space(name: str):
     """The mapping choices explore searches: P0 (the array height and its halvings that divide P), M1 (every
-    factor of M/M0) and, when interleaved, the lookahead in tiles."""
+    factor of M/M0), when interleaved the lookahead in tiles, and where offered the exp unit's subtract."""
     _, interleave = STYLES[name]
 
     def axes(cascade: Cascade, arch: Arch) -> dict[str, tuple]:
@@ -116,11 +144,14 @@ def space(name: str):
         out = {"P0": p0s, "M1": divisors(s["M"] // m0)}
         if interleave:
             out["lookahead"] = LOOKAHEADS
+        if name in EXP_OF_DIFFERENCE:
+            out["exp_of_difference"] = (False, True)
         return out
     return axes
 
 
-def _block(name: str, cascade: Cascade, arch: Arch, pins: MappingType[str, Any], binding, interleave: bool):
+def _block(name: str, cascade: Cascade, arch: Arch, pins: MappingType[str, Any], binding, interleave: bool,
+           fused: bool):
     """The query block a plan chooses (pins applied), refused with what does not fit and what would."""
     f, s = arch_facts(arch), cascade.sizes
     p0 = pin_int(name, pins, "P0", largest_divisor(s["P"], f.rows))
@@ -130,11 +161,11 @@ def _block(name: str, cascade: Cascade, arch: Arch, pins: MappingType[str, Any],
         raise MappingError(f"{name}: P0={p0} must divide P={s['P']} (e.g. {largest_divisor(s['P'], f.rows)})")
     c = workloads.retile(cascade, "P0", p0)
     m0 = largest_divisor(s["M"], f.cols)
-    blk = QueryBlock(c, f, m0, p0, s["P"] // p0, 1)
+    blk = QueryBlock(c, f, m0, p0, s["P"] // p0, 1, score_tiles=score_tiles(binding))
     if interleave:
-        look = pin_int(name, pins, "lookahead", _default_lookahead(blk, arch, binding))
+        look = pin_int(name, pins, "lookahead", _default_lookahead(blk, arch, binding, fused))
         blk = dataclasses.replace(blk, lookahead=look, v_stage=stages(binding)["SLNV"])
-    fits = query_block(c, arch, m0, p0)
+    fits = query_block(c, arch, m0, p0, blk.score_tiles)
     m1 = pin_int(name, pins, "M1", max(fits, 1))
     blk = blk.with_m1(m1)
     if blk.n_sub % m1:
@@ -154,13 +185,43 @@ def _block(name: str, cascade: Cascade, arch: Arch, pins: MappingType[str, Any],
     return blk
 
 
-def _default_lookahead(blk: QueryBlock, arch: Arch, binding: MappingType[str, str]) -> int:
-    """Tiles the 2D array must run ahead to hide a 2D→1D→2D round trip (fill/drain + the 1D slack) behind the
-    2D work of other tiles."""
-    per_tile = tile_ops(blk.cascade, _work_items(blk))
-    two = sum(cycles(arch, "2d", ops, min(blk.facts.pes2, blk.m0 * blk.p0), blk.cascade.dtype)
-              for e, ops in per_tile.items() if binding[e] == "2d")
-    return max(1, math.ceil((blk.facts.fill + ROUND_TRIP_SLACK_CYCLES) / two))
+def _default_lookahead(blk: QueryBlock, arch: Arch, binding: MappingType[str, str], fused: bool) -> int:
+    """Tiles the 2D array must run ahead to hide a 2D→1D→2D round trip (the drain + the 1D slack) behind the
+    2D work of other tiles, plus the tile queued ahead on the 1D array."""
+    two = sum(c for e, c in _tile_cycles(blk, arch, binding, fused).items() if binding[e] == "2d")
+    return math.ceil((blk.facts.drain + ROUND_TRIP_SLACK_CYCLES) / max(two, 1)) + QUEUED_TILES
+
+
+def _active(blk: QueryBlock) -> dict[str, int]:
+    """PEs a tile keeps busy on each array: M0 × P0 of the 2D array, M0 of the 1D array."""
+    return {"2d": min(blk.facts.pes2, blk.m0 * blk.p0), "1d": min(blk.facts.pes1, blk.m0)}
+
+
+def _op_cycles(arch: Arch, unit: str, ops: MappingType[str, float], active: int, dtype: str, fused: bool) -> int:
+    """`cycles`, except that without `fused` a subtraction the unit's exp pipeline would absorb (rate ∞) is issued
+    as an add of its own (the timing only: the actions keep the cascade's ops)."""
+    u = accel.unit(arch, unit)
+    if not fused and ops.get("sub") and math.isinf(accel.op_rate(u, "sub", dtype) or 0.0):
+        ops = {**{o: n for o, n in ops.items() if o != "sub"}, "add": ops.get("add", 0) + ops["sub"]}
+    return cycles(arch, unit, ops, active, dtype)
+
+
+def _tile_cycles(blk: QueryBlock, arch: Arch, binding, fused: bool) -> dict[str, int]:
+    """Cycles of each per-tile Einsum for one tile."""
+    per_tile, active = tile_ops(blk.cascade, _work_items(blk)), _active(blk)
+    return {e: _op_cycles(arch, binding[e], per_tile[e], active[binding[e]], blk.cascade.dtype, fused)
+            for e in TOPO}
+
+
+def _latencies(binding, tile: MappingType[str, int], drain: int) -> dict[str, int]:
+    """Per-tile latency of each 2D op whose results a 1D op consumes: the reduction's drain, less what the consumer
+    overlaps by streaming them (`crossing_latency`)."""
+    out: dict[str, int] = {}
+    for e, ds in DEPS.items():
+        for d in ds:
+            if binding[d] == "2d" and binding[e] != "2d":
+                out[d] = max(out.get(d, 0), crossing_latency(drain, tile[d], tile[e]))
+    return out
 
 
 def _nests(blk: QueryBlock) -> tuple[LevelNest, ...]:
@@ -191,12 +252,14 @@ def lower(cascade: Cascade, arch: Arch, mapping: Mapping, options: Options = DEF
     f = arch_facts(arch)
     c = workloads.retile(cascade, "P0", prm["P0"])
     interleave = STYLES[name][1]
+    fused = prm.get("exp_of_difference", True)
     blk = QueryBlock(c, f, largest_divisor(c.sizes["M"], f.cols), prm["P0"], c.sizes["P"] // prm["P0"], prm["M1"],
-                     prm["lookahead"] if interleave else 0, stages(mapping.binding)["SLNV"] if interleave else 0)
+                     prm["lookahead"] if interleave else 0, stages(mapping.binding)["SLNV"] if interleave else 0,
+                     score_tiles(mapping.binding))
     group = group_for(name, blk, options)
     look = math.ceil(blk.lookahead / group)
     body = Body(span=blk.tiles // group, levels=f.levels)
-    kinds, stage = _tile_ops(body, blk, arch, mapping.binding, group, interleave, look)
+    kinds, stage = _tile_ops(body, blk, arch, mapping.binding, group, interleave, look, fused)
     double_q = _streams(body, blk, kinds, group)
     _epilogue(body, blk, arch, mapping.binding, kinds, max(stage.values()) * look)
     s = c.sizes
@@ -208,32 +271,44 @@ def lower(cascade: Cascade, arch: Arch, mapping: Mapping, options: Options = DEF
                                         if cascade.sizes["P0"] != blk.p0 else "")
              + f"; M1={blk.m1} query subtiles of M0={blk.m0} rows per block, M2={blk.n_sub // blk.m1} blocks, "
                f"P1={blk.p1} key tiles; {blk.tiles // group} groups of {group} tiles per block body"
-             + ("; Q of the next block loaded during this one" if double_q else ""),)
+             + ("; Q of the next block loaded during this one" if double_q else "")
+             + ("; scores cross the arrays through the buffer" if blk.score_tiles else "")
+             + ("; SLN and PRM subtract as 1D ops of their own" if not fused else ""),)
     return Lowered(prog, UNIT_KEYS, actions(c, arch, mapping.binding), {}, workloads.flops(c), notes,
                    unit_levels={"dram": f.outer})
 
 
-def _tile_ops(body: Body, blk: QueryBlock, arch: Arch, binding, group: int, interleave: bool, look: int):
+def _buffer_traffic(blk: QueryBlock, group: int) -> dict[str, dict[str, Any]]:
+    """Global-buffer bytes of each per-tile Einsum's op (a group of tiles): BQK reads Q and K, SLNV reads V; the
+    running state is read and updated in the buffer (RM, RD; RNV read by SPNV, written by RNV); scores that cross
+    the arrays are written by BQK and SLN and read by LM, SLN and SLNV."""
+    s, b = blk.cascade.sizes, blk.bytes
+    rows, scores = group * blk.m0 * b, group * blk.m0 * blk.p0 * b * bool(blk.score_tiles)
+    return {"BQK": dict(gb_read=group * (blk.m0 + blk.p0) * s["E"] * b, gb_write=scores),
+            "LM": dict(gb_read=scores), "SLN": dict(gb_read=scores, gb_write=scores),
+            "SLNV": dict(gb_read=group * blk.p0 * s["F"] * b + scores),
+            "RM": dict(gb_read=rows, gb_write=rows), "RD": dict(gb_read=rows, gb_write=rows),
+            "SPNV": dict(gb_read=rows * s["F"]), "RNV": dict(gb_write=rows * s["F"])}
+
+
+def _tile_ops(body: Body, blk: QueryBlock, arch: Arch, binding, group: int, interleave: bool, look: int,
+              fused: bool):
     """One op per per-tile Einsum per group, at its pipeline stage: one stage more per crossing between arrays."""
-    s, f = blk.cascade.sizes, blk.facts
-    per_tile = tile_ops(blk.cascade, _work_items(blk))
-    active = {"2d": min(f.pes2, blk.m0 * blk.p0), "1d": min(f.pes1, blk.m0)}
+    per_tile, active = tile_ops(blk.cascade, _work_items(blk)), _active(blk)
     stage = stages(binding)
-    crosses = {d for e, ds in DEPS.items() for d in ds if binding[d] != binding[e]}
+    latency = _latencies(binding, _tile_cycles(blk, arch, binding, fused), blk.facts.drain)
     n_groups = blk.tiles // group
     g = np.arange(n_groups)
     tiles_per_chunk, kv_bytes = blk.chunk(group)
-    last_reader = np.zeros(n_groups, np.int64)   # SLNV of a chunk's last group frees the chunk
-    last_reader[tiles_per_chunk // group - 1::tiles_per_chunk // group] = kv_bytes
-    extra = {"BQK": dict(gb_read=group * (blk.m0 + blk.p0) * s["E"] * blk.bytes),   # Q and K per BQK
-             "SLNV": dict(gb_read=group * blk.p0 * s["F"] * blk.bytes, release=last_reader)}   # V per SLNV
+    traffic = _buffer_traffic(blk, group)
+    traffic["SLNV"]["release"] = np.zeros(n_groups, np.int64)   # SLNV of a chunk's last group frees the chunk
+    traffic["SLNV"]["release"][tiles_per_chunk // group - 1::tiles_per_chunk // group] = kv_bytes
     kinds = {}
     for e in ONE_PASS[:-1]:
         ops = {o: v * group for o, v in per_tile[e].items()}
-        lat = (f.fill * (1 if interleave else group)) if (e in crosses and binding[e] == "2d") else 0
         kinds[e] = body.add(binding[e], ORDER(g + stage[e] * look, e),
-                            cycles(arch, binding[e], ops, active[binding[e]], blk.cascade.dtype),
-                            latency=lat, tag=e, **extra.get(e, {}))
+                            _op_cycles(arch, binding[e], ops, active[binding[e]], blk.cascade.dtype, fused),
+                            latency=latency.get(e, 0) * (1 if interleave else group), tag=e, **traffic.get(e, {}))
     for e, ds in DEPS.items():
         for d in ds:
             body.dep(kinds[e], kinds[d])
@@ -263,7 +338,8 @@ def _streams(body: Body, blk: QueryBlock, kinds: dict[str, int], group: int) -> 
 
 
 def _epilogue(body: Body, blk: QueryBlock, arch: Arch, binding, kinds: dict[str, int], depth: int) -> None:
-    """AV = RNV / RD once per block after the last tile, then the output written to DRAM."""
+    """AV = RNV / RD once per block after the last tile (reading both from the buffer), its output written to
+    DRAM."""
     s, f = blk.cascade.sizes, blk.facts
     n_groups = body.span
     end = ORDER(n_groups - 1 + depth, "av")
@@ -272,9 +348,9 @@ def _epilogue(body: Body, blk: QueryBlock, arch: Arch, binding, kinds: dict[str,
     out_bytes = blk.m1 * blk.m0 * s["F"] * blk.bytes
     active = min(f.pes1, blk.m0) if binding["AV"] == "1d" else min(f.pes2, blk.m0 * blk.p0)
     av = body.add(binding["AV"], end, cycles(arch, binding["AV"], av_ops, active, blk.cascade.dtype), tag="AV",
-                  gb_write=out_bytes)
+                  gb_read=blk.m1 * blk.m0 * (s["F"] + 1) * blk.bytes)
     body.dep(av, kinds["RNV"], [0], [n_groups - 1])
     body.dep(av, kinds["RD"], [0], [n_groups - 1])
     out = body.add("dram", ORDER(n_groups - 1 + depth, "out"), dram_cycles(out_bytes, f.bytes_per_cycle),
-                   dram_write=out_bytes, gb_read=out_bytes)
+                   dram_write=out_bytes)
     body.dep(out, av)

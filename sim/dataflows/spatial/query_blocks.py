@@ -1,5 +1,9 @@
 """FuseMax's query block (FuseMax, MICRO 2024, §IV): its tiling, what it holds in the global buffer, and how
-many consecutive tiles the simulation groups into one op (`Options.tile_group`, else automatic)."""
+many consecutive tiles the simulation groups into one op (`Options.tile_group`, else automatic).
+
+On FLAT's hardware (+Cascade) the scores cross between the arrays through the buffer, so the block also holds, per
+query row, its row of the current key tile's BQK and SLN scores: the FuseMax artifact's +Cascade budget
+(FPSG-UIUC/micro24-fusemax-artifact v1.0, `flat_pe_proposal.py`: (E + P0 + 1 + P0 + 1 + F)·2 bytes per row)."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +19,7 @@ from sim.ir.mapping import MappingError
 from sim.ir.options import Options
 
 __all__ = ["MAX_BODY_GROUPS", "MAX_GROUPS", "QueryBlock", "auto_group", "fitting_group", "group_for", "kv_room",
-           "query_block", "valid_group"]
+           "query_block", "row_bytes", "valid_group"]
 
 MAX_GROUPS = 512            # target groups per block body (bounds the ops the engine simulates per iteration)
 MAX_BODY_GROUPS = 2 ** 17   # hard limit when the buffer forces finer groups; beyond it a block is refused
@@ -34,6 +38,7 @@ class QueryBlock:
     m1: int
     lookahead: int = 0
     v_stage: int = 0
+    score_tiles: int = 0   # key-tile rows of scores per query row held on chip (2 when they cross via the buffer)
 
     def with_m1(self, m1: int) -> "QueryBlock":
         """The same block with another number of query subtiles."""
@@ -56,9 +61,8 @@ class QueryBlock:
 
     @property
     def q_state(self) -> int:
-        """On-chip bytes of the block's query rows: Q, RM, RD, RNV."""
-        s = self.cascade.sizes
-        return self.m1 * self.m0 * (s["E"] + ROW_STATE + s["F"]) * self.bytes
+        """On-chip bytes of the block's query rows: Q, RM, RD, RNV (and their score rows, if any)."""
+        return self.m1 * self.m0 * row_bytes(self.cascade, self.p0, self.score_tiles)
 
     def chunk(self, group: int) -> tuple[int, int]:
         """(tiles per K/V chunk, bytes per chunk) for groups of `group` tiles: a chunk is whole key tiles."""
@@ -73,13 +77,19 @@ class QueryBlock:
         return DOUBLE + math.ceil(self.v_stage * math.ceil(self.lookahead / group) / per_chunk)
 
 
-def query_block(cascade: Cascade, arch: Arch, m0: int, p0: int) -> int:
+def row_bytes(cascade: Cascade, p0: int, score_tiles: int = 0) -> int:
+    """On-chip bytes per query row of a block: Q, RM, RD, RNV, plus `score_tiles` rows of P0 scores."""
+    s = cascade.sizes
+    return (s["E"] + ROW_STATE + s["F"] + score_tiles * p0) * workloads.DTYPE_BYTES[cascade.dtype]
+
+
+def query_block(cascade: Cascade, arch: Arch, m0: int, p0: int, score_tiles: int = 0) -> int:
     """FuseMax's query-block rule (§IV), in M0-row subtiles: avail = buffer − P0·(E + F)·2 (one K and V tile);
-    per query row (E + 1 + 1 + F)·2 bytes; M1 = min(avail // (per·M0), M/M0), rounded down to a factor of M/M0
-    (0 when not even one subtile fits)."""
+    per query row (E + 1 + 1 + F)·2 bytes (+ `score_tiles`·P0·2 on FLAT's hardware); M1 = min(avail // (per·M0),
+    M/M0), rounded down to a factor of M/M0 (0 when not even one subtile fits)."""
     s, b = cascade.sizes, workloads.DTYPE_BYTES[cascade.dtype]
     avail = arch.levels[1].capacity_bytes - p0 * (s["E"] + s["F"]) * b
-    per = (s["E"] + ROW_STATE + s["F"]) * b
+    per = row_bytes(cascade, p0, score_tiles)
     n_sub = s["M"] // m0
     m1 = min(max(avail, 0) // (per * m0), n_sub)
     while m1 and n_sub % m1:

@@ -49,7 +49,8 @@ from workloads import Cascade
 from sim.dataflows.registry import Lowered, register_dataflow
 from sim.dataflows.spatial.body import UNIT_KEYS, Body, Order, program
 from sim.dataflows.spatial.common import (DOUBLE, OPERANDS_PER_SLOT, ArchFacts, arch_facts, arch_problem,
-                                          check_pins, check_ticks, dram_cycles, pin_int, precision_problem)
+                                          check_pins, check_ticks, dram_cycles, pin_bool, pin_int,
+                                          precision_problem)
 from sim.dataflows.spatial.template import gemm_mismatch
 from sim.ir.mapping import FusionGroup, LevelNest, Loop, Mapping, MappingError
 from sim.ir.options import DEFAULT_OPTIONS, Options
@@ -201,22 +202,15 @@ def _choices(kind: str, cascade: Cascade, arch: Arch, mt: int, pins: MappingType
     (more than one outer iteration), A resident when it fits."""
     g = _gemm(kind, cascade, arch, mt)
     reused = _ceil(g.M, g.outer) > 1
-    weights = _pin_bool(name, pins, "weights_resident", g.weights_fit and reused)
+    weights = pin_bool(name, pins, "weights_resident", g.weights_fit and reused)
     if weights and not g.weights_fit:
         raise MappingError(f"{name}: weights_resident=True needs the {g.K * g.N * g.bytes}-byte weights in a "
                            f"1/{RESIDENT_WEIGHTS_SHARE} share of the {g.facts.buffer}-byte buffer")
     g = dataclasses.replace(g, weights=weights)
     if kind == "ws":
-        a = _pin_bool(name, pins, "a_resident", g.a_fits(mt))
+        a = pin_bool(name, pins, "a_resident", g.a_fits(mt))
         g = dataclasses.replace(g, a=a)
     return g
-
-
-def _pin_bool(name: str, pins: MappingType[str, Any], key: str, default: bool) -> bool:
-    value = pins.get(key, default)
-    if not isinstance(value, bool):
-        raise MappingError(f"{name}: mapping parameter {key} must be True or False, got {str(value)[:64]!r}")
-    return value
 
 
 def _plan(kind: str):
