@@ -1,6 +1,6 @@
-"""sim.ir program validation: the compiled checks agree with the readable ones on mutated programs, programs are
-immutable and validated once, the int64 ranges are refused rather than wrapped, and the kernels compile once for
-one signature, announcing it on stderr."""
+"""sim.ir program validation: each malformed field is named (builder and validate), the compiled checks agree with
+the readable ones on mutated programs, programs are immutable and validated once, the int64 ranges are refused
+rather than wrapped, and the kernels compile once for one signature, announcing it on stderr."""
 
 from __future__ import annotations
 
@@ -194,6 +194,128 @@ def test_simulate_refuses_non_bool_flags():
     p = random_program(3)
     with pytest.raises(ProgramError, match="simulate: trace must be True or False, got str"):
         simulate(p, trace="yes")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Errors of malformed programs, by the builder and by validate
+
+
+def _one_op_segment(**overrides) -> Segment:
+    fields = dict(
+        name="s", repeat=1, barrier=False, unit=np.zeros(1, np.int32), duration=np.ones(1, np.int64),
+        latency=np.zeros(1, np.int64), dep_ptr=np.zeros(2, np.int64), dep_op=np.zeros(0, np.int32),
+        dep_prev=np.zeros(0, bool), acq_ptr=np.zeros(2, np.int64), acq_buf=np.zeros(0, np.int32),
+        acq_amount=np.zeros(0, np.int64), rel_ptr=np.zeros(2, np.int64), rel_buf=np.zeros(0, np.int32),
+        rel_amount=np.zeros(0, np.int64), level_bytes=np.zeros((1, 0)), tag=np.full(1, -1, np.int32),
+    )
+    fields.update(overrides)
+    return Segment(**fields)
+
+
+def _program(*segments: Segment, **overrides) -> Program:
+    fields = dict(units=("u",), unit_is_memory=(False,), buffers=("x",), buffer_capacity=np.array([4], np.int64),
+                  levels=(), tags=(), ticks_per_cycle=1, segments=segments)
+    fields.update(overrides)
+    return Program(**fields)
+
+
+def _builder() -> ProgramBuilder:
+    return ProgramBuilder(units=["dma", "pe"], unit_is_memory=[True, False], buffers={"sp": 4},
+                          levels=["DRAM"], tags=["mm"])
+
+
+def test_error_unknown_unit_name():
+    with pytest.raises(ProgramError, match=r"segment 's' op 0 unit: unknown name 'tpu'.*\['dma', 'pe'\]"):
+        _builder().segment("s").op("tpu", 1)
+
+
+def test_error_unknown_buffer_level_and_tag_names():
+    s = _builder().segment("s")
+    with pytest.raises(ProgramError, match="acquire: unknown name 'l2'"):
+        s.op("pe", 1, acquire={"l2": 1})
+    with pytest.raises(ProgramError, match="bytes: unknown name 'HBM'"):
+        s.op("pe", 1, bytes={"HBM": 1})
+    with pytest.raises(ProgramError, match="tag: unknown name 'qk'"):
+        s.op("pe", 1, tag="qk")
+
+
+def test_error_dependency_on_a_later_op():
+    with pytest.raises(ProgramError, match="op 0 field deps: dependency on op 3, which is not an earlier op"):
+        _builder().segment("s").op("pe", 1, deps=[3])
+    seg = _one_op_segment(dep_ptr=np.array([0, 1], np.int64), dep_op=np.zeros(1, np.int32),
+                          dep_prev=np.zeros(1, bool))
+    with pytest.raises(ProgramError, match="segment 's' op 0 field dep_op: same-iteration dependency on op 0"):
+        simulate(_program(seg))
+
+
+def test_error_previous_iteration_dep_out_of_range():
+    b = _builder()
+    b.segment("s", repeat=2).op("pe", 1, prev_deps=[5])
+    with pytest.raises(ProgramError, match=r"segment 's' op 0 field dep_op: index 5 out of range \[0, 1\)"):
+        b.build()
+
+
+def test_error_negative_duration_and_latency():
+    b = _builder()
+    s = b.segment("s")
+    s.op("pe", 1)
+    s.op("pe", -1)
+    with pytest.raises(ProgramError, match="segment 's' op 1 field duration: negative value -1"):
+        b.build()
+    with pytest.raises(ProgramError, match="op 0 field latency: negative value -2"):
+        simulate(_program(_one_op_segment(latency=np.array([-2], np.int64))))
+
+
+def test_error_acquire_exceeds_capacity():
+    b = _builder()
+    b.segment("s").op("dma", 1, acquire={"sp": 5})
+    with pytest.raises(ProgramError, match="op 0 field acq_amount: acquire of 5 bytes exceeds the capacity of "
+                                           "buffer 'sp' \\(4 bytes\\)"):
+        b.build()
+
+
+def test_error_deadlock():
+    """Each iteration acquires 3 of 4 bytes and never releases: iteration 1 can never get space."""
+    b = _builder()
+    s = b.segment("leak", repeat=3)
+    s.op("dma", 1)
+    s.op("dma", 1, acquire={"sp": 3})
+    with pytest.raises(ProgramError, match="deadlock: segment 'leak' iteration 1 op 1 waits for space in buffer "
+                                           "'sp' that no earlier op releases"):
+        b.build()
+
+
+def test_error_over_release():
+    """The second iteration releases 2 bytes that were never acquired again."""
+    b = _builder()
+    b.segment("init").op("dma", 1, acquire={"sp": 2})
+    b.segment("s", repeat=2).op("pe", 1, release={"sp": 2})
+    with pytest.raises(ProgramError, match="over-release: segment 's' iteration 1 op 0 field rel_amount releases 2"):
+        b.build()
+
+
+def test_error_repeat_and_empty_body():
+    with pytest.raises(ProgramError, match="segment 's' field repeat: must be an int >= 1, got 0"):
+        simulate(_program(_one_op_segment(repeat=0)))
+    b = _builder()
+    b.segment("nothing")
+    with pytest.raises(ProgramError, match="segment 'nothing': body has no ops"):
+        b.build()
+
+
+def test_error_wrong_dtype_length_and_index():
+    with pytest.raises(ProgramError, match="field duration: expected a int64 array, got float64"):
+        simulate(_program(_one_op_segment(duration=np.ones(1))))
+    with pytest.raises(ProgramError, match=r"field latency: shape \(2,\), expected \(1,\)"):
+        simulate(_program(_one_op_segment(latency=np.zeros(2, np.int64))))
+    with pytest.raises(ProgramError, match=r"op 0 field unit: index 3 out of range \[0, 1\)"):
+        simulate(_program(_one_op_segment(unit=np.array([3], np.int32))))
+    with pytest.raises(ProgramError, match="field acq_ptr: must be non-decreasing"):
+        simulate(_program(_one_op_segment(acq_ptr=np.array([0, 1, 1], np.int64))))
+    with pytest.raises(ProgramError, match="unit_is_memory has 2 entries for 1 units"):
+        simulate(_program(unit_is_memory=(False, True)))
+    with pytest.raises(ProgramError, match="duplicate segment name 's'"):
+        simulate(_program(_one_op_segment(), _one_op_segment()))
 
 
 # ---------------------------------------------------------------------------------------------------------------
