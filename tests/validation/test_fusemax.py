@@ -9,13 +9,18 @@ import pytest
 
 import accel
 import sim
-from validation.reproductions import fusemax
+from validation.reproductions import fusemax, fusemax_artifact as artifact
 
 
-def test_quick_grid_writes_csvs_json_and_figures(tmp_path):
+def test_quick_grid_writes_csvs_json_and_figures(tmp_path, capsys):
     """`--quick` runs BERT and XLM at 1K and 4K for the five dataflows: CSV rows, a summary (also as JSON, with every
-    point), four figures."""
+    point, the per-component breakdown, the closed-form comparison and the iso-area check), four figures; it prints
+    each ablation step's points with latency, utilizations, energy and its components."""
     fusemax.main(["--out", str(tmp_path), "--quick"])
+    printed = capsys.readouterr().out
+    for step in ("+Cascade", "+Architecture", "+Binding", "FLAT (3-pass"):
+        assert step in printed
+    assert "global buffer" in printed and "(artifact)" in printed and "iso-area: FuseMax" in printed
     att = list(csv.DictReader(open(tmp_path / "attention.csv")))
     e2e = list(csv.DictReader(open(tmp_path / "end_to_end.csv")))
     assert len(att) == len(e2e) == 2 * 2 * len(fusemax.DATAFLOWS)
@@ -24,6 +29,11 @@ def test_quick_grid_writes_csvs_json_and_figures(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     for a, e in zip(att, e2e):
         assert float(e["latency_s"]) > float(a["latency_s"])        # linear layers add time
+        for row in (a, e):
+            parts = sum(float(row[f"energy_{c}_j"]) for c in artifact.COMPONENTS)
+            assert parts == pytest.approx(float(row["energy_j"]), rel=1e-9)
+            assert float(row["energy_artifact_j"]) < float(row["energy_j"])   # registers per instance
+        assert float(a["latency_s"]) >= float(a["closed_form_s"]) * (1 - 1e-9)
         assert 0 <= float(a["util_2d"]) <= 1 and 0 <= float(a["util_1d"]) <= 1
         assert float(e["util_2d"]) <= 1 and 0 < float(e["attention_share"]) < 1
     summ = {(r["grid"], r["dataflow"]): r for r in csv.DictReader(open(tmp_path / "summary.csv"))}
@@ -33,6 +43,8 @@ def test_quick_grid_writes_csvs_json_and_figures(tmp_path):
     for s in record["summary"]:
         assert s["speedup_vs_flat_mean"] == pytest.approx(float(summ[(s["grid"], s["dataflow"])]["speedup_vs_flat_mean"]))
     assert set(record["per_length"]["attention"]) == {"1024", "4096"}
+    assert {(r["model"], r["seq"]) for r in record["breakdown"]["attention"]} == {("BERT", 1024)}
+    assert set(record["closed_forms"]) == set(fusemax.DATAFLOWS) and record["iso_area"]["fusemax_mm2"] > 0
 
 
 def test_flat_point_is_the_best_of_its_space():

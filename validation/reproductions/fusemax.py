@@ -28,7 +28,9 @@ import accel
 import sim
 import workloads
 from validation.errors import ValidationError
+from validation.reproductions import fusemax_artifact as artifact
 from validation.reproductions.fusemax_figures import figures
+from validation.reproductions.fusemax_tables import iso_area_line, step_table, summary_table
 
 # FuseMax §6: heads H, head dim E = F, model dim D, FFN dim S.
 MODELS = {"BERT": (12, 64, 768, 3072), "TrXL": (16, 64, 1024, 4096), "T5": (8, 64, 512, 2048),
@@ -76,12 +78,25 @@ def attention_point(model: str, seq: int, df: str) -> sim.Result:
     return best
 
 
+def energy_columns(r: sim.Result, arch: accel.Arch) -> dict[str, float]:
+    """A point's energy columns: per component (the model's accounting), the artifact's accounting (registers per
+    PE instance, +Cascade's exp zero) and the register energy per access that per-instance counting leaves out."""
+    model = artifact.components(r, arch)
+    art = artifact.components(r, arch, "artifact")
+    return {**{f"energy_{k}_j": v for k, v in model.items()}, "energy_artifact_j": sum(art.values()),
+            "register_energy_j": artifact.register_energy_real(r)}
+
+
 def attention_row(model: str, seq: int, df: str, r: sim.Result) -> dict:
-    """The attention.csv row of one point."""
+    """The attention.csv row of one point: the simulated latency beside the artifact's closed form on the same
+    per-Einsum work, utilizations, energy (and its components, and the artifact's accounting)."""
     share = r.einsum_share("2d")
+    arch = accel.preset(DATAFLOWS[df][1])
+    closed = artifact.closed_form_cycles(r, attention_cascade(model, seq, df), arch) / arch.clock_hz
     return {"model": model, "seq": seq, "dataflow": df, "arch": r.arch, "latency_s": r.latency_s, "cycles": r.cycles,
-            "energy_j": r.energy_j, "dram_bytes": r.dram_bytes, "util_2d": r.utilization["2d"],
-            "util_1d": r.utilization["1d"], **{f"share_2d_{e}": share.get(e, 0.0) for e in SHARE_EINSUMS},
+            "closed_form_s": closed, "energy_j": r.energy_j, **energy_columns(r, arch), "dram_bytes": r.dram_bytes,
+            "util_2d": r.utilization["2d"], "util_1d": r.utilization["1d"],
+            **{f"share_2d_{e}": share.get(e, 0.0) for e in SHARE_EINSUMS},
             "mapping": " ".join(f"{k}={v}" for k, v in sorted(r.mapping.params.items()))}
 
 
@@ -99,6 +114,7 @@ class Linear:
     dram_bytes: float
     useful_2d: float          # Σ utilization × cycles: 2D-array-cycles of useful work
     choice: str               # which systolic dataflow each GEMM took
+    energy: dict              # the energy columns (`energy_columns`) summed over the GEMMs
 
 
 def linear_totals(model: str, seq: int, arch_name: str) -> Linear:
@@ -106,9 +122,11 @@ def linear_totals(model: str, seq: int, arch_name: str) -> Linear:
     arch = accel.preset(arch_name)
     results = {name: best_gemm(g, arch) for name, g in linear_layers(model, seq).items()}
     rs = results.values()
+    columns = [energy_columns(r, arch) for r in rs]
     return Linear(sum(r.cycles for r in rs), sum(r.energy_j for r in rs), sum(r.dram_bytes for r in rs),
                   sum(r.utilization["2d"] * r.cycles for r in rs),
-                  " ".join(f"{n}:{r.dataflow}" for n, r in results.items()))
+                  " ".join(f"{n}:{r.dataflow}" for n, r in results.items()),
+                  {k: sum(c[k] for c in columns) for k in columns[0]})
 
 
 def end_to_end_grid(attention_rows: list[dict]) -> list[dict]:
@@ -123,17 +141,18 @@ def end_to_end_grid(attention_rows: list[dict]) -> list[dict]:
         total = a["cycles"] + lin.cycles
         rows.append({"model": a["model"], "seq": a["seq"], "dataflow": a["dataflow"], "arch": a["arch"],
                      "latency_s": total / accel.preset(a["arch"]).clock_hz, "cycles": total,
-                     "energy_j": a["energy_j"] + lin.energy_j, "dram_bytes": a["dram_bytes"] + lin.dram_bytes,
+                     "energy_j": a["energy_j"] + lin.energy_j, **{k: a[k] + v for k, v in lin.energy.items()},
+                     "dram_bytes": a["dram_bytes"] + lin.dram_bytes,
                      "attention_share": a["cycles"] / total,
                      "util_2d": (a["util_2d"] * a["cycles"] + lin.useful_2d) / total,
                      "util_1d": a["util_1d"] * a["cycles"] / total, "linear_dataflows": lin.choice})
     return rows
 
 
-def _ratios(by: dict, points: list, df: str, base: str) -> tuple[list[float], list[float]]:
-    """Speedups (base latency / df latency) and energy ratios (df / base) over `points`."""
+def _ratios(by: dict, points: list, df: str, base: str, energy_key: str = "energy_j"):
+    """Speedups (base latency / df latency) and energy ratios (df / base, in `energy_key`) over `points`."""
     speed = [by[(*p, base)]["latency_s"] / by[(*p, df)]["latency_s"] for p in points]
-    energy = [by[(*p, df)]["energy_j"] / by[(*p, base)]["energy_j"] for p in points]
+    energy = [by[(*p, df)][energy_key] / by[(*p, base)][energy_key] for p in points]
     return speed, energy
 
 
@@ -149,10 +168,12 @@ def summary(att: list[dict], e2e: list[dict]) -> list[dict]:
                 continue
             sp_flat, en_flat = _ratios(by, have, df, "flat")
             sp_unf, en_unf = _ratios(by, have, df, "unfused")
+            _, en_art = _ratios(by, have, df, "flat", "energy_artifact_j")
             out.append({"grid": grid, "dataflow": df, "points": len(have),
                         "speedup_vs_flat_mean": statistics.fmean(sp_flat),
                         "speedup_vs_flat_geomean": statistics.geometric_mean(sp_flat),
                         "energy_vs_flat_mean": statistics.fmean(en_flat),
+                        "energy_artifact_vs_flat_mean": statistics.fmean(en_art),
                         "speedup_vs_unfused_mean": statistics.fmean(sp_unf),
                         "energy_vs_unfused_mean": statistics.fmean(en_unf),
                         "util_2d_mean": statistics.fmean(by[(*p, df)]["util_2d"] for p in have),
@@ -167,7 +188,34 @@ def per_length(rows: list[dict], df: str = "fusemax", base: str = "flat") -> dic
     for seq in sorted({r["seq"] for r in rows}):
         have = [(m, s) for m, s, d in by if s == seq and d == df and (m, s, base) in by]
         speed, energy = _ratios(by, have, df, base)
-        out[seq] = {"speedup": statistics.fmean(speed), "energy": statistics.fmean(energy)}
+        _, energy_artifact = _ratios(by, have, df, base, "energy_artifact_j")
+        out[seq] = {"speedup": statistics.fmean(speed), "energy": statistics.fmean(energy),
+                    "energy_artifact": statistics.fmean(energy_artifact)}
+    return out
+
+
+BREAKDOWN_POINTS = (("BERT", SEQS[0]), ("BERT", SEQS[-1]))   # the per-component breakdown the docs show
+
+
+def breakdown(rows: list[dict]) -> list[dict]:
+    """Per dataflow at BERT 1K and 1M (those in `rows`): energy per component, the artifact's total and the real
+    register energy, in joules."""
+    keep = ("model", "seq", "dataflow", "energy_j", "energy_artifact_j", "register_energy_j")
+    return [{k: r[k] for k in keep} | {c: r[f"energy_{c}_j"] for c in artifact.COMPONENTS}
+            for r in rows if (r["model"], r["seq"]) in BREAKDOWN_POINTS]
+
+
+def closed_forms(att: list[dict]) -> dict[str, dict[str, float]]:
+    """Per dataflow, the simulated latency ÷ the artifact's closed form on the same work: mean, min, max, and the
+    mean at the longest length."""
+    out = {}
+    longest = max(r["seq"] for r in att)
+    for df in DATAFLOWS:
+        ratios = [r["latency_s"] / r["closed_form_s"] for r in att if r["dataflow"] == df]
+        long = [r["latency_s"] / r["closed_form_s"] for r in att if r["dataflow"] == df and r["seq"] == longest]
+        if ratios:
+            out[df] = {"mean": statistics.fmean(ratios), "min": min(ratios), "max": max(ratios),
+                       "mean_longest": statistics.fmean(long)}
     return out
 
 
@@ -186,6 +234,8 @@ def record(att: list[dict], e2e: list[dict], summ: list[dict], quick: bool) -> d
             "batch": BATCH, "searched": list(SEARCHED), "summary": summ,
             "per_length": {grid: {str(k): v for k, v in per_length(rows).items()}
                            for grid, rows in (("attention", att), ("end_to_end", e2e))},
+            "breakdown": {"attention": breakdown(att), "end_to_end": breakdown(e2e)},
+            "closed_forms": closed_forms(att), "iso_area": artifact.iso_area(),
             "attention": att, "end_to_end": e2e}
 
 
@@ -220,16 +270,6 @@ def run(out: Path, quick: bool = False, plots: bool = True) -> dict:
             "attention_s": t1 - t0, "end_to_end_s": t2 - t1}
 
 
-def summary_table(summ: list[dict]) -> str:
-    """The summary as the fixed-width table `main` prints."""
-    lines = [f"{'grid':<11} {'dataflow':<16} {'vs FLAT':>8} {'energy/FLAT':>11} {'vs unfused':>10} "
-             f"{'energy/unf':>10} {'2D util':>8} {'1D util':>8}"]
-    lines += [f"{s['grid']:<11} {s['dataflow']:<16} {s['speedup_vs_flat_mean']:>7.2f}× {s['energy_vs_flat_mean']:>11.3f} "
-              f"{s['speedup_vs_unfused_mean']:>9.2f}× {s['energy_vs_unfused_mean']:>10.3f} {s['util_2d_mean']:>8.1%} "
-              f"{s['util_1d_mean']:>8.1%}" for s in summ]
-    return "\n".join(lines)
-
-
 def main(argv=None) -> None:
     """The command line: run the grid and print the summary."""
     ap = argparse.ArgumentParser(prog="python -m validation.fusemax", description=__doc__.split("\n")[0])
@@ -242,6 +282,9 @@ def main(argv=None) -> None:
         ap.error(str(exc))
     print(f"attention grid: {len(res['attention'])} points in {res['attention_s']:.2f} s; "
           f"end-to-end grid: {len(res['end_to_end'])} points in {res['end_to_end_s']:.2f} s")
-    print(summary_table(res["summary"]))
+    for df in DATAFLOWS:
+        print("\n" + step_table(res["attention"], df))
+    print("\n" + summary_table(res["summary"]))
+    print(iso_area_line(artifact.iso_area()))
     print(f"wrote {args.out}/attention.csv, end_to_end.csv, summary.csv, summary.json and {len(res['figures'])} "
           f"figures")
