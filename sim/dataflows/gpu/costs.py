@@ -100,8 +100,10 @@ def mod_ops(a: Attention, arch: Arch) -> tuple[float, float]:
     return pipe_ops(ops, arch, a.dtype, f"score mod {a.match.mods[0].einsum}" if a.match.mods else "score mods")
 
 
-def tile_cost(sm: SM, a: Attention, kern: Kernel, u: Unit, mods: tuple[float, float]) -> TileCost:
-    """Cycles of one KV iteration (see the module docstring)."""
+def tile_cost(sm: SM, a: Attention, kern: Kernel, u: Unit, mods: tuple[float, float],
+              mask_ops: float | None = None) -> TileCost:
+    """Cycles of one KV iteration (see the module docstring); `mask_ops` = FMA-pipe work per score of a masked
+    tile (default MASK_FMA_OPS)."""
     rows = u.rows // kern.groups
     rate = (sm.mma_sync if kern.path == "mma_sync" else sm.mac) * kern.efficiency
     writes = u.kv_bytes / kern.groups / 2
@@ -115,7 +117,7 @@ def tile_cost(sm: SM, a: Attention, kern: Kernel, u: Unit, mods: tuple[float, fl
     return TileCost(g1=max(rows * u.kv_tile * a.e / rate, smem_g1 / sm.smem),
                     g2=max(rows * u.kv_tile * a.f / rate, smem_g2 / sm.smem),
                     sfu=sfu / sm.sfu, fma=fma / sm.fma, mod_sfu=elems * mods[1] / sm.sfu,
-                    mod_fma=elems * mods[0] / sm.fma, mask_fma=elems * MASK_FMA_OPS / sm.fma,
+                    mod_fma=elems * mods[0] / sm.fma, mask_fma=elems * (MASK_FMA_OPS if mask_ops is None else mask_ops) / sm.fma,
                     smem_bytes=kern.groups * (smem_g1 + smem_g2))
 
 

@@ -54,8 +54,10 @@ class Grid:
         return int((self.partial + self.full).sum()) * self.reps
 
 
-def grid(a: Attention, kern: Kernel, params, name: str) -> Grid:
-    """The grid a mapping describes (raises MappingError if it is too large to list)."""
+def grid(a: Attention, kern: Kernel, params, name: str, pattern: Callable | None = None) -> Grid:
+    """The grid a mapping describes (raises MappingError if it is too large to list). `pattern(a, unit)`, when
+    given, replaces the mask's own tile pattern: (masked, unmasked) KV tiles per unit of `heads` consecutive
+    (batch, head) pairs in launch order, and `heads` (masks that differ between heads list them all)."""
     u = unit_shape(a, kern, params["q_tile"], params["kv_tile"])
     group = a.group if kern.pack_heads else 1
     rows = a.m * group
@@ -66,10 +68,14 @@ def grid(a: Attention, kern: Kernel, params, name: str) -> Grid:
         raise MappingError(f"{name}: a grid of {units * kern.ctas_per_unit} CTAs, {per_head} per (batch, head), is "
                            f"beyond the model's limits ({MAX_GRID_CTAS} CTAs, {MAX_HEAD_UNITS} per head): use larger "
                            f"tiles or fewer splits")
-    spatial = (params["q_tile_shape"], params["kv_tile_shape"]) if a.neighborhood is not None else None
-    partial, full = tile_pattern(a, u, rows, group, params.get("splits", 1), spatial)
-    sharers = len(partial) * (1 if kern.pack_heads else a.group)
-    return Grid(u, partial, full, a.batch * heads, sharers, params["ctas_per_sm"] // kern.ctas_per_unit)
+    if pattern is None:
+        spatial = (params["q_tile_shape"], params["kv_tile_shape"]) if a.neighborhood is not None else None
+        partial, full = tile_pattern(a, u, rows, group, params.get("splits", 1), spatial)
+        listed = 1
+    else:
+        partial, full, listed = pattern(a, u)
+    sharers = len(partial) // listed * (1 if kern.pack_heads else a.group)
+    return Grid(u, partial, full, a.batch * heads // listed, sharers, params["ctas_per_sm"] // kern.ctas_per_unit)
 
 
 def fit_defaults(a: Attention, kern: Kernel, params: dict, sm: SM, pinned) -> dict:
@@ -185,10 +191,11 @@ def placement(g: Grid, tile, load: Load, cta: CtaCost, kern: Kernel, sm: SM, opt
 
 
 def fmha(prog: GpuProgram, c: Cascade, a: Attention, arch: Arch, kern: Kernel, params, options: Options,
-         name: str, tags: tuple[str, str]) -> str:
-    """Lay out the fused attention kernel on `prog`; returns a note on the grid and the L2 reuse."""
-    g = grid(a, kern, params, name)
-    tile = tile_cost(prog.sm, a, kern, g.unit, mod_ops(a, arch))
+         name: str, tags: tuple[str, str], pattern: Callable | None = None, mask_ops: float | None = None) -> str:
+    """Lay out the fused attention kernel on `prog`; returns a note on the grid and the L2 reuse. `pattern` and
+    `mask_ops` (FMA-pipe work per score of a masked tile) replace the mask's defaults (see `grid`)."""
+    g = grid(a, kern, params, name, pattern)
+    tile = tile_cost(prog.sm, a, kern, g.unit, mod_ops(a, arch), mask_ops)
     stage = params["stages"] * (g.unit.kv_bytes + g.unit.bias_bytes)
     first = min(g.units, prog.sm.sms)
     extra = extra_work(c, a, arch, g, tile, kern.groups, prog.sm)
@@ -249,13 +256,16 @@ def useful_actions(c: Cascade, arch: Arch) -> dict[str, float]:
 
 def lower_attention(c: Cascade, arch: Arch, mp: Mapping, options: Options, kern: Kernel, *,
                     before: Callable | None = None, after: Callable | None = None, buffers: Callable | None = None,
-                    gemm=None, params=None, notes: tuple[str, ...] = ()) -> Lowered:
+                    gemm=None, params=None, notes: tuple[str, ...] = (), pattern: Callable | None = None,
+                    mask_ops: float | None = None, shape: Attention | None = None) -> Lowered:
     """The whole lowering of a fused attention dataflow: `before`/`after(prog, a, params)` add the kernels that
     run around the fused one (projections, permutes, the split-KV combine); `buffers(gemm, elem)` the stage
-    buffers of GEMM kernels among them; `params` replaces the mapping's params by a view with derived sizes."""
+    buffers of GEMM kernels among them; `params` replaces the mapping's params by a view with derived sizes;
+    `pattern`/`mask_ops` a mask's tile pattern and masking work (see `fmha`); `shape` the attention shape (for
+    masks `shape_of` does not model)."""
     name, params = mp.dataflow, (mp.params if params is None else params)
     check_calibration(options, name)
-    a = shape_of(c, name)
+    a = shape_of(c, name) if shape is None else shape
     sm = sm_rates(check_arch(arch, name), a.dtype)
     extra = buffers(gemm, a.elem) if buffers is not None else {}
     prog = GpuProgram(sm, 1 if options.symmetric else sm.sms, extra)
@@ -263,7 +273,7 @@ def lower_attention(c: Cascade, arch: Arch, mp: Mapping, options: Options, kern:
     tags, epi = role_tags(a)
     if before is not None:
         before(prog, a, params)
-    note = fmha(prog, c, a, arch, kern, params, options, name, epi)
+    note = fmha(prog, c, a, arch, kern, params, options, name, epi, pattern, mask_ops)
     if after is not None:
         after(prog, a, params)
     return Lowered(program=prog.build(), unit_keys=prog.unit_keys(), actions=useful_actions(c, arch), tags=tags,
