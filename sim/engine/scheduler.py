@@ -242,6 +242,7 @@ def _schedule(seg_ptr, repeat, barrier, unit, duration, latency, dep_base, dep_p
     ready = np.empty(n_max + n_again, np.int64)  # ready times of one body: iteration k at (k % 2) * n_max
     free = np.zeros(n_units, np.int64)
     used, last_grant, hn = np.zeros(n_bufs, np.int64), np.zeros(n_bufs, np.int64), np.zeros(n_bufs, np.int64)
+    releases = np.zeros(n_bufs, np.int64)
     ht, ha = np.zeros((n_bufs, _HEAP_START), np.int64), np.zeros((n_bufs, _HEAP_START), np.int64)
     sct, sca, sn = np.zeros((1, _HEAP_START), np.int64), np.zeros((1, _HEAP_START), np.int64), np.zeros(1, np.int64)
     stall, snap = np.zeros((n_units, 3), np.int64), np.zeros((n_units, 3), np.int64)
@@ -268,16 +269,19 @@ def _schedule(seg_ptr, repeat, barrier, unit, duration, latency, dep_base, dep_p
             n_su, n_sb, n_tg = _touched(o0, n, p0, unit, dep_base, dep_ptr, dep_op, dep_prev, acq_base, acq_ptr,
                                         acq_buf, rel_base, rel_ptr, rel_buf, s, seg_units, unit_mark, seg_bufs,
                                         buf_mark, tgt, tgt_mark)
+        for b in range(n_bufs):  # releases per buffer in one iteration: the most that can become pending in it
+            releases[b] = 0
+        for e in range(rb, rel_base[s + 1]):
+            releases[rel_buf[e]] += 1
         st_len[0], st_len[1] = -1, -1
         ref_prev = 0
         k = 0
         while k < rep:
             cur = (k & 1) * n_max
             prv = n_max - cur
-            hn_max = 0
+            room = 0
             for b in range(n_bufs):
-                hn_max = max(hn_max, hn[b])
-            room = hn_max + (rel_base[s + 1] - rel_base[s])  # this iteration's releases can all be pending
+                room = max(room, hn[b] + releases[b])
             if room > ht.shape[1]:
                 columns = max(room, 2 * ht.shape[1])
                 ht, ha = _widened(ht, hn, columns), _widened(ha, hn, columns)
