@@ -59,6 +59,10 @@ class Segment:
         for name in SEGMENT_DTYPES:
             object.__setattr__(self, name, _read_only(getattr(self, name)))
 
+    def __setstate__(self, state: dict) -> None:  # unpickled or deep-copied arrays are read-only too
+        for name, value in state.items():
+            object.__setattr__(self, name, _read_only(value) if name in SEGMENT_DTYPES else value)
+
     @property
     def n_ops(self) -> int:
         """Ops in the body (one iteration)."""
@@ -82,6 +86,10 @@ class Program:
         if isinstance(self.unit_is_memory, list):
             object.__setattr__(self, "unit_is_memory", tuple(self.unit_is_memory))
         object.__setattr__(self, "buffer_capacity", _read_only(self.buffer_capacity))
+
+    def __setstate__(self, state: dict) -> None:  # unpickled or deep-copied arrays are read-only too
+        for name, value in state.items():
+            object.__setattr__(self, name, _read_only(value) if name == "buffer_capacity" else value)
 
     @property
     def ops_total(self) -> int:

@@ -4,7 +4,9 @@ rather than wrapped, and the kernels compile once for one signature, announcing 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 
 import numba
 import numpy as np
@@ -144,6 +146,9 @@ def test_programs_are_immutable_and_validated_once():
     assert run.busy_ticks.tolist() == [12] and validated(p).busy_ticks.tolist() == [12]
     run.busy_ticks[0] = 0  # a Run's arrays are its own: changing them leaves the program's totals alone
     assert simulate(p).busy_ticks.tolist() == [12]
+    for copied in (pickle.loads(pickle.dumps(p)), copy.deepcopy(p)):
+        assert not copied.segments[0].duration.flags.writeable and not copied.buffer_capacity.flags.writeable
+        assert simulate(copied).ticks == 12
 
 
 def test_tick_range_is_refused_not_wrapped():
