@@ -51,9 +51,11 @@ def _tiles(value, dims: int, what: str) -> tuple[int, ...]:
     return t
 
 
-def _dim_visits(n: int, w: int, s: int, dil: int, causal: bool, qt: int, kt: int) -> tuple[np.ndarray, np.ndarray]:
+def _dim_visits(n: int, w: int, s: int, dil: int, causal: bool, qt: int, kt: int,
+                aligned: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """One dimension: (visited, full) KV tiles per Q tile, dilation group by group (NATTEN tiles each group
-    separately), vectorized over the tiles."""
+    separately), vectorized over the tiles. `aligned=False` starts each Q tile's KV tiles at its first window
+    start instead of the fixed tile grid (a what-if for explaining the grid's cost)."""
     start, end = gna_bounds(n, w, s, dil, causal)          # each query's window, in its group's coordinates
     longest = -(-n // dil)
     tiles = -(-longest // qt)
@@ -73,7 +75,7 @@ def _dim_visits(n: int, w: int, s: int, dil: int, causal: bool, qt: int, kt: int
     lengths = (n - np.arange(dil) + dil - 1) // dil          # queries in each group
     real = np.arange(tiles)[None, :] * qt < lengths[:, None]
     s_min, s_max, e_min, e_max = (np.where(real, x, 0).astype(np.int64) for x in (s_min, s_max, e_min, e_max))
-    kv_lo = s_min // kt * kt
+    kv_lo = s_min // kt * kt if aligned else s_min
     visited = (-(-e_max // kt) * kt - kv_lo) // kt
     # A full tile holds real keys only and lies inside every query's window: first ≥ the latest window start,
     # first + kt ≤ the earliest window end (and ≤ the group's length).
@@ -83,11 +85,13 @@ def _dim_visits(n: int, w: int, s: int, dil: int, causal: bool, qt: int, kt: int
     return visited[real].astype(np.int64), full[real].astype(np.int64)
 
 
-def tile_visits(mask: Neighborhood, q_tile, kv_tile) -> TileVisits:
-    """Visited and partially masked KV tiles per Q tile of a 1-/2-/3-D layout (NATTEN's bounding-box rule)."""
+def tile_visits(mask: Neighborhood, q_tile, kv_tile, aligned: bool = True) -> TileVisits:
+    """Visited and partially masked KV tiles per Q tile of a 1-/2-/3-D layout (NATTEN's bounding-box rule, the
+    trip count of its kernels' `get_trip_count`); `aligned=False` is the window-aligned what-if (see
+    `_dim_visits`; its partial counts are not meaningful)."""
     dims = len(mask.spatial)
     qt, kt = _tiles(q_tile, dims, "q_tile"), _tiles(kv_tile, dims, "kv_tile")
-    per_dim = [_dim_visits(n, w, s, d, c, q, k) for n, w, s, d, c, q, k
+    per_dim = [_dim_visits(n, w, s, d, c, q, k, aligned) for n, w, s, d, c, q, k
                in zip(mask.spatial, mask.window, mask.stride, mask.dilation, mask.causal, qt, kt)]
     if math.prod(len(v) for v, _ in per_dim) > MAX_Q_TILES:
         raise MappingError(f"a layout {mask.spatial} in Q tiles {qt} has {math.prod(len(v) for v, _ in per_dim)} "
@@ -128,6 +132,17 @@ def gna_speedup_bound(workload: Cascade, q_tile, kv_tile) -> float:
     (dense Q tiles × dense KV tiles) / visited tile pairs. Exact when the case is fully block-sparse."""
     v = tile_visits(neighborhood(workload), q_tile, kv_tile)
     return v.q_tiles * v.kv_tiles / float(v.visited.sum())
+
+
+def natten_speedup_bound(workload: Cascade, q_tile, kv_tile) -> float:
+    """NATTEN's tile model: the tile pairs of its dense FMHA kernel on the unpadded sequence (N/q · N/kv: the dense
+    kernel predicates its ragged last tile) over the tile pairs the GNA kernel visits on the padded, permuted
+    layout. Equals `gna_speedup_bound` when the tiles divide the layout; lower when padding adds tiles."""
+    m = neighborhood(workload)
+    v = tile_visits(m, q_tile, kv_tile)
+    n = math.prod(m.spatial)
+    return n * n / (math.prod(_tiles(q_tile, len(m.spatial), "q_tile"))
+                    * math.prod(_tiles(kv_tile, len(m.spatial), "kv_tile")) * float(v.visited.sum()))
 
 
 def flop_bound(workload: Cascade) -> float:
