@@ -128,7 +128,11 @@ class Causal(_Plain):
 
 @dataclass(frozen=True)
 class Window(_Plain):
-    """FlashAttention's sliding window: query m sees keys in [m' − left, m' + right], m' = m + P − M."""
+    """FlashAttention's sliding window: query m sees keys in [m' − left, m' + right], m' = m + P − M.
+
+    `left`/`right` may instead be tuples with one span per group of query rows (MoA's per-head windows, Fu et al.,
+    "Mixture of Sparse Attention", 2024): the query rank is G equal groups of R = M/G rows (e.g. a (head, query)
+    rank split into h, m), and row g·R + r sees keys [r' − left[g], r' + right[g]], r' = r + P − R."""
     query: str
     key: str
     left: int

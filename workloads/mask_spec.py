@@ -1,5 +1,5 @@
-"""The mask kinds of the Einsum language: `causal`, `window(left=, right=)`, `gna(spatial=(..), window=(..),
-stride=(..), dilation=(..), causal=(..))` and `blocks(q_block=, kv_block=, keep=((1,0),(1,1)))`, read with Python's
+"""The mask kinds of the Einsum language: `causal`, `window(left=, right=)` (spans, or tuples of spans per group of
+query rows), `gna(spatial=(..), window=(..), stride=(..), dilation=(..), causal=(..))` and `blocks(q_block=, kv_block=, keep=((1,0),(1,1)))`, read with Python's
 literal syntax (`ast.literal_eval`, so nothing is executed)."""
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def parse_mask(query: str, key: str, spec: str, where: str) -> Mask:
     if kind == "causal":
         return Causal(q, k)
     if kind == "window":
-        return Window(q, k, _int(kwargs["left"], "left", where), _int(kwargs["right"], "right", where))
+        return Window(q, k, _span(kwargs["left"], "left", where), _span(kwargs["right"], "right", where))
     if kind == "blocks":
         rows = kwargs["keep"]
         if not isinstance(rows, (tuple, list)) or not all(isinstance(row, (tuple, list)) for row in rows):
@@ -65,6 +65,13 @@ def parse_mask(query: str, key: str, spec: str, where: str) -> Mask:
 
 def _tuple(value):
     return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def _span(value, name: str, where: str):
+    """A window span: an integer, or a tuple of them (one per group of query rows)."""
+    if isinstance(value, (tuple, list)):
+        return tuple(_int(x, name, where) for x in value)
+    return _int(value, name, where)
 
 
 def _int(value, name: str, where: str) -> int:

@@ -18,10 +18,12 @@ from workloads.intervals import interval_count
 from workloads.ir import MAX_RANK_SIZE, Blocks, Causal, Mask, Neighborhood, Window
 from workloads.neighborhoods import Runs, gna_bounds
 
-__all__ = ["MASK_TYPES", "MAX_DENSE", "check", "dense", "gna_bounds", "group_count", "pair_count", "tile_count"]
+__all__ = ["MASK_TYPES", "MAX_DENSE", "check", "dense", "gna_bounds", "group_count", "pair_count", "tile_count",
+           "window_groups"]
 
 MASK_TYPES = (Causal, Window, Neighborhood, Blocks)
 MAX_DENSE = 1 << 26   # M·P booleans a dense matrix (executor, query-tile counts of tables) may hold: 64 MiB
+MAX_GROUPS = 1 << 16  # query-row groups of a per-group sliding window (heads of one layer, with room to spare)
 
 
 # --- checks --------------------------------------------------------------------------------------------------
@@ -44,11 +46,28 @@ def _integer(value, name: str, where: str, low: int) -> None:
 
 
 def _check_interval(mask: Causal | Window, m: int, p: int, where: str) -> None:
-    if isinstance(mask, Window):
-        if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (mask.left, mask.right)) \
-                or mask.left < 0 or mask.right < 0:
-            raise CascadeError(f"{where}: window sizes must be ≥ 0, got left={quote(mask.left)}, "
-                               f"right={quote(mask.right)}")
+    if not isinstance(mask, Window):
+        return
+    grouped = isinstance(mask.left, tuple) or isinstance(mask.right, tuple)
+    lefts, rights = (mask.left, mask.right) if grouped else ((mask.left,), (mask.right,))
+    if not (isinstance(lefts, tuple) and isinstance(rights, tuple)) or len(lefts) != len(rights) or not lefts:
+        raise CascadeError(f"{where}: per-group window spans need left and right tuples of equal, non-zero "
+                           f"length, got left={quote(mask.left)}, right={quote(mask.right)}")
+    if len(lefts) > MAX_GROUPS:
+        raise CascadeError(f"{where}: {len(lefts)} window groups; at most {MAX_GROUPS}")
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0 for v in lefts + rights):
+        raise CascadeError(f"{where}: window sizes must be integers ≥ 0, got left={quote(mask.left)}, "
+                           f"right={quote(mask.right)}")
+    if m % len(lefts):
+        raise CascadeError(f"{where}: {len(lefts)} window groups do not split the {m} query rows evenly (the "
+                           f"query rank is groups × rows per group, e.g. heads × queries)")
+
+
+def window_groups(mask: Window, m: int) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """(rows per group, left spans, right spans) of a sliding window: one group of m rows for scalar spans."""
+    if isinstance(mask.left, tuple):
+        return m // len(mask.left), mask.left, mask.right
+    return m, (mask.left,), (mask.right,)
 
 
 def _check_blocks(mask: Blocks, m: int, p: int, where: str) -> None:
@@ -97,8 +116,10 @@ def dense(mask: Mask, m: int, p: int) -> np.ndarray:
     if isinstance(mask, Causal):
         return k <= q + (p - m)
     if isinstance(mask, Window):
-        centre = q + (p - m)
-        return (k >= centre - mask.left) & (k <= centre + mask.right)
+        rows, lefts, rights = window_groups(mask, m)
+        group, centre = q // rows, q % rows + (p - rows)
+        left, right = np.asarray(lefts)[group], np.asarray(rights)[group]
+        return (k >= centre - left) & (k <= centre + right)
     if isinstance(mask, Blocks):
         keep = np.asarray(mask.keep, dtype=bool)
         return keep[np.ix_(np.arange(m) // mask.q_block, np.arange(p) // mask.kv_block)]
@@ -107,17 +128,28 @@ def dense(mask: Mask, m: int, p: int) -> np.ndarray:
 
 # --- counts --------------------------------------------------------------------------------------------------
 
-def _interval(mask: Causal | Window, m: int, p: int) -> tuple[int, int]:
-    """(a, b) with query i attending keys [clamp(i + a), clamp(i + b)): bottom-right aligned, m' = i + P − M."""
+def _intervals(mask: Window, m: int, p: int) -> list[tuple[int, int, int, int]]:
+    """Per distinct span of a window's row groups: (a, b, rows, groups), row i of such a group attending keys
+    [clamp(i + a), clamp(i + b)), bottom-right aligned (i' = i + P − rows)."""
+    rows, lefts, rights = window_groups(mask, m)
+    spans: dict[tuple[int, int], int] = {}
+    for left, right in zip(lefts, rights):
+        spans[(left, right)] = spans.get((left, right), 0) + 1
+    return [(p - rows - left, p - rows + right + 1, rows, n) for (left, right), n in spans.items()]
+
+
+def _interval_sum(mask: Causal | Window, m: int, p: int, q_tile: int = 1, kv_tile: int | None = None) -> int:
+    """Σ over groups of `interval_count` (query tiles never straddle groups: the callers check)."""
     if isinstance(mask, Causal):
-        return -m, p - m + 1
-    return p - m - mask.left, p - m + mask.right + 1
+        return interval_count(-m, p - m + 1, m, p, q_tile=q_tile, kv_tile=kv_tile)
+    return sum(n * interval_count(a, b, rows, p, q_tile=q_tile, kv_tile=kv_tile)
+               for a, b, rows, n in _intervals(mask, m, p))
 
 
 def pair_count(mask: Mask, m: int, p: int) -> int:
     """Exact number of attended (query, key) pairs."""
     if isinstance(mask, (Causal, Window)):
-        return interval_count(*_interval(mask, m, p), m, p)
+        return _interval_sum(mask, m, p)
     if isinstance(mask, Neighborhood):
         return neighborhoods.pair_count(mask)
     rows, cols = _block_extents(mask, m, p)
@@ -129,7 +161,7 @@ def tile_count(mask: Mask, m: int, p: int, kv_tile: int) -> int:
     """Exact number of (query, key tile) pairs with at least one attended key; key tiles are
     [t·kv_tile, (t+1)·kv_tile)."""
     if isinstance(mask, (Causal, Window)):
-        return interval_count(*_interval(mask, m, p), m, p, kv_tile=kv_tile)
+        return _interval_sum(mask, m, p, kv_tile=kv_tile)
     if isinstance(mask, Neighborhood):
         aligned = neighborhoods.tile_count(mask, kv_tile)
         if aligned is not None:
@@ -141,8 +173,8 @@ def tile_count(mask: Mask, m: int, p: int, kv_tile: int) -> int:
 def group_count(mask: Mask, m: int, p: int, q_tile: int, kv_tile: int | None = None) -> int:
     """Exact number of (query tile, key) pairs — or (query tile, key tile) pairs with `kv_tile` — with at least
     one attended pair; query tiles are [t·q_tile, (t+1)·q_tile)."""
-    if isinstance(mask, (Causal, Window)):
-        return interval_count(*_interval(mask, m, p), m, p, q_tile=q_tile, kv_tile=kv_tile)
+    if isinstance(mask, Causal) or (isinstance(mask, Window) and window_groups(mask, m)[0] % q_tile == 0):
+        return _interval_sum(mask, m, p, q_tile=q_tile, kv_tile=kv_tile)
     if m * p > MAX_DENSE:
         raise CascadeError(f"mask {type(mask).__name__}: counting it by query tiles enumerates the {m}×{p} pairs; "
                            f"at most 2^26 = {MAX_DENSE} (iterate the whole query rank, or use a smaller one)")

@@ -81,6 +81,9 @@ VARIANT_EXAMPLES = {
     "blocked": dict(batch=1, heads=2, spatial=7, block=3, keep=((1, 0, 0), (1, 1, 0), (0, 1, 1)), head_dim=2),
     "linear": dict(batch=1, heads=2, seq=4, head_dim=2, causal=True),
     "split_kv": dict(batch=1, heads=4, kv_heads=1, seq_kv=10, head_dim=2, splits=3),
+    "moa": dict(batch=1, heads=3, seq=4, seq_kv=6, head_dim=2, spans=(1, 3, 6)),
+    "dynamic": dict(batch=1, heads=2, seq=4, seq_kv=6, head_dim=2, block=2,
+                    keep=(((1, 0, 1), (0, 1, 0)), ((0, 0, 1), (1, 1, 1)))),
 }
 
 
