@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from workloads import attention, execute
-from workloads.models.layers import MoE, layer, moe_routing
+from workloads.models.layers import MoE, layer
+from workloads.models.moe import routing_table
 
 T = torch.from_numpy
 
@@ -74,14 +75,15 @@ def test_bert_like_post_norm_layer_matches_torch():
 
 def test_deepseek_moe_ffn_matches_torch():
     """DeepSeek-V3 MoE FFN: sigmoid router, gate weights renormalised over the chosen k and scaled by 2.5, SwiGLU
-    experts only for chosen (token, expert) pairs, plus the shared expert."""
+    experts only for chosen (token, expert) pairs, plus the shared expert. The batch's tokens are routed as one
+    stream (B·M rows of the routing table)."""
     rng = np.random.default_rng(2)
-    b, m, d, h, g, e = 1, 4, 6, 2, 1, 2
+    b, m, d, h, g, e = 2, 4, 6, 2, 1, 2
     moe = MoE(experts=5, top_k=2, expert_dim=3, shared_dim=4)
     c = layer(attention("gqa", batch=b, heads=h, kv_heads=g, seq=m, head_dim=e, causal=True), model_dim=d,
               ffn_kind="moe", moe=moe, rope=False)
     w = weights(rng, c)
-    w["ROUTE"] = np.array(moe_routing(m, moe), dtype=float)[None]
+    w["ROUTE"] = np.array(routing_table(b * m, moe), dtype=float).reshape(b, m, moe.experts)
     out = execute(c, w)["OUT"]
     t = {k: T(v) for k, v in w.items()}
     xn = rms(t["X"], t["XN_G"])
@@ -133,10 +135,10 @@ def test_layer_is_composed_from_the_attention_cascade_data(core, ffn):
 
 
 def test_deepseek_layer_builds_without_text_round_trips():
-    """A DeepSeek-V3 prefill layer at 4K keeps its 4096 × 256 routing table as data (it was printed and parsed
-    back); expert points count only the chosen (token, expert) pairs."""
+    """A DeepSeek-V3 prefill layer at 4K keeps its routing table as data (it was printed and parsed back): 4096
+    tokens × 32 groups of 8 experts; expert points count only the chosen (token, expert) pairs."""
     import workloads
     c = workloads.model("deepseek-v3").layer(seq=4096)
     routing = next(m for m in c.masks if m.query == "T")
-    assert len(routing.keep) == 4096 and sum(routing.keep[0]) == 8
+    assert len(routing.keep) == 4096 and sum(routing.keep[0]) == 1 and routing.kv_block == 8
     assert workloads.points(c)["EG"] == 4096 * 8 * 2048 * 7168   # only the chosen (token, expert) pairs

@@ -49,6 +49,8 @@ class Model:
     dense_layers: int = 0        # leading dense-FFN layers of an MoE model
     dtype: str = "bf16"
     mla: Mapping = field(default_factory=FrozenDict)
+    vocab: int = 0               # token embedding and LM head rows (0: an encoder or diffusion model, none modelled)
+    tied: bool = False           # the LM head shares the embedding's weights
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mla", FrozenDict(self.mla))
@@ -66,16 +68,21 @@ class Model:
         """KV-cache bytes per token for the whole model (every layer)."""
         return self.layers * kv_bytes_per_token_per_layer(self)
 
+    @property
+    def autoregressive(self) -> bool:
+        """Whether it generates token by token (causal attention with a KV cache): the decoders."""
+        return self.causal and self.variant not in ("na", "gna")
+
 
 MODELS = {m.name: m for m in [
     Model("bert", 12, 768, 12, 12, 64, "gelu", 3072, norm="layer", post_norm=True, dtype="fp16"),
     Model("trxl", 18, 1024, 16, 16, 64, "relu", 4096, norm="layer", post_norm=True, dtype="fp16"),
     Model("t5", 6, 512, 8, 8, 64, "relu", 2048, norm="rms", dtype="fp16"),
     Model("xlm", 12, 2048, 16, 16, 128, "gelu", 8192, norm="layer", post_norm=True, dtype="fp16"),
-    Model("llama3-8b", 32, 4096, 32, 8, 128, "swiglu", 14336, rope=True, causal=True),
-    Model("llama3-70b", 80, 8192, 64, 8, 128, "swiglu", 28672, rope=True, causal=True),
+    Model("llama3-8b", 32, 4096, 32, 8, 128, "swiglu", 14336, rope=True, causal=True, vocab=128256),
+    Model("llama3-70b", 80, 8192, 64, 8, 128, "swiglu", 28672, rope=True, causal=True, vocab=128256),
     Model("deepseek-v3", 61, 7168, 128, 128, 128, "moe", 18432, rope=True, causal=True, variant="mla", moe=MoE(),
-          dense_layers=3, mla=dict(DEEPSEEK_V3)),
+          dense_layers=3, mla=dict(DEEPSEEK_V3), vocab=129280),
     Model("flux", 57, 3072, 24, 24, 128, "gelu", 12288, norm="layer", variant="na", spatial=(256, 256),
           window=(80, 80)),
     Model("hunyuanvideo", 60, 3072, 24, 24, 128, "gelu", 12288, norm="layer", variant="gna", spatial=(30, 48, 80),
@@ -112,7 +119,15 @@ def model_attention(m: Model, *, seq: int | None, batch: int = 1, seq_kv: int | 
         decode = seq_kv is not None and seq_kv != seq
         options.setdefault("form", "absorbed" if decode else "naive")
         return build_attention("mla", batch=batch, seq=seq, seq_kv=seq_kv, **fixed, **options)
-    return build_attention("gqa", batch=batch, seq=seq, seq_kv=seq_kv, **fixed, **options)
+    return build_attention(_core_variant(m), batch=batch, seq=seq, seq_kv=seq_kv, **fixed, **options)
+
+
+def _core_variant(m: Model) -> str:
+    """The attention builder of the model: MHA when every query head has its own K/V head (the encoders of the
+    FuseMax and FLAT evaluations), else GQA (or the model's own variant)."""
+    if m.variant == "gqa" and m.kv_heads == m.heads:
+        return "mha"
+    return m.variant
 
 
 def _fixed(m: Model) -> dict:
@@ -121,12 +136,14 @@ def _fixed(m: Model) -> dict:
         return {"heads": m.heads, "head_dim": m.head_dim, "dtype": m.dtype}
     if m.variant == "mla":
         return {**m.mla, "dtype": m.dtype}
+    if _core_variant(m) == "mha":
+        return {"heads": m.heads, "head_dim": m.head_dim, "dtype": m.dtype}
     return {"heads": m.heads, "kv_heads": m.kv_heads, "head_dim": m.head_dim, "dtype": m.dtype}
 
 
 def _check_options(m: Model, fixed: dict, options: dict) -> None:
     """Refuse an option the model fixes (naming its value) or one the builder does not take (naming the nearest)."""
-    variant = "gqa" if m.variant not in VARIANTS else m.variant
+    variant = _core_variant(m)
     allowed = [k for k in inspect.signature(VARIANTS[variant]).parameters
                if k not in fixed and k not in ("batch", "seq", "seq_kv")]
     for key in options:
