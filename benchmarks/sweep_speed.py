@@ -96,8 +96,9 @@ def inline():
 
 @contextlib.contextmanager
 def default_pool():
-    """`executor=None`: sim.sweep starts (and stops) its own pool of os.cpu_count() processes on every call."""
-    yield None, lambda: None
+    """`executor=None`: sim.sweep starts (and stops) its own pool of os.cpu_count() processes on every call; the
+    workers fork from this process, so emptying its memo empties theirs."""
+    yield None, clear_memo
 
 
 @contextlib.contextmanager
