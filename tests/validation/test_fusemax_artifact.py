@@ -37,7 +37,7 @@ def test_cascade_is_the_artifacts_sum_of_1d_work():
     r = sim.evaluate(c, arch, "fusemax-cascade")
     assert r.mapping.params["exp_of_difference"] is False
     assert per_tile(r) == pytest.approx(256 + 2 * 256 + 256 + 1 + 2 + 1 + 1 + 2 * E, rel=2e-3)
-    assert r.cycles == pytest.approx(artifact.closed_form_cycles(r, c, arch), rel=1e-4)
+    assert r.cycles == pytest.approx(artifact.closed_form_cycles(r, c.sizes, arch), rel=1e-4)
     fused = sim.evaluate(c, arch, "fusemax-cascade", constraints={"exp_of_difference": True})
     assert per_tile(fused) == pytest.approx(3 * 256 + 1 + 1 + 1 + 1 + 1 + 2 * E, rel=2e-3)
     assert fused.energy_j == r.energy_j   # the same ops: the choice moves time only
@@ -53,7 +53,7 @@ def test_architecture_is_the_artifacts_formula_when_the_drain_hides_behind_spnv(
     r = sim.evaluate(c, arch, "fusemax-arch")
     formula = E + 1 + drain + 1 + 8 + 2 * E
     assert 0 <= per_tile(r) - formula <= 5
-    assert r.cycles == pytest.approx(artifact.closed_form_cycles(r, c, arch), rel=0.025)
+    assert r.cycles == pytest.approx(artifact.closed_form_cycles(r, c.sizes, arch), rel=0.025)
 
 
 @pytest.mark.parametrize("head_dim", [64, 128])
@@ -63,7 +63,7 @@ def test_architecture_exposes_the_slnv_drain_the_formula_leaves_out(head_dim):
     (+192 cycles, +42%, at F = 64; +128, +20%, at F = 128), plus the block's own serial work (as above)."""
     c, arch = cascade(head_dim=head_dim), accel.preset("fusemax")
     r = sim.evaluate(c, arch, "fusemax-arch")
-    closed = artifact.closed_form_cycles(r, c, arch)
+    closed = artifact.closed_form_cycles(r, c.sizes, arch)
     assert closed / TILES == pytest.approx(head_dim + 1 + 256 + 1 + 8 + 2 * head_dim, rel=2e-3)
     assert 0 <= (r.cycles - closed) / TILES - (256 - head_dim) <= 6
 
@@ -74,7 +74,7 @@ def test_fusemax_and_flat_are_their_closed_forms(df, softmax, hw):
     4·P0 per tile are what the simulation gives at 16K tokens (within 1%)."""
     c, arch = cascade(softmax), accel.preset(hw)
     r = sim.evaluate(c, arch, df)
-    assert r.cycles == pytest.approx(artifact.closed_form_cycles(r, c, arch), rel=0.01)
+    assert r.cycles == pytest.approx(artifact.closed_form_cycles(r, c.sizes, arch), rel=0.01)
 
 
 def test_fusemax_buffer_words_are_the_artifacts():

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from validation.errors import ValidationError
-from validation.figures import render
+from validation.figures import fusemax_blocks, render
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = Path(__file__).resolve().parent
@@ -18,6 +18,10 @@ BLOCKS: dict[str, list[tuple[str, str, Callable[[dict], str]]]] = {
                            ("fa2-fit", "fa2_fit", render.validation_fit)],
     "docs/gpu-model.md": [("gpu-accuracy", "gpu_report", render.gpu_accuracy)],
     "docs/fusemax.md": [("fusemax-headline", "fusemax", render.fusemax_headline),
+                        ("fusemax-ablation", "fusemax", fusemax_blocks.ablation),
+                        ("fusemax-energy", "fusemax", fusemax_blocks.energy),
+                        ("fusemax-gaps", "fusemax", fusemax_blocks.gaps),
+                        ("fusemax-area", "fusemax", fusemax_blocks.area),
                         ("fusemax-timing", "fusemax_timing", render.fusemax_timing)],
 }
 

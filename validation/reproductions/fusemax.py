@@ -30,6 +30,7 @@ import workloads
 from validation.errors import ValidationError
 from validation.reproductions import fusemax_artifact as artifact
 from validation.reproductions.fusemax_figures import figures
+from validation.reproductions.fusemax_gaps import gaps
 from validation.reproductions.fusemax_tables import iso_area_line, step_table, summary_table
 
 # FuseMax §6: heads H, head dim E = F, model dim D, FFN dim S.
@@ -66,6 +67,12 @@ def attention_cascade(model: str, seq: int, df: str) -> workloads.Cascade:
     return workloads.attention("mha", batch=BATCH, heads=h, seq=seq, head_dim=e, softmax=DATAFLOWS[df][0])
 
 
+def attention_sizes(model: str, seq: int) -> dict[str, int]:
+    """The attention ranks of `model` at `seq` tokens (B, H, M, P, E, F), without building the cascade."""
+    h, e, _, _ = MODELS[model]
+    return {"B": BATCH, "H": h, "M": seq, "P": seq, "E": e, "F": e}
+
+
 def attention_point(model: str, seq: int, df: str) -> sim.Result:
     """One attention point: the explored best for a searched dataflow, else the default plan."""
     c = attention_cascade(model, seq, df)
@@ -92,9 +99,12 @@ def attention_row(model: str, seq: int, df: str, r: sim.Result) -> dict:
     per-Einsum work, utilizations, energy (and its components, and the artifact's accounting)."""
     share = r.einsum_share("2d")
     arch = accel.preset(DATAFLOWS[df][1])
-    closed = artifact.closed_form_cycles(r, attention_cascade(model, seq, df), arch) / arch.clock_hz
+    s = attention_sizes(model, seq)
+    closed = artifact.closed_form_cycles(r, s, arch) / arch.clock_hz
     return {"model": model, "seq": seq, "dataflow": df, "arch": r.arch, "latency_s": r.latency_s, "cycles": r.cycles,
-            "closed_form_s": closed, "energy_j": r.energy_j, **energy_columns(r, arch), "dram_bytes": r.dram_bytes,
+            "closed_form_s": closed, "compute_s": artifact.busiest_unit_cycles(r) / arch.clock_hz,
+            "scores": s["B"] * s["H"] * s["M"] * s["P"], "energy_j": r.energy_j, **energy_columns(r, arch),
+            "dram_bytes": r.dram_bytes, "flat_q_restream_bytes": artifact.flat_q_restream_bytes(r, s),
             "util_2d": r.utilization["2d"], "util_1d": r.utilization["1d"],
             **{f"share_2d_{e}": share.get(e, 0.0) for e in SHARE_EINSUMS},
             "mapping": " ".join(f"{k}={v}" for k, v in sorted(r.mapping.params.items()))}
@@ -140,7 +150,7 @@ def end_to_end_grid(attention_rows: list[dict]) -> list[dict]:
         lin = cache[key]
         total = a["cycles"] + lin.cycles
         rows.append({"model": a["model"], "seq": a["seq"], "dataflow": a["dataflow"], "arch": a["arch"],
-                     "latency_s": total / accel.preset(a["arch"]).clock_hz, "cycles": total,
+                     "latency_s": total / accel.preset(a["arch"]).clock_hz, "cycles": total, "scores": a["scores"],
                      "energy_j": a["energy_j"] + lin.energy_j, **{k: a[k] + v for k, v in lin.energy.items()},
                      "dram_bytes": a["dram_bytes"] + lin.dram_bytes,
                      "attention_share": a["cycles"] / total,
@@ -200,7 +210,7 @@ BREAKDOWN_POINTS = (("BERT", SEQS[0]), ("BERT", SEQS[-1]))   # the per-component
 def breakdown(rows: list[dict]) -> list[dict]:
     """Per dataflow at BERT 1K and 1M (those in `rows`): energy per component, the artifact's total and the real
     register energy, in joules."""
-    keep = ("model", "seq", "dataflow", "energy_j", "energy_artifact_j", "register_energy_j")
+    keep = ("model", "seq", "dataflow", "scores", "energy_j", "energy_artifact_j", "register_energy_j")
     return [{k: r[k] for k in keep} | {c: r[f"energy_{c}_j"] for c in artifact.COMPONENTS}
             for r in rows if (r["model"], r["seq"]) in BREAKDOWN_POINTS]
 
@@ -235,7 +245,7 @@ def record(att: list[dict], e2e: list[dict], summ: list[dict], quick: bool) -> d
             "per_length": {grid: {str(k): v for k, v in per_length(rows).items()}
                            for grid, rows in (("attention", att), ("end_to_end", e2e))},
             "breakdown": {"attention": breakdown(att), "end_to_end": breakdown(e2e)},
-            "closed_forms": closed_forms(att), "iso_area": artifact.iso_area(),
+            "closed_forms": closed_forms(att), "iso_area": artifact.iso_area(), "gaps": gaps(att, e2e),
             "attention": att, "end_to_end": e2e}
 
 

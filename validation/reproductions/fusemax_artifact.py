@@ -26,12 +26,13 @@ import accel
 import sim
 import workloads
 from sim.bounds import area
-from sim.dataflows.spatial.common import reduction_drain
+from sim.dataflows.spatial.common import largest_divisor, reduction_drain
 
 COMPONENTS = ("2d_macs", "registers", "1d_units", "exp", "global_buffer", "dram")
 LABELS = {"2d_macs": "2D MACs", "registers": "registers", "1d_units": "1D units", "exp": "exp",
           "global_buffer": "global buffer", "dram": "DRAM"}
 ONE_PASS_1D_TAIL = ("RD", "RNV", "AV")   # the 1D work +Binding overlaps with the next tile's BQK and LM
+VALUE_BYTES = workloads.DTYPE_BYTES["fp16"]   # spatial arrays are modelled in FP16 (FuseMax, MICRO 2024, §V)
 PAPER_AREA_SAVING = 0.064   # FuseMax's chip is 6.4% smaller than FLAT's (FuseMax, MICRO 2024, §V)
 
 
@@ -44,30 +45,27 @@ def _mem_cycles(dram_bytes: float, arch: accel.Arch) -> float:
     return dram_bytes / arch.levels[0].bandwidth_bytes_per_s * arch.clock_hz
 
 
-def _unfused_phase_bytes(c: workloads.Cascade, rows: int) -> tuple[float, float, float]:
+def _unfused_phase_bytes(s: Mapping[str, int], rows: int) -> tuple[float, float, float]:
     """DRAM bytes of the unfused phases as the lowering moves them: QK reads Q once and K per block of `rows` query
     rows and writes the scores; the softmax reads and writes them; AV reads them and V per block, writes the output."""
-    s, b = c.sizes, workloads.DTYPE_BYTES[c.dtype]
+    b = VALUE_BYTES
     pairs, blocks = s["B"] * s["H"], s["M"] // rows
     scores = s["M"] * s["P"]
     return (pairs * b * (s["M"] * s["E"] + blocks * s["P"] * s["E"] + scores), pairs * b * 2 * scores,
             pairs * b * (scores + blocks * s["P"] * s["F"] + s["M"] * s["F"]))
 
 
-def closed_form_cycles(r: sim.Result, c: workloads.Cascade, arch: accel.Arch) -> float:
-    """The artifact's latency formula for the dataflow of `r`, on the per-Einsum cycles of `r`'s run."""
+def closed_form_cycles(r: sim.Result, sizes: Mapping[str, int], arch: accel.Arch) -> float:
+    """The artifact's latency formula for the dataflow of `r`, on the per-Einsum cycles of `r`'s run (`sizes`: the
+    cascade's B, H, M, P, E, F)."""
     t, df = einsum_cycles(r), r.dataflow
     mem = _mem_cycles(r.dram_bytes, arch)
     if df == "unfused":
         phases = (("QK",), ("GM", "SN", "SD", "A"), ("AV",))
         return sum(max(_mem_cycles(n, arch), sum(t[e] for e in es))
-                   for es, n in zip(phases, _unfused_phase_bytes(c, r.mapping.params["rows"])))
+                   for es, n in zip(phases, _unfused_phase_bytes(sizes, r.mapping.params["rows"])))
     if df in ("flat", "fusemax-cascade"):
-        per_unit: dict[str, float] = {}
-        for e, units in r.per_einsum.items():
-            for u, cycles in units.items():
-                per_unit[u] = per_unit.get(u, 0.0) + cycles
-        return max(mem, per_unit.get("2d", 0.0), per_unit.get("1d", 0.0))
+        return max(mem, busiest_unit_cycles(r))
     middle = t["RM"] + max(t["SLN"] + t["SLD"], t["PRM"] + t["SPD"])
     if df == "fusemax":
         return max(mem, max(t["BQK"] + t["LM"], sum(t[e] for e in ONE_PASS_1D_TAIL)) + middle
@@ -77,6 +75,25 @@ def closed_form_cycles(r: sim.Result, c: workloads.Cascade, arch: accel.Arch) ->
         return max(mem, max(t["BQK"] + t["LM"], t["RD"] + t["AV"]) + drain * t["LM"] + middle
                    + max(t["SLNV"], t["SPNV"] + t["RNV"]))
     raise ValueError(f"no closed form for dataflow {df!r}")
+
+
+def busiest_unit_cycles(r: sim.Result) -> float:
+    """Cycles of work of the busiest array (Σ of its Einsums' busy cycles): the compute term of a max() formula."""
+    per_unit: dict[str, float] = {}
+    for units in r.per_einsum.values():
+        for u, cycles in units.items():
+            per_unit[u] = per_unit.get(u, 0.0) + cycles
+    return max(per_unit.values(), default=0.0)
+
+
+def flat_q_restream_bytes(r: sim.Result, sizes: Mapping[str, int]) -> float:
+    """DRAM bytes FLAT spends streaming Q once per key tile beyond reading it once per row block (0 for the other
+    dataflows): what its latency would save if Q stayed on chip for its block."""
+    if r.dataflow != "flat":
+        return 0.0
+    s, b = sizes, VALUE_BYTES
+    key_tiles = s["P"] // largest_divisor(s["P"], accel.unit(accel.preset(r.arch), "2d").pes[0])
+    return float(s["B"] * s["H"] * s["M"] * s["E"] * b * (key_tiles - 1))
 
 
 def components(r: sim.Result, arch: accel.Arch, accounting: str = "model") -> dict[str, float]:
