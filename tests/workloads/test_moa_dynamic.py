@@ -124,6 +124,8 @@ def test_strided_table_differs_per_head_and_keeps_k_blocks():
     """The accounting table keeps exactly k blocks per row, shifted per head (so heads are not identical)."""
     t = np.asarray(strided_table(3, 4, 8, 2))
     assert (t.sum(axis=2) == 2).all() and not (t[0] == t[1]).all()
+    for k in range(1, 65):   # distinct blocks for every k ≤ KB (spacing that would wrap onto a kept block)
+        assert (np.asarray(strided_table(2, 3, 64, k)).sum(axis=2) == k).all()
 
 
 @pytest.mark.parametrize("name,kw,fragment", [

@@ -41,10 +41,9 @@ def topk_blocks(q: np.ndarray, k: np.ndarray, block: int, top_k: int) -> tuple:
 
 
 def strided_table(heads: int, q_blocks: int, kv_blocks: int, top_k: int) -> tuple:
-    """A deterministic table for accounting: query block i of head h keeps key blocks (i + h + t·⌈KB/k⌉) mod KB,
-    t < k (spread over the keys, different per head, every row exactly k blocks)."""
-    step = -(-kv_blocks // top_k)
-    return tuple(tuple(tuple(int(j in {(i + h + t * step) % kv_blocks for t in range(top_k)})
+    """A deterministic table for accounting: query block i of head h keeps key blocks (i + h + ⌊t·KB/k⌋) mod KB,
+    t < k (spread over the keys, different per head, every row exactly k distinct blocks)."""
+    return tuple(tuple(tuple(int(j in {(i + h + t * kv_blocks // top_k) % kv_blocks for t in range(top_k)})
                              for j in range(kv_blocks)) for i in range(q_blocks)) for h in range(heads))
 
 
