@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping as MappingType
 
+from workloads import Cascade, retile
 from workloads.frozen import FrozenDict, freeze
 
 
@@ -63,3 +64,15 @@ class Mapping:
                                                         for l in n.loops) for n in g.nests)
             lines.append(f"  [{', '.join(g.einsums)}] {nest}")
         return "\n".join(lines)
+
+
+def tiled(cascade: Cascade, mapping: Mapping) -> Cascade:
+    """The cascade a mapping simulates: a mapping param named like the inner part of one of the cascade's splits
+    (e.g. `P0`) chooses that tile, and the cascade is re-split with it (`workloads.retile`). The op counts of the
+    per-tile Einsums (a 1-pass cascade's running max, ...) are then those of the chosen tiling, which is what the
+    result's roofline and op counts answer to."""
+    for split in cascade.splits:
+        size = mapping.params.get(split.inner)
+        if isinstance(size, int) and not isinstance(size, bool) and size != cascade.sizes[split.inner]:
+            cascade = retile(cascade, split.inner, size)
+    return cascade

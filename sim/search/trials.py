@@ -21,6 +21,7 @@ from workloads import Cascade
 from workloads.frozen import FrozenDict, freeze
 
 from sim.bounds.rooflines import roofline
+from sim.ir.mapping import tiled
 from sim.dataflows.registry import Dataflow
 from sim.ir.mapping import Mapping
 from sim.ir.options import Options
@@ -129,10 +130,12 @@ class Trials:
         return Planned(order, params, mapping, True, objective_value(self.objective, latency, energy), latency, energy)
 
     def _roofline(self, mapping: Mapping) -> float:
-        binding = FrozenDict(mapping.binding)
-        if binding not in self._roofs:
-            self._roofs[binding] = _roofline_s(self.workload, self.arch, binding)
-        return self._roofs[binding]
+        """The roofline of the cascade the mapping simulates (its own key tile, if it chooses one) and binding."""
+        cascade = tiled(self.workload, mapping)
+        key = (cascade, FrozenDict(mapping.binding))
+        if key not in self._roofs:
+            self._roofs[key] = _roofline_s(cascade, self.arch, key[1])
+        return self._roofs[key]
 
     def _batch(self, df: Dataflow, batch: list[Planned], prune: bool) -> None:
         incumbent = self.incumbent if prune else None
