@@ -55,9 +55,14 @@ def _gemm(pick):
     return workloads.gemm(pick([256, 64, 512]), pick([256, 64, 512]), pick([128, 64, 512]))
 
 
+def _stream(pick):   # a residual add with a gain, as a layer's elementwise kernels stream it
+    return workloads.cascade("input X[b,m,d], R[b,m,d], G[d]\nY[b,m,d] = X[b,m,d] * G[d] + R[b,m,d]",
+                             {"B": pick([1, 2]), "M": pick([64, 512]), "D": pick([256, 1024])}, name="stream")
+
+
 FAMILIES = {"mha-1pass": _mha("1pass", False), "mha-3pass": _mha("3pass", False),
             "mha-1pass-causal": _mha("1pass", True), "gqa": _gqa, "decode": _decode, "mla": _mla, "na": _na,
-            "gemm": _gemm}
+            "gemm": _gemm, "stream": _stream}
 PROBES = {fam: make(lambda options: options[0]) for fam, make in FAMILIES.items()}   # each family's first member
 SUPPORTED = {df: [(fam, arch) for fam, c in PROBES.items() for arch, a in ARCHS.items()
                   if DATAFLOWS[df].supports(c, a) is None] for df in sorted(DATAFLOWS)}

@@ -6,7 +6,7 @@ plans (the default plan's fit on the arch is part of the verdict).
 """
 from __future__ import annotations
 
-from sim.dataflows.gpu import decode, flash, gemm, gna, sparse, unfused
+from sim.dataflows.gpu import decode, elementwise, flash, gemm, gna, sparse, unfused
 from sim.dataflows.gpu.plans import constrain
 from sim.dataflows.registry import register_dataflow
 from sim.ir.mapping import Mapping, MappingError
@@ -31,6 +31,7 @@ TABLE = (   # name, supports, plan, lower, search space, one-line description
      "per-head sliding windows (MoA) and per-(head, query block) block tables: each CTA's own KV tiles"),
     ("gemm", gemm.gemm_supports, gemm.gemm_plan, gemm.gemm_lower, gemm.gemm_space,
      "cuBLAS-like tiled GEMM on the native tensor path"),
+    ("gpu-elementwise", elementwise.supports, elementwise.plan, elementwise.lower, None, elementwise.DOC),
 )
 
 
