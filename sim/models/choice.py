@@ -101,7 +101,7 @@ def run_kernel(kernel: Kernel, arch: Arch, pins: MappingType[str, Any] | None, o
                            f"(constraints[{kernel.name!r}] = {{'dataflow': NAME, ...}})")
     if not ok:
         raise MappingError(f"kernel {kernel.name} ({kernel.kind}, {kernel.cascade.name}) runs on no dataflow of "
-                           f"{arch.name}: {_reasons(refused)}")
+                           f"{arch.name}: {_reasons(refused)}{_hint(kernel)}")
     name, result = _best(cascade, arch, tuple(ok), options)
     return KernelRun(kernel, name, result, launches)
 
@@ -111,6 +111,15 @@ def _best(cascade: Cascade, arch: Arch, names: tuple[str, ...], options: Options
     results = [(simulate(cascade, arch, n, FrozenDict(), options), n) for n in names]
     result, name = min(results, key=lambda rn: (rn[0].latency_s, rn[0].energy_j))   # ties: registration order
     return name, result
+
+
+def _hint(kernel: Kernel) -> str:
+    """What would run a kernel no dataflow takes, where the layer has another form that some dataflow runs."""
+    c = kernel.cascade
+    if kernel.kind == "attention" and "CKV" in c.inputs and any(e.name == "KN" for e in c.einsums):
+        return ("; MLA's naive form (keys expanded per head) has no kernel here: its absorbed form runs on "
+                "mla-decode (model.layer(..., form='absorbed'), as DeepSeek-V3's reference inference runs prefill)")
+    return ""
 
 
 def _reasons(refused: MappingType[str, str]) -> str:

@@ -85,9 +85,24 @@ def evaluate_layer(layer: Layer, arch: Arch, *, constraints: MappingType[str, An
             raise MappingError(f"layer {layer.name} on {arch.name}: {err}") from None
     note = GPU_NOTE if gpu_reason(arch) is None else SPATIAL_NOTE
     scope = () if kinds is None else (f"only the {', '.join(kinds)} kernels are counted",)
+    scope += _untouched_experts(layer, kernels)
     name = layer.name if kinds is None else f"{layer.name}[{'+'.join(kinds)}]"
     flops = sum(workloads.flops(k.cascade) for k in kernels) if kinds is not None else workloads.flops(layer)
     return compose(name, flops, arch, runs, options, (note,) + scope)
+
+
+def _untouched_experts(layer: Layer, kernels: tuple[Kernel, ...]) -> tuple[str, ...]:
+    """A note when the batch's tokens touch only some routed experts (sim.roofline counts all their weights)."""
+    grouped = [k for k in kernels if k.form == "grouped GEMM"]
+    if not grouped:
+        return ()
+    first = grouped[0].name.split(".")[0]
+    touched = sum(k.cascade.sizes.get("X", 1) for k in grouped if k.name.split(".")[0] == first)
+    experts = layer.sizes["X"]
+    if touched >= experts:
+        return ()
+    return (f"the batch's {layer.sizes['T']} tokens touch {touched} of {experts} routed experts: only their weights "
+            f"are read (sim.roofline counts every expert's weights as compulsory)",)
 
 
 def kernel_pins(kernels: tuple[Kernel, ...], constraints: MappingType[str, Any] | None,
