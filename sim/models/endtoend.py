@@ -12,7 +12,7 @@ from typing import Any, Mapping as MappingType
 import workloads
 from accel import Arch
 
-from sim.ir import MappingError
+from sim.ir import Mapping, MappingError
 from sim.ir.options import DEFAULT_OPTIONS, Options
 from sim.models.compose import LayerResult
 from sim.models.layers import evaluate_layer
@@ -22,9 +22,12 @@ ENCODERS = ("bert", "trxl", "t5", "xlm")   # the zoo's models of the FuseMax and
 
 
 def fusemax_layer(model: str, arch: Arch, *, seq: int, batch: int, softmax: str,
-                  attention: MappingType[str, Any], options: Options = DEFAULT_OPTIONS) -> LayerResult:
+                  attention: MappingType[str, Any] | Mapping, options: Options = DEFAULT_OPTIONS) -> LayerResult:
     """One encoder layer of `model` (a zoo encoder) at `batch` × `seq` tokens with the `softmax` cascade, its
-    linear layers and attention only; `attention` pins the attention kernel ({"dataflow": ..., mapping pins})."""
+    linear layers and attention only; `attention` pins the attention kernel: a mapping (e.g. the best of
+    `sim.explore` on the attention cascade) or {"dataflow": ..., mapping pins}."""
+    if isinstance(attention, Mapping):
+        attention = {"dataflow": attention.dataflow, **attention.params}
     if model not in ENCODERS:
         raise MappingError(f"fusemax_layer: {model!r} is not an encoder of the FuseMax evaluation "
                            f"(valid: {', '.join(ENCODERS)})")
