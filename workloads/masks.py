@@ -56,7 +56,7 @@ def _check_interval(mask: Causal | Window, m: int, p: int, where: str) -> None:
     if len(lefts) > MAX_GROUPS:
         raise CascadeError(f"{where}: {len(lefts)} window groups; at most {MAX_GROUPS}")
     if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0 for v in lefts + rights):
-        raise CascadeError(f"{where}: window sizes must be integers ≥ 0, got left={quote(mask.left)}, "
+        raise CascadeError(f"{where}: window sizes must be ≥ 0 integers, got left={quote(mask.left)}, "
                            f"right={quote(mask.right)}")
     if m % len(lefts):
         raise CascadeError(f"{where}: {len(lefts)} window groups do not split the {m} query rows evenly (the "
