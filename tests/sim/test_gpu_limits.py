@@ -66,9 +66,10 @@ def test_resident_ctas_are_exactly_the_mapping():
 
 @pytest.mark.parametrize("dataflow,causal", [("flash2", False), ("flash3", True), ("flash-decoding", False)])
 def test_unrolled_and_separate_ctas_schedule_identically(monkeypatch, dataflow, causal):
-    """A run of equal CTAs as one repeated segment (KV loop unrolled) or as separate CTAs: the same ops in the
-    same order, hence the same schedule."""
-    c = workloads.attention("mha", batch=4, heads=33, seq=256, head_dim=64, causal=causal)
+    """A run of equal CTAs as one repeated segment (KV loop unrolled) or as separate CTAs (prologue, looped KV
+    tiles, epilogue): the same ops in the same order, hence the same schedule (without intra-warpgroup pipelining,
+    no dependency crosses a loop boundary that the in-order tensor unit does not already imply)."""
+    c = workloads.attention("mha", batch=4, heads=33, seq=1024, head_dim=64, causal=causal)
     default = sim.evaluate(c, H100, dataflow=dataflow)
     monkeypatch.setattr(programs, "MAX_UNROLLED_OPS", 0)
     separate = sim.evaluate(c, H100, dataflow=dataflow)

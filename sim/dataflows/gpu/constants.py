@@ -43,8 +43,8 @@ FP32_BYTES = 4                  # a 32-bit register
 MAX_DISPATCHED_CTAS = 1 << 20   # unequal CTAs are placed one by one (greedy dispatch); equal ones in closed form
 MAX_GRID_CTAS = 1 << 40         # any larger grid is certainly a mistake (CUDA's own limit is ~2^31 · 2^16 · 2^16)
 MAX_HEAD_UNITS = 1 << 22        # units (row blocks × KV splits) of one (batch, head), listed as one pattern
-MAX_UNROLLED_OPS = 4096         # ops in one segment body when a run of equal CTAs becomes one repeated segment
-MAX_RUNS = 32                   # runs of equal CTAs listed in launch order; beyond, equal CTAs are grouped
+MAX_UNROLLED_OPS = 1 << 16      # ops of one CTA's body with its KV loop unrolled (beyond, the loop is a segment)
+MAX_RUNS = 32                   # runs of equal CTAs listed in launch order; beyond, merged (fused.regroup)
 TICKS_PER_CYCLE = 4             # engine ticks per clock: quarter-cycle resolution of op durations
 
 # The dtypes the fused attention kernels are modelled for (FlashAttention-2/-3 and cuDNN forward: fp16 and bf16;

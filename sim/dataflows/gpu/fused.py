@@ -20,7 +20,7 @@ from workloads import Cascade
 from sim.bounds.rooflines import assign
 from sim.dataflows.registry import Lowered
 from sim.dataflows.gpu.constants import (MAX_CTAS_PER_SM, MAX_GRID_CTAS, MAX_HEAD_UNITS, MAX_REGS_PER_THREAD,
-                                         MAX_WARPS_PER_CTA, PARTIAL_BYTES, THREADS_PER_WARP, check_calibration)
+                                         MAX_RUNS, MAX_WARPS_PER_CTA, PARTIAL_BYTES, THREADS_PER_WARP, check_calibration)
 from sim.dataflows.gpu.costs import (Kernel, Unit, iteration_cycles, mod_ops, pipe_ops, tile_cost, tile_pattern,
                                      unit_shape)
 from sim.dataflows.gpu.machine import SM, place, sm_rates
@@ -182,12 +182,37 @@ def placement(g: Grid, tile, load: Load, cta: CtaCost, kern: Kernel, sm: SM, opt
            + classes[:, 1] * max(compute, memory) + 1.0)
     if options.symmetric:
         p = place(est, pattern.reshape(-1), g.reps, sm.sms)
-        return tuple((int(classes[k][0]), int(classes[k][1]), busy, n) for k, busy, n in p.runs), p.simulated
+        runs = tuple((int(classes[k][0]), int(classes[k][1]), busy, n) for k, busy, n in p.runs)
+        return (runs if len(runs) <= MAX_RUNS else regroup(runs)), p.simulated
     if len(classes) != 1 or g.units % sm.sms:
         raise MappingError(f"{name}: Options(symmetric=False) needs equal CTAs in a multiple of the SM count "
                            f"({g.units} units, {len(classes)} kinds, {sm.sms} SMs)")
     per = g.units // sm.sms
     return ((int(classes[0][0]), int(classes[0][1]), sm.sms, per),), per
+
+
+def regroup(runs, limit: int = MAX_RUNS) -> tuple[tuple[int, int, int, int], ...]:
+    """Runs of (partial, full, busy, count) merged into at most `limit`: consecutive bandwidth shares (`busy`) in
+    `limit // 4` buckets of about equal CTAs (each at its CTA-weighted mean share), and each bucket's CTAs into at
+    most four runs of near-equal CTAs carrying the same partially masked and full tiles in all (⌊mean⌋ or ⌈mean⌉
+    of each). An SM runs its CTAs back to back and a CTA's time is affine in its tiles of each kind once its KV
+    loop is periodic, so the SM's time is kept while the runs listed stay few (`tests/sim/test_gpu_speed.py`
+    bounds the difference)."""
+    runs = sorted(runs, key=lambda r: -r[2])
+    ctas = np.cumsum([r[3] for r in runs])
+    buckets = np.minimum((ctas - 1) * max(limit // 4, 1) // ctas[-1], max(limit // 4, 1) - 1)
+    out = []
+    for b in np.unique(buckets):
+        group = [r for r, k in zip(runs, buckets) if k == b]
+        n = sum(r[3] for r in group)
+        busy = max(1, int(round(sum(r[2] * r[3] for r in group) / n)))
+        (p, extra_p), (f, extra_f) = (divmod(sum(r[k] * r[3] for r in group), n) for k in (0, 1))
+        both = min(extra_p, extra_f)
+        for dp, df, count in ((1, 1, both), (1, 0, extra_p - both), (0, 1, extra_f - both),
+                              (0, 0, n - extra_p - extra_f + both)):
+            if count:
+                out.append((p + dp, f + df, busy, count))
+    return tuple(out)
 
 
 def fmha(prog: GpuProgram, c: Cascade, a: Attention, arch: Arch, kern: Kernel, params, options: Options,
@@ -210,7 +235,10 @@ def fmha(prog: GpuProgram, c: Cascade, a: Attention, arch: Arch, kern: Kernel, p
              for busy in {run[2] for run in where}}
     runs = tuple(Run(p, f, n, *costs[busy]) for p, f, busy, n in where)
     hold = prog.sm.smem_bytes // max(g.slots, 1)    # each resident unit reserves its share: exactly `slots` fit
-    attention(prog, AttentionKernel(runs, tile, kern.groups, hold, scale, tags))
+    u = g.unit
+    keys = (u.kv_bytes if kern.kv_shared else u.kv_bytes * a.e // u.kv_width) + u.bias_bytes
+    attention(prog, AttentionKernel(runs, tile, kern.groups, hold, scale, tags, stage=u.kv_bytes + u.bias_bytes,
+                                    depth=g.slots * params["stages"], key_share=keys / (u.kv_bytes + u.bias_bytes)))
     ratio = runs[0].load.hbm_bytes / max(runs[0].load.l2_bytes, 1)
     return (f"{g.units * kern.ctas_per_unit} CTAs, {params['ctas_per_sm']}/SM on {min(g.units, prog.sm.sms)} SMs; "
             f"the simulated SM runs {simulated * kern.ctas_per_unit}; K/V HBM bytes / L2 bytes {ratio:.3g}")

@@ -18,6 +18,7 @@ from sim.dataflows.gpu.constants import GEMM_DTYPES, MAX_GRID_CTAS, MAX_UNROLLED
 from sim.dataflows.gpu.fused import useful_actions
 from sim.dataflows.gpu.machine import gpu_reason, hopper_reason, sm_rates, tensor_rate_reason
 from sim.dataflows.gpu.plans import check_arch, constrain, mapping
+from sim.dataflows.gpu.pieces import compose, ops_of
 from sim.dataflows.gpu.programs import UNIT_LEVELS, GpuProgram, cycles
 from sim.dataflows.registry import Lowered
 from sim.ir.mapping import Mapping, MappingError
@@ -26,7 +27,6 @@ from sim.ir.options import DEFAULT_OPTIONS, Options
 # Default tiles: Hopper's CUTLASS/cuBLAS kernels 128×256×64, 4 stages, clusters of 2; Ampere's 128×128×64, 3 stages.
 HOPPER_TILES = {"tile_m": 128, "tile_n": 256, "tile_k": 64, "stages": 4, "ctas_per_sm": 1, "cluster": 2}
 AMPERE_TILES = {"tile_m": 128, "tile_n": 128, "tile_k": 64, "stages": 3, "ctas_per_sm": 1, "cluster": 1}
-STEP_OPS = 3               # ops of one k step: the L2 load, the HBM load, the MACs
 
 
 def gemm_tiles(arch: Arch) -> dict[str, int]:
@@ -134,28 +134,22 @@ def gemm_kernel(prog: GpuProgram, dims: tuple[int, int, int, int], p, elem: int,
     prog.kernel(name)
     for busy, count in runs:
         sm = prog.sm.sharing(busy, p["stages"] * load)
-
-        def steps(seg, number: int) -> None:
-            for _ in range(number):
-                l2 = seg.op("l2", cycles(l2_load / sm.l2), acquire={"stages": load}, tag="load",
-                            bytes={"L2.read": l2_load * scale})
-                ld = seg.op("hbm", cycles(load * frac / sm.hbm), deps=[l2], tag="load",
-                            bytes={"HBM.read": load * frac * scale})
-                seg.op("tensor", cycles(bm * bn * bk / sm.mac), deps=[ld], release={"stages": load}, tag=tag)
-
-        def epilogue(seg) -> None:   # the output tile through L2 (occupancy only, as in the attention epilogue)
-            seg.op("l2", cycles(out / sm.l2), tag="epilogue", bytes={"L2.write": out * scale})
-            seg.op("hbm", cycles(out / sm.hbm), tag="epilogue", bytes={"HBM.write": out * scale})
-
-        unrolled = STEP_OPS * tk + 2          # one segment, the k loop unrolled, vs separate CTAs (a k loop each)
-        if count > 1 and unrolled <= min(count * (STEP_OPS + 2), MAX_UNROLLED_OPS):
-            seg = prog.segment(f"{name}.ctas", repeat=count)
-            steps(seg, tk)
-            epilogue(seg)
+        step, epi = prog.piece(), prog.piece()
+        l2 = step.op("l2", cycles(l2_load / sm.l2), acquire={"stages": load}, tag="load",
+                     bytes={"L2.read": l2_load * scale})
+        ld = step.op("hbm", cycles(load * frac / sm.hbm), deps=[l2], tag="load",
+                     bytes={"HBM.read": load * frac * scale})
+        step.op("tensor", cycles(bm * bn * bk / sm.mac), deps=[ld], release={"stages": load}, tag=tag)
+        # the output tile through L2 (occupancy only, as in the attention epilogue)
+        epi.op("l2", cycles(out / sm.l2), tag="epilogue", bytes={"L2.write": out * scale})
+        epi.op("hbm", cycles(out / sm.hbm), tag="epilogue", bytes={"HBM.write": out * scale})
+        if ops_of([step, epi], [tk, 1]) <= MAX_UNROLLED_OPS:   # one CTA's k loop unrolled, repeated per CTA
+            prog.add(compose(f"{name}.ctas", [step, epi], [tk, 1]), f"{name}.ctas", repeat=count)
             continue
+        loop, tail = compose(f"{name}.k", [step], [1], loop=True), compose(f"{name}.epi", [epi], [1])
         for _ in range(count):
-            steps(prog.segment(f"{name}.k", repeat=tk), 1)
-            epilogue(prog.segment(f"{name}.epi"))
+            prog.add(loop, f"{name}.k", repeat=tk)
+            prog.add(tail, f"{name}.epi")
 
 
 def gemm_space(c: Cascade, arch: Arch) -> dict[str, tuple]:

@@ -4,22 +4,28 @@ Per SM the units are `tensor` (at the kernel's instruction path rate), `sfu` (ex
 `fma` (other FP32 work), and, shared with the other SMs, `l2` and `hbm` (each SM's share of the bandwidth), plus
 a `host` unit for kernel launches. Byte counters of the simulated SM are scaled to the whole GPU.
 
-A kernel is a launch (a barrier: it waits for everything before it) and its CTAs in launch order. A run of equal
-CTAs becomes one segment repeated once per CTA, its KV loop unrolled in the body, when that lists fewer ops; else
-each CTA is a prologue, its partially masked and full KV iterations (repeated segments) and an epilogue. Both
-describe the same ops in the same program order, so they schedule identically; the first is cheaper for many CTAs
-with few tiles each.
+A kernel is a launch (a barrier: it waits for everything before it) and its CTAs in launch order. A CTA is a
+prologue (its Q tile), its KV tiles (partially masked first, as FlashAttention iterates them) and an epilogue
+(normalize and store O), each piece listed once and composed with NumPy (`pieces`). A KV tile's load takes a slot
+of the SM's K/V stage buffer (resident CTAs × stages tiles), freed when its last GEMM is done: the producer
+(cp.async or TMA) runs at most that far ahead of the math. A run of equal CTAs is one segment repeated once per
+CTA, its KV loop unrolled in the body (the engine extrapolates the repetition once it is periodic); a CTA whose
+unrolled loop would list more than MAX_UNROLLED_OPS ops is a prologue, looped KV segments and an epilogue instead
+(see `pieces` for the one optimistic boundary of that layout).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from sim.dataflows.gpu.constants import MAX_UNROLLED_OPS, TICKS_PER_CYCLE
 from sim.dataflows.gpu.costs import TileCost
 from sim.dataflows.gpu.machine import SM
+from sim.dataflows.gpu.pieces import Names, Piece, clone, compose, ops_of
 from sim.ir.mapping import MappingError
-from sim.ir.program import ProgramBuilder, SegmentBuilder
+from sim.ir.program import Program, ProgramBuilder, Segment, SegmentBuilder, validate
 
 COMPUTE = ("tensor", "sfu", "fma")
 SHARED = ("l2", "hbm", "host")
@@ -28,7 +34,9 @@ LEVELS = ("HBM.read", "HBM.write", "L2.read", "L2.write", "SMEM.read")
 TAGS = ("load", "qk", "score_mod", "softmax", "pv", "normalize", "pre", "post", "gemm", "epilogue", "launch", "copy",
         "mask", "combine", "permute", "unpermute")
 MAX_SEGMENTS = 1 << 14     # segments one lowering may list (each costs validation and scheduling time)
-CTA_EDGE_OPS = 7           # a unit's prologue (FMA, SFU, L2, HBM) and epilogue (FMA, L2, HBM) ops
+# A listed segment costs about as much lowering, validation and scheduling time as this many ops of an unrolled
+# body (measured with benchmarks/gpu_speed.py): a CTA is unrolled unless that lists more ops than its 4 segments.
+SEGMENT_COST_OPS = 1024
 
 
 def cycles(x: float) -> int:
@@ -37,26 +45,52 @@ def cycles(x: float) -> int:
 
 
 class GpuProgram:
-    """A ProgramBuilder for one SM (or `copies` SMs in lockstep) that records which segments form which kernel."""
+    """The program of one SM (or `copies` SMs in lockstep) in order: segments built op by op (`segment`) or composed
+    from pieces (`add`), and which segments form which kernel. Buffers: each copy's shared memory `smem` (resident
+    units reserve their share) and K/V stage buffer `kv` (sized by `stage_buffer`), plus `buffers`."""
 
     def __init__(self, sm: SM, copies: int = 1, buffers: dict[str, int] | None = None):
         self.sm, self.copies = sm, copies
         self.suffixes = [str(j) for j in range(copies)] if copies > 1 else [""]
         units = [f"{u}{j}" for j in self.suffixes for u in COMPUTE] + list(SHARED)
-        smem = {**{f"smem{j}": sm.smem_bytes for j in self.suffixes}, **(buffers or {})}
-        self.builder = ProgramBuilder(units, [u in ("l2", "hbm") for u in units], buffers=smem, levels=LEVELS,
-                                      tags=TAGS, ticks_per_cycle=TICKS_PER_CYCLE)
-        self.count = 0
+        self.capacity = {**{f"smem{j}": sm.smem_bytes for j in self.suffixes},
+                         **{f"kv{j}": 1 for j in self.suffixes}, **(buffers or {})}
+        self.builder = ProgramBuilder(units, [u in ("l2", "hbm") for u in units], buffers=self.capacity,
+                                      levels=LEVELS, tags=TAGS, ticks_per_cycle=TICKS_PER_CYCLE)
+        self.names = Names.of(self.builder.units, self.builder.buffers, LEVELS, TAGS)
+        self.parts: list[SegmentBuilder | Segment] = []
         self.kernels: dict[str, tuple[int, int]] = {}
         self._open: tuple[str, int] | None = None
 
-    def segment(self, name: str, repeat: int = 1, barrier: bool = False) -> SegmentBuilder:
-        """A new segment (named uniquely), refused beyond MAX_SEGMENTS."""
+    @property
+    def count(self) -> int:
+        """Segments listed so far."""
+        return len(self.parts)
+
+    def _name(self, name: str) -> str:
         if self.count >= MAX_SEGMENTS:
             raise MappingError(f"the lowering lists more than {MAX_SEGMENTS} segments (the simulated SM runs too "
                                f"many distinct CTAs): use fewer heads × batch or larger tiles")
-        self.count += 1
-        return self.builder.segment(f"{name}.{self.count}", repeat, barrier)
+        return f"{name}.{self.count + 1}"
+
+    def segment(self, name: str, repeat: int = 1, barrier: bool = False) -> SegmentBuilder:
+        """A new segment built op by op (named uniquely), refused beyond MAX_SEGMENTS."""
+        seg = SegmentBuilder(self.builder, self._name(name), repeat, barrier)
+        self.parts.append(seg)
+        return seg
+
+    def piece(self) -> Piece:
+        """An empty piece of this program's names."""
+        return Piece(self.names)
+
+    def add(self, body: Segment, name: str, repeat: int = 1, barrier: bool = False) -> None:
+        """Append a composed body (`pieces.compose`) under a unique name."""
+        self.parts.append(clone(body, self._name(name), repeat, barrier))
+
+    def stage_buffer(self, capacity: int) -> None:
+        """Size every copy's K/V stage buffer."""
+        for j in self.suffixes:
+            self.capacity[f"kv{j}"] = max(int(capacity), 1)
 
     def kernel(self, name: str) -> None:
         """Start kernel `name` (ending the open one) with its launch: a barrier on the host unit."""
@@ -76,10 +110,16 @@ class GpuProgram:
         """Reporting keys: the per-SM copies `tensor7` count as "tensor"."""
         return {u: (u.rstrip("0123456789") if u.rstrip("0123456789") in COMPUTE else u) for u in self.builder.units}
 
-    def build(self):
+    def build(self) -> Program:
         """The validated Program."""
         self.close()
-        return self.builder.build()
+        b = self.builder
+        program = Program(units=b.units, unit_is_memory=b.unit_is_memory, buffers=b.buffers,
+                          buffer_capacity=np.array([self.capacity[n] for n in b.buffers], np.int64), levels=LEVELS,
+                          tags=TAGS, ticks_per_cycle=TICKS_PER_CYCLE,
+                          segments=tuple(p.build() if isinstance(p, SegmentBuilder) else p for p in self.parts))
+        validate(program)
+        return program
 
 
 def stream(g: GpuProgram, total_bytes: float, name: str, efficiency: float, tag: str,
@@ -139,108 +179,174 @@ class Run:
 @dataclass(frozen=True)
 class AttentionKernel:
     """What `attention` lays out: the simulated SM's runs, the per-tile compute, the shared memory a unit holds,
-    and the scale of its bytes to the whole GPU (per unit, per KV iteration)."""
+    and the scale of its bytes to the whole GPU (per unit, per KV iteration).
+
+    `stage` is the bytes one KV tile occupies in the stage buffer and `depth` how many fit on the SM (resident
+    units × stages; 0: unbounded); `key_share` of them are its K part. `lag` 1 is intra-warpgroup pipelining (FlashAttention-3 §3.2): each group
+    issues tile j's QKᵀ before tile j−1's PV, so tile j's softmax overlaps that PV. `latency` is the cycles after
+    a GEMM before its result can be read (the tensor pipeline's drain)."""
     runs: tuple[Run, ...]
     tile: TileCost
     groups: int
     hold: int
     scale: tuple[float, float]
     tags: tuple[str, str]       # the tags of the softmax ops and of the epilogue's FMA work
+    stage: int = 0
+    depth: int = 0
+    lag: int = 0
+    latency: float = 0.0
+    key_share: float = 1.0      # the fraction of a tile's bytes QKᵀ reads (K and bias tiles; 1: V is part of K)
 
 
 def attention(g: GpuProgram, k: AttentionKernel, name: str = "fmha") -> None:
     """The fused attention kernel: one SM's units in launch order."""
-    per_tile = _tile_ops(None, k, k.runs[0].load, True, g.suffixes) if k.runs else 0
-    unrolled = [_unrolled(run, per_tile, g.copies) for run in k.runs]
-    segments = sum(1 if u else run.count * (2 + (run.partial > 0) + (run.full > 0))   # prologue, loops, epilogue
-                   for run, u in zip(k.runs, unrolled))
+    if k.depth:
+        g.stage_buffer(k.depth * k.stage)
+    pieces: dict = {}
+    layouts = [_layout(g, k, run, pieces) for run in k.runs]
+    segments = sum(1 if len(lay) == 1 else run.count * len(lay) for run, lay in zip(k.runs, layouts))
     if g.count + segments > MAX_SEGMENTS:
         raise MappingError(f"{name}: the simulated SM's {sum(r.count for r in k.runs)} CTAs need {segments} "
                            f"segments, too large to lower (limit {MAX_SEGMENTS}): use fewer heads × batch, a "
                            f"shorter sequence or larger tiles")
     g.kernel(name)
     first = True
-    for run, unroll in zip(k.runs, unrolled):
-        if unroll:
-            s = g.segment("ctas", repeat=run.count, barrier=first)
-            _prologue(s, g, k, run)
-            for masked, n in ((True, run.partial), (False, run.full)):
-                for _ in range(n):
-                    _tile_ops(s, k, run.load, masked, g.suffixes)
-            _epilogue(s, g, k, run)
-        else:
-            for _ in range(run.count):
-                _prologue(g.segment("cta.pro", barrier=first), g, k, run)
+    for run, layout in zip(k.runs, layouts):
+        if len(layout) == 1:
+            g.add(layout[0][1], "ctas", repeat=run.count, barrier=first)
+            first = False
+            continue
+        for _ in range(run.count):
+            for part, body, repeat in layout:
+                g.add(body, part, repeat=repeat, barrier=first)
                 first = False
-                for masked, n in ((True, run.partial), (False, run.full)):
-                    if n > 0:
-                        _tile_ops(g.segment("cta.partial" if masked else "cta.full", repeat=n), k, run.load,
-                                  masked, g.suffixes)
-                _epilogue(g.segment("cta.epi"), g, k, run)
-        first = False
 
 
-def _unrolled(run: Run, per_tile: int, copies: int) -> bool:
-    """Whether a run of equal CTAs is listed as one repeated segment (when that lists fewer ops)."""
-    body = (CTA_EDGE_OPS + per_tile * (run.partial + run.full)) * copies     # one CTA, its KV loop unrolled
-    separate = run.count * (CTA_EDGE_OPS + per_tile * ((run.partial > 0) + (run.full > 0))) * copies
-    return run.count > 1 and body <= min(separate, MAX_UNROLLED_OPS)
+def _layout(g: GpuProgram, k: AttentionKernel, run: Run, cache: dict) -> list[tuple[str, Segment, int]]:
+    """A run's CTA as composed bodies: one unrolled body (repeated per CTA: the engine simulates a few and
+    extrapolates), or, when that lists more ops than MAX_UNROLLED_OPS or than the run's CTAs cost as separate
+    segments, the prologue with the first tile, a loop per tile kind, and the last tile with the epilogue. Pieces
+    are built once per distinct cost (`cache`)."""
+    def piece(key, make):
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
+    tiled = run.partial + run.full > 0
+    pro = piece(("pro", run.cta), lambda: _prologue(g, k, run))
+    epi = piece(("epi", run.cta, tiled), lambda: _epilogue(g, k, run, tiled))
+    if not tiled:
+        return [("ctas", compose("cta", [pro, epi], [1, 1]), 1)]
+
+    def tile(masked: bool, first: bool) -> Piece:
+        return piece(("tile", run.load, masked, first), lambda: _tile(g, k, run.load, masked, first))
+    head = tile(run.partial > 0, True)
+    rest = [(tile(kind == 0, False) if n > 0 else g.piece(), n)     # (partially masked, full) after the first
+            for kind, n in enumerate((run.partial - (run.partial > 0), run.full - (run.partial == 0)))]
+    whole = [pro, head] + [p for p, _ in rest] + [epi]
+    counts = [1, 1] + [n for _, n in rest] + [1]
+    unrolled = ops_of(whole, counts)
+    if run.partial + run.full < 3 or unrolled <= min(MAX_UNROLLED_OPS, run.count * SEGMENT_COST_OPS * 4):
+        return [("ctas", compose("cta", whole, counts), 1)]
+    last = max(i for i, (_, n) in enumerate(rest) if n > 0)
+    rest[last] = (rest[last][0], rest[last][1] - 1)
+    out = [("cta.pro", compose("cta.pro", [pro, head], [1, 1]), 1)]
+    out += [(f"cta.{kind}", compose(f"cta.{kind}", [p], [1], loop=True), n)
+            for kind, (p, n) in zip(("partial", "full"), rest) if n > 0]
+    return out + [("cta.epi", compose("cta.epi", [rest[last][0], epi], [1, 1]), 1)]
 
 
-def _prologue(s: SegmentBuilder, g: GpuProgram, k: AttentionKernel, run: Run) -> None:
-    share, cta = 1.0 / g.copies, run.cta
+def _prologue(g: GpuProgram, k: AttentionKernel, run: Run) -> Piece:
+    """The unit's Q tile (it reserves the unit's shared memory), and the cascade's extra pipe work."""
+    p, share, cta = g.piece(), 1.0 / g.copies, run.cta
     for j in g.suffixes:
         for unit, extra in (("fma", cta.extra_fma), ("sfu", cta.extra_sfu)):
             if extra:   # the cascade's pipe work beyond the tile loop's, where the pipe idles (loads, first GEMM)
-                s.op(f"{unit}{j}", cycles(extra), tag=k.tags[1])
-        a = s.op("l2", cycles(cta.pro_l2 * share), acquire={f"smem{j}": k.hold}, tag="load",
+                p.op(f"{unit}{j}", cycles(extra), tag=k.tags[1])
+        a = p.op("l2", cycles(cta.pro_l2 * share), acquire={f"smem{j}": k.hold}, tag="load",
                  bytes={"L2.read": cta.pro_bytes * k.scale[0]})
-        s.op("hbm", cycles(cta.pro_hbm * share), cycles(g.sm.hbm_latency_cycles), deps=[a], tag="load",
+        p.op("hbm", cycles(cta.pro_hbm * share), cycles(g.sm.hbm_latency_cycles), deps=[a], tag="load",
              bytes={"HBM.read": cta.pro_bytes * k.scale[0]})
+    return p
 
 
-def _epilogue(s: SegmentBuilder, g: GpuProgram, k: AttentionKernel, run: Run) -> None:
-    out = run.cta.epi_bytes * k.scale[0]
-    for j in g.suffixes:
-        x = s.op(f"fma{j}", cycles(run.cta.epi_fma), tag=k.tags[1])
-        # The store's L2 occupancy is charged without waiting for the data: L2 serves requests out of order, and
-        # an in-order `l2` op after the compute would stall the next CTA's prefetches behind this epilogue.
-        s.op("l2", cycles(run.cta.epi_l2 / g.copies), tag="epilogue", bytes={"L2.write": out})
-        s.op("hbm", cycles(run.cta.epi_hbm / g.copies), deps=[x], release={f"smem{j}": k.hold}, tag="epilogue",
-             bytes={"HBM.write": out})
+def _softmax(j: str, w: int) -> list[str]:
+    """Labels of group `w`'s softmax and score-mod ops on copy `j`."""
+    return [f"s{j}.{w}.{n}" for n in range(4)]
 
 
-def _tile_ops(s: SegmentBuilder | None, k: AttentionKernel, ld: Load, masked: bool, copies: list[str]) -> int:
-    """Append one KV iteration on each copy: the load, then per group S = QKᵀ, the score mods, the softmax and
-    O += PV. Returns the number of ops (with `s` None, only counts them)."""
-    n = 0
+def _parts(k: AttentionKernel) -> tuple[int, int]:
+    """Stage bytes of a tile's K part (with its bias tiles) and of its V part (0 when V is part of K)."""
+    key = k.stage if k.key_share >= 1.0 else int(round(k.stage * k.key_share))
+    return key, k.stage - key
 
-    def op(unit, duration, deps=(), tag=None, nbytes=None, skip_idle=False):
-        nonlocal n
-        if skip_idle and duration == 0:
-            return None
-        n += 1
-        return None if s is None else s.op(unit, duration, deps=[d for d in deps if d is not None], tag=tag,
-                                           bytes=nbytes)
 
-    t, scale = k.tile, k.scale[1]
+def _loads(p: Piece, k: AttentionKernel, ld: Load, j: str, copies: int, scale: float) -> tuple[int, int]:
+    """A tile's K and V loads through L2 and HBM, each taking its stage slot (`K` the key part, then `V`; one load
+    when V is part of K). Returns the ops after which K and V are in shared memory."""
+    out = []
+    for share, amount in zip((k.key_share, 1.0 - k.key_share), _parts(k)):
+        if share <= 0.0:
+            return out[0], out[0]
+        l2 = p.op("l2", cycles(ld.l2 * share / copies), acquire={f"kv{j}": amount} if k.depth else None,
+                  tag="load", bytes={"L2.read": ld.l2_bytes * share * scale})
+        out.append(p.op("hbm", cycles(ld.hbm * share / copies), deps=[l2], tag="load",
+                        bytes={"HBM.read": ld.hbm_bytes * share * scale}))
+    return out[0], out[1]
+
+
+def _pv(p: Piece, k: AttentionKernel, j: str, w: int, smem: dict, deps=(), back=()) -> int:
+    """Group `w`'s O += PV; the last group's frees the V part's stage slot (the whole tile's when V is in K)."""
+    key, value = _parts(k)
+    last = w == k.groups - 1 and k.depth
+    return p.op(f"tensor{j}", cycles(k.tile.g2), cycles(k.latency), deps=deps, back=back, tag="pv", bytes=smem,
+                release={f"kv{j}": value or key} if last else None, label=f"pv{j}.{w}")
+
+
+def _tile(g: GpuProgram, k: AttentionKernel, ld: Load, masked: bool, first: bool) -> Piece:
+    """One KV iteration on each copy: the K and V loads, then per group S = QKᵀ, the score mods, the softmax and
+    O += PV (with `lag`, the previous tile's PV after this tile's QKᵀ; none in the CTA's first tile). The K part
+    is freed after the last group's QKᵀ, the V part after its PV (FlashAttention-2 loads K(j+1) during PV(j))."""
+    p, t, scale = g.piece(), k.tile, k.scale[1]
     smem = {"SMEM.read": t.smem_bytes * scale / (2 * k.groups)}
-    fma = cycles(t.fma + (t.mask_fma if masked else 0.0))
-    for j in copies:
-        l2 = op("l2", cycles(ld.l2 / len(copies)), tag="load", nbytes={"L2.read": ld.l2_bytes * scale})
-        loaded = op("hbm", cycles(ld.hbm / len(copies)), deps=[l2], tag="load",
-                    nbytes={"HBM.read": ld.hbm_bytes * scale})
-        pending = []
-        for _ in range(k.groups):
-            g1 = op(f"tensor{j}", cycles(t.g1), deps=[loaded], tag="qk", nbytes=smem)
-            if pending:                          # the other group's PV runs while this group's softmax waits
-                op(f"tensor{j}", cycles(t.g2), deps=pending.pop(), tag="pv", nbytes=smem)
+    fma = t.fma + (t.mask_fma if masked else 0.0)
+    key, value = _parts(k)
+    for j in g.suffixes:
+        k_in, v_in = _loads(p, k, ld, j, g.copies, scale)
+        p.labels[f"v{j}"] = v_in
+        pending: list[list[int]] = []
+        for w in range(k.groups):
+            free = {f"kv{j}": key} if value and k.depth and w == k.groups - 1 else None
+            qk = p.op(f"tensor{j}", cycles(t.g1), cycles(k.latency), deps=[k_in], back=_softmax(j, w) if k.lag else (),
+                      release=free, tag="qk", bytes=smem)
+            if k.lag and not first:
+                _pv(p, k, j, w, smem, back=_softmax(j, w) + [f"v{j}"])
+            elif not k.lag and pending:          # the other group's PV runs while this group's softmax waits
+                _pv(p, k, j, w - 1, smem, deps=pending.pop() + [v_in])
             # The score mods and the softmax share the SFU and FMA pipes elementwise: the two pipes run in
             # parallel, each doing its ops of both in turn.
-            done = [op(f"sfu{j}", cycles(t.mod_sfu), deps=[g1], tag="score_mod", skip_idle=True),
-                    op(f"fma{j}", cycles(t.mod_fma), deps=[g1], tag="score_mod", skip_idle=True),
-                    op(f"sfu{j}", cycles(t.sfu), deps=[g1], tag=k.tags[0], skip_idle=True),
-                    op(f"fma{j}", fma, deps=[g1], tag=k.tags[0], skip_idle=True)]
-            pending.append([d for d in done if d is not None] or [g1])
-        op(f"tensor{j}", cycles(t.g2), deps=pending.pop(), tag="pv", nbytes=smem)
-    return n
+            work = ((f"sfu{j}", t.mod_sfu, "score_mod"), (f"fma{j}", t.mod_fma, "score_mod"),
+                    (f"sfu{j}", t.sfu, k.tags[0]), (f"fma{j}", fma, k.tags[0]))
+            done = [p.op(unit, cycles(d), deps=[qk], tag=tag, label=label)
+                    for (unit, d, tag), label in zip(work, _softmax(j, w)) if cycles(d)]
+            pending.append(done or [qk])
+        if not k.lag:
+            _pv(p, k, j, k.groups - 1, smem, deps=pending.pop() + [v_in])
+    return p
+
+
+def _epilogue(g: GpuProgram, k: AttentionKernel, run: Run, tiles: bool) -> Piece:
+    """The last tile's PV (with `lag`), normalize O once every PV is done, and store it (freeing the shared
+    memory the unit reserved)."""
+    p, out = g.piece(), run.cta.epi_bytes * k.scale[0]
+    smem = {"SMEM.read": k.tile.smem_bytes * k.scale[1] / (2 * k.groups)}
+    for j in g.suffixes:
+        pvs = [_pv(p, k, j, w, smem, back=_softmax(j, w) + [f"v{j}"]) for w in range(k.groups)] \
+            if k.lag and tiles else []
+        back = [f"pv{j}.{w}" for w in range(k.groups)] if not pvs else []
+        x = p.op(f"fma{j}", cycles(run.cta.epi_fma), deps=pvs, back=back, tag=k.tags[1])
+        # The store's L2 occupancy is charged without waiting for the data: L2 serves requests out of order, and
+        # an in-order `l2` op after the compute would stall the next CTA's prefetches behind this epilogue.
+        p.op("l2", cycles(run.cta.epi_l2 / g.copies), tag="epilogue", bytes={"L2.write": out})
+        p.op("hbm", cycles(run.cta.epi_hbm / g.copies), deps=[x], release={f"smem{j}": k.hold}, tag="epilogue",
+             bytes={"HBM.write": out})
+    return p
