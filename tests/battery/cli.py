@@ -49,8 +49,6 @@ CASES = [
      "unknown dataflow 'warp9'"),
     ("cli-dataflow-refuses", cli("evaluate", *TINY, "--arch", "fusemax", "--dataflow", "flash2"), CLIError,
      "--dataflow flash2: "),
-    ("cli-whole-layer-evaluate", cli("evaluate", "--model", "llama3-8b", "--seq", "128", "--layer", "--arch",
-                                     "h100"), CLIError, "whole transformer layers are not simulated yet"),
     ("cli-layer-without-model", cli("roofline", "--layer"), CLIError, "--layer needs --model"),
     ("cli-model-without-seq", cli("roofline", "--model", "bert"), CLIError, "--model bert needs --seq N"),
     ("cli-model-fixes-heads", cli("roofline", "--model", "bert", "--seq", "64", "--heads", "4"), CLIError,

@@ -132,9 +132,13 @@ def test_model_workloads_and_whole_layers(capsys):
     status, out, _ = run(capsys, "roofline", "--model", "llama3-8b", "--seq", "256", "--layer", "--arch", "h100",
                          "--json")
     assert status == 0 and json.loads(out)[0]["lower_bound_s"] == sim.roofline(layer, H100).lower_bound_s
-    status, _, err = run(capsys, "evaluate", "--model", "llama3-8b", "--seq", "256", "--layer", "--arch", "h100")
-    assert status == 2 and "whole transformer layers are not simulated yet" in err
-    assert "python -m sim roofline --model llama3-8b --seq 256 --layer --arch h100" in err and "drop --layer" in err
+    status, out, _ = run(capsys, "evaluate", "--model", "llama3-8b", "--seq", "256", "--layer", "--arch", "h100",
+                         "--json")
+    record = json.loads(out)
+    assert status == 0 and record["latency_s"] == sim.evaluate(layer, H100).latency_s
+    assert [k["kernel"] for k in record["per_kernel"]] == [p.kernel.name for p in sim.evaluate(layer, H100).parts]
+    status, _, err = run(capsys, "evaluate", "--model", "bert", "--seq", "256", "--layer", "--arch", "fusemax")
+    assert status == 2 and "--layer: " in err and "runs on no dataflow of fusemax" in err
 
 
 def test_explore_prints_the_same_best_as_the_python_api(tmp_path, capsys):

@@ -2,7 +2,8 @@
 attention at 4K tokens on H100 and FuseMax). Subcommands:
 
   list       presets, attention variants, models, dataflows and each dataflow's verdict for a workload on each arch
-  evaluate   simulate a workload on an arch with one or more dataflows
+  evaluate   simulate a workload on an arch with one or more dataflows (a whole layer with --model NAME --layer)
+  inference  a model serving a batch on one device: TTFT, TPOT, tokens/s, J/token, memory
   roofline   per-Einsum compute and traffic bounds on one or more archs
   explore    search dataflows × mapping parameters for the best mapping (sim.explore)
   sweep      designs (arch variants × their own dataflows and cascades) × sequence lengths (sim.sweep)
@@ -12,7 +13,8 @@ Human tables by default; `--json` or `--csv` for machines; `--plot DIR` writes f
 ÷ capacity; busy is the fraction of time a unit is occupied. A bad argument exits with status 2 and names the flag.
 
 Modules: `arguments` (the parser), `inputs` (arch files, workloads, output folders), `commands` (list, evaluate,
-roofline), `searching` (explore, sweep, report), `output` (tables, JSON/CSV records), `app` (dispatch).
+roofline), `models` (evaluate --layer, inference), `searching` (explore, sweep, report), `output` (tables, JSON/CSV
+records), `app` (dispatch).
 """
 from sim.report.cli import app as _app
 from sim.report.cli.arguments import parser as _parser

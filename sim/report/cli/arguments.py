@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.report.cli.commands import cmd_evaluate, cmd_list, cmd_roofline
+from sim.report.cli.models import cmd_inference
 from sim.report.cli.inputs import SHAPE_FLAGS
 from sim.report.cli.searching import cmd_explore, cmd_report, cmd_sweep
 
@@ -140,10 +141,23 @@ def _subcommands(sub) -> None:
     _workload_args(p)
     p.add_argument("--arch", required=True, help="preset name or arch file (.json/.yaml)")
     p.add_argument("--dataflow", action="append",
-                   help="dataflow name (repeatable; default: every searched one that supports the pair)")
+                   help="dataflow name (repeatable; default: every searched one that supports the pair; with "
+                        "--layer: the attention kernel's)")
     p.add_argument("--baseline", help="dataflow the speedups are relative to (default: the first)")
     _output_args(p)
     p.set_defaults(fn=cmd_evaluate)
+
+    p = sub.add_parser("inference", help="a model serving a batch: TTFT, TPOT, tokens/s, J/token, memory")
+    p.add_argument("--model", required=True, help="a model from workloads.model (python -m sim list shows them)")
+    p.add_argument("--arch", required=True, help="preset name or arch file")
+    p.add_argument("--prompt", type=positive_int, required=True, metavar="N", help="prompt tokens per sequence")
+    p.add_argument("--batch", type=positive_int, default=1, metavar="N", help="sequences (default 1)")
+    p.add_argument("--output-tokens", dest="output_tokens", type=positive_int, default=1, metavar="N",
+                   help="tokens generated per sequence (default 1)")
+    p.add_argument("--memory", choices=("refuse", "flag"), default="refuse",
+                   help="what does not fit the device: refuse (default) or simulate and flag it")
+    _output_args(p)
+    p.set_defaults(fn=cmd_inference)
 
     p = sub.add_parser("roofline", help="per-Einsum compute and traffic bounds")
     _workload_args(p)

@@ -12,8 +12,8 @@ from sim.dataflows.registry import DATAFLOWS, verdicts
 from sim.evaluation import evaluate
 from sim.ir.mapping import MappingError
 from sim.report import plots
-from sim.report.cli.inputs import (MODEL_FLAGS, SHAPE_FLAGS, CLIError, build_workload, load_arch,
-                                  output_folder, shown)
+from sim.report.cli.inputs import CLIError, build_workload, load_arch, output_folder, shown
+from sim.report.cli.models import cmd_layer
 from sim.report.cli.output import (BUSY, UTILIZATION, bar, emit, percentages, result_record, result_row,
                                    roofline_record, say, table)
 from sim.report.traced import traced
@@ -60,18 +60,16 @@ def _list_text(c: workloads.Cascade, record: dict, archs: list) -> str:
 
 
 def no_dataflow(args: argparse.Namespace, c: workloads.Cascade, arch: accel.Arch) -> CLIError:
-    """The refusal when no registered dataflow supports the pair — for a whole layer, what to run instead."""
-    if getattr(args, "layer", False):
-        shape = "".join(f" {SHAPE_FLAGS[k]} {getattr(args, k)}" for k in MODEL_FLAGS if getattr(args, k) is not None)
-        return CLIError(f"--layer: whole transformer layers are not simulated yet (no dataflow lowers {c.name}); "
-                        f"only the roofline accepts them: `python -m sim roofline --model {args.model}{shape} --layer "
-                        f"--arch {arch.name}`, or simulate the attention core: drop --layer")
+    """The refusal when no registered dataflow supports the pair."""
     return CLIError(f"no registered dataflow supports {c.name} on {arch.name}; `python -m sim list --arch "
                     f"{arch.name}` shows each one's reason")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Simulate the workload with each named dataflow (default: every one that supports the pair)."""
+    """Simulate the workload with each named dataflow (default: every one that supports the pair); a whole layer
+    (`--layer`) kernel by kernel."""
+    if args.layer:
+        return cmd_layer(args)
     arch = load_arch(args.arch)
     c = build_workload(args)
     folder = output_folder(args.plot, "--plot") if args.plot else None
