@@ -130,6 +130,21 @@ def _sweep_axes(p: argparse.ArgumentParser) -> None:
     g.add_argument("--clock", dest="clock_hz", type=float_list, metavar="HZ,HZ", help="clock frequencies in Hz")
 
 
+def _inference_parser(sub) -> None:
+    """`inference`: a model, an arch and the request (prompt, batch, output tokens, what to do when it does not fit)."""
+    p = sub.add_parser("inference", help="a model serving a batch: TTFT, TPOT, tokens/s, J/token, memory")
+    p.add_argument("--model", required=True, help="a model from workloads.model (python -m sim list shows them)")
+    p.add_argument("--arch", required=True, help="preset name or arch file")
+    p.add_argument("--prompt", type=positive_int, required=True, metavar="N", help="prompt tokens per sequence")
+    p.add_argument("--batch", type=positive_int, default=1, metavar="N", help="sequences (default 1)")
+    p.add_argument("--output-tokens", dest="output_tokens", type=positive_int, default=1, metavar="N",
+                   help="tokens generated per sequence (default 1)")
+    p.add_argument("--memory", choices=("refuse", "flag"), default="refuse",
+                   help="what does not fit the device: refuse (default) or simulate and flag it")
+    _output_args(p)
+    p.set_defaults(fn=cmd_inference)
+
+
 def _subcommands(sub) -> None:
     p = sub.add_parser("list", help="presets, variants, dataflows and their verdicts")
     _workload_args(p)
@@ -147,17 +162,7 @@ def _subcommands(sub) -> None:
     _output_args(p)
     p.set_defaults(fn=cmd_evaluate)
 
-    p = sub.add_parser("inference", help="a model serving a batch: TTFT, TPOT, tokens/s, J/token, memory")
-    p.add_argument("--model", required=True, help="a model from workloads.model (python -m sim list shows them)")
-    p.add_argument("--arch", required=True, help="preset name or arch file")
-    p.add_argument("--prompt", type=positive_int, required=True, metavar="N", help="prompt tokens per sequence")
-    p.add_argument("--batch", type=positive_int, default=1, metavar="N", help="sequences (default 1)")
-    p.add_argument("--output-tokens", dest="output_tokens", type=positive_int, default=1, metavar="N",
-                   help="tokens generated per sequence (default 1)")
-    p.add_argument("--memory", choices=("refuse", "flag"), default="refuse",
-                   help="what does not fit the device: refuse (default) or simulate and flag it")
-    _output_args(p)
-    p.set_defaults(fn=cmd_inference)
+    _inference_parser(sub)
 
     p = sub.add_parser("roofline", help="per-Einsum compute and traffic bounds")
     _workload_args(p)
