@@ -88,7 +88,8 @@ class Piece:
 
 
 def _repeat(x: np.ndarray, n: int) -> np.ndarray:
-    return x if n == 1 else np.tile(x, (n,) + (1,) * (x.ndim - 1))
+    """`x` stacked `n` times along its first axis."""
+    return x if n == 1 else np.broadcast_to(x, (n,) + x.shape).reshape((n * x.shape[0],) + x.shape[1:])
 
 
 def compose(name: str, pieces: Sequence[Piece], counts: Sequence[int], repeat: int = 1, barrier: bool = False,
