@@ -19,8 +19,9 @@ def cascade(softmax="1pass", seq=SEQ, head_dim=E, heads=2):
 
 
 def with_drain(drain):
+    """FuseMax with a reduction drain of `drain` cycles: a fill/drain of the columns' skew (255) plus it."""
     d = accel.to_dict(accel.preset("fusemax"))
-    d["name"], d["units"][0]["fill_drain_cycles"] = f"fusemax_drain{drain}", drain
+    d["name"], d["units"][0]["fill_drain_cycles"] = f"fusemax_drain{drain}", drain + 255
     return accel.from_dict(d)
 
 
@@ -58,14 +59,14 @@ def test_architecture_is_the_artifacts_formula_when_the_drain_hides_behind_spnv(
 
 @pytest.mark.parametrize("head_dim", [64, 128])
 def test_architecture_exposes_the_slnv_drain_the_formula_leaves_out(head_dim):
-    """With FuseMax's 256-cycle drain, SLNV's results (a reduction over P0 like LM's) reach RNV 256 cycles after
-    they are computed: RNV ends D + F after SLNV starts, not 2F. The simulation is the formula plus D − F per tile
-    (+192 cycles, +42%, at F = 64; +128, +20%, at F = 128), plus the block's own serial work (as above)."""
+    """With FuseMax's drain (D = R − 1 = 255 cycles), SLNV's results (a reduction over P0 like LM's) reach RNV D
+    cycles after they are computed: RNV ends D + F after SLNV starts, not 2F. The simulation is the formula plus
+    D − F per tile (+191 cycles, +42%, at F = 64; +127, +20%, at F = 128), plus the block's own serial work."""
     c, arch = cascade(head_dim=head_dim), accel.preset("fusemax")
     r = sim.evaluate(c, arch, "fusemax-arch")
     closed = artifact.closed_form_cycles(r, c.sizes, arch)
-    assert closed / TILES == pytest.approx(head_dim + 1 + 256 + 1 + 8 + 2 * head_dim, rel=2e-3)
-    assert 0 <= (r.cycles - closed) / TILES - (256 - head_dim) <= 6
+    assert closed / TILES == pytest.approx(head_dim + 1 + 255 + 1 + 8 + 2 * head_dim, rel=2e-3)
+    assert 0 <= (r.cycles - closed) / TILES - (255 - head_dim) <= 6
 
 
 @pytest.mark.parametrize("df,softmax,hw", [("fusemax", "1pass", "fusemax"), ("flat", "3pass", "flat")])

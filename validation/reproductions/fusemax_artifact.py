@@ -9,7 +9,8 @@ which equal its op slots ÷ PEs (tested) — and the DRAM time `mem`:
 - `fusemax` (+Binding): max(t(BQK)+t(LM), t(RD)+t(RNV)+t(AV)) + t(RM) + max(t(SLN)+t(SLD), t(PRM)+t(SPD))
   + max(t(SLNV), t(SPNV)), and the latency max(compute, mem);
 - `fusemax-arch` (+Architecture, `stall_proposal.py`): max(t(BQK)+t(LM), t(RD)+t(AV)) + D·t(LM) + t(RM)
-  + max(t(SLN)+t(SLD), t(PRM)+t(SPD)) + max(t(SLNV), t(SPNV)+t(RNV)), D the 2D array's drain (256);
+  + max(t(SLN)+t(SLD), t(PRM)+t(SPD)) + max(t(SLNV), t(SPNV)+t(RNV)), D the 2D array's drain (256 in the
+  artifact, R − 1 = 255 here);
 - `fusemax-cascade` (`flat_pe_proposal.py`) and `flat` (`flat.py`): max(mem, Σ t(2D Einsums), Σ t(1D Einsums));
 - `unfused`: Σ over the phases QK, softmax, AV of max(mem_phase, compute_phase).
 

@@ -100,9 +100,10 @@ def arch_facts(arch: Arch, with_1d: bool = True) -> ArchFacts:
 def reduction_drain(two: accel.Unit) -> int:
     """Cycles after which a result reduced spatially over the 2D array's rows (the key rank P0) leaves the array:
     the chain down its rows, ~256 cycles on a 256-row array (FuseMax, MICRO 2024, §IV: "~256 cycles to fill and
-    drain"); the unit's `fill_drain_cycles` when its spec sets one. The columns' skew is paid once per block, not at
-    every crossing (each column hands its own results to its own 1D PE), so it is not part of the drain."""
-    return two.fill_drain_cycles if two.fill_drain_cycles is not None else two.pes[0]
+    drain"). Of the tile's fill/drain (`accel.fill_drain`: the wavefront's R + C − 2 unless the spec sets another)
+    the columns' skew, C − 1, is paid once per block, not at every crossing (each column hands its own results to
+    its own 1D PE), so the drain is the rest: R − 1 by default."""
+    return max(0, accel.fill_drain(two) - (two.pes[1] - 1))
 
 
 def crossing_latency(drain: int, producer: int, consumer: int) -> int:
