@@ -64,11 +64,7 @@ EXTREMES = [(("clock_hz",), 1e3), (("clock_hz",), 1e11), (("levels", 0, "bandwid
             (("units", 0, "ops_per_cycle", "mac"), 1e6)]
 
 
-# The systolic lowerings time one MAC per PE per cycle whatever the unit's `mac` rate: a slow MAC simulates far
-# below the roofline. Strict, so that the fix shows up here.
-IGNORES_MAC_RATE = pytest.mark.xfail(strict=True, reason="systolic lowerings ignore ops_per_cycle['mac']")
-CASES = [pytest.param(p, d, c, path, v, marks=IGNORES_MAC_RATE) if d.startswith("systolic") and v == 1e-6 else
-         (p, d, c, path, v) for p, d, c in EVALUATE for path, v in EXTREMES]
+CASES = [(p, d, c, path, v) for p, d, c in EVALUATE for path, v in EXTREMES]
 
 
 @pytest.mark.parametrize("preset, dataflow, cascade, path, value", CASES,
