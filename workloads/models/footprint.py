@@ -15,25 +15,17 @@ from workloads.dtypes import dtype_bytes
 from workloads.ir import Cascade
 from workloads.models.kernels import Kernel
 from workloads.models.layers import norm
+from workloads.models.streams import TOKEN_RANKS, token_ranks
 from workloads.models.zoo import Model, kv_cache_bytes
 
 __all__ = ["TOKEN_RANKS", "head_kernels", "kv_bytes_per_token", "layer_counts", "model_parameters", "parameters"]
 
-TOKEN_RANKS = frozenset({"B", "M", "P", "T"})
 NORM_EPS = 1e-5    # the final RMSNorm's epsilon (Llama 3, DeepSeek-V3 configs)
-
-
-def _token_ranks(c: Cascade) -> set[str]:
-    ranks = set(TOKEN_RANKS)
-    for s in c.splits:
-        if s.rank in TOKEN_RANKS:
-            ranks |= {s.outer, s.inner}
-    return ranks
 
 
 def parameters(c: Cascade) -> int:
     """Parameters of a layer cascade: the elements of its inputs that no token rank indexes."""
-    tokens = _token_ranks(c)
+    tokens = token_ranks(c)
     return sum(elements(c, t) for t in c.inputs if not set(c.tensors[t].ranks) & tokens)
 
 

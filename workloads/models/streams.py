@@ -16,9 +16,20 @@ from workloads.ir import Blocks, Cascade, refs
 from workloads.masks import pair_count
 from workloads.order import loop_ranks
 
-__all__ = ["MAX_REGISTER_REUSE", "kept_fraction", "row_bytes", "stream_bytes", "streaming_problem"]
+__all__ = ["MAX_REGISTER_REUSE", "TOKEN_RANKS", "kept_fraction", "row_bytes", "stream_bytes", "streaming_problem",
+           "token_ranks"]
 
 MAX_REGISTER_REUSE = 16   # reads of one loaded element a thread serves from registers (RoPE's pair: 2)
+TOKEN_RANKS = frozenset({"B", "M", "P", "T"})   # ranks that index tokens (batch, queries, keys, the MoE stream)
+
+
+def token_ranks(c: Cascade) -> set[str]:
+    """The cascade's token ranks and their split parts."""
+    ranks = set(TOKEN_RANKS)
+    for s in c.splits:
+        if s.rank in TOKEN_RANKS:
+            ranks |= {s.outer, s.inner}
+    return ranks
 
 
 def _sides(c: Cascade, rank: str) -> set[str]:
@@ -51,11 +62,14 @@ def _reuse(c: Cascade, e, ref) -> int:
     return math.prod(c.sizes[r] for r in loop_ranks(e) if r not in indexed)
 
 
-def streaming_problem(c: Cascade, cache_bytes: float) -> str | None:
+def streaming_problem(c: Cascade, cache_bytes: float, slice_bytes: float) -> str | None:
     """Why a single streaming pass would not run `c` as written (None if it would): a contraction (a reduction over
     more than `MAX_REGISTER_REUSE` points with an operand re-read more often than that: a GEMM or GEMV, for a GEMM
-    dataflow), or an input re-read more than `MAX_REGISTER_REUSE` times that does not fit in `cache_bytes`."""
+    dataflow), or an input re-read more than `MAX_REGISTER_REUSE` times that neither fits in `cache_bytes` nor has a
+    per-token slice (what one block of the kernel, working token by token, re-reads: RoPE's rotations of one
+    position for all heads) within `slice_bytes`."""
     size = dtype_bytes(c)
+    tokens = token_ranks(c)
     for e in c.einsums:
         extent = math.prod(c.sizes[r] for r in e.reduce_ranks)
         if extent > MAX_REGISTER_REUSE and any(_reuse(c, e, ref) > MAX_REGISTER_REUSE for ref in refs(e.expr)):
@@ -66,9 +80,11 @@ def streaming_problem(c: Cascade, cache_bytes: float) -> str | None:
                 continue
             reuse = _reuse(c, e, ref)
             nbytes = elements(c, ref.tensor) * kept_fraction(c, ref.tensor) * size
-            if reuse > MAX_REGISTER_REUSE and nbytes > cache_bytes:
-                return (f"Einsum {e.name} re-reads input {ref.tensor} ({nbytes:.4g} B) {reuse} times and it does not "
-                        f"fit in {cache_bytes:.4g} B of cache: a contraction for a GEMM dataflow, not a stream")
+            per_token = nbytes / math.prod(c.sizes[r] for r in c.tensors[ref.tensor].ranks if r in tokens)
+            if reuse > MAX_REGISTER_REUSE and nbytes > cache_bytes and per_token > slice_bytes:
+                return (f"Einsum {e.name} re-reads input {ref.tensor} ({nbytes:.4g} B, {per_token:.4g} B per token) "
+                        f"{reuse} times: it fits neither {cache_bytes:.4g} B of cache nor, per token, "
+                        f"{slice_bytes:.4g} B on chip")
     return None
 
 

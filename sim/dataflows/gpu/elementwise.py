@@ -49,10 +49,10 @@ def supports(c: Cascade, arch: Arch) -> str | None:
     if masks:
         return f"mask {masks[0]} is not modelled by the elementwise kernel (block masks are)"
     l2 = accel.level(arch, "L2").capacity_bytes
-    why = streaming_problem(c, l2 / 2 if l2 else 0.0)
+    smem = accel.level(arch, "SMEM").capacity_bytes
+    why = streaming_problem(c, l2 / 2 if l2 else 0.0, smem / 2)
     if why:
         return why
-    smem = accel.level(arch, "SMEM").capacity_bytes
     if row_bytes(c) > smem:
         return f"a reduction row of {row_bytes(c)} B does not fit in {smem} B of shared memory (one pass holds a row)"
     try:

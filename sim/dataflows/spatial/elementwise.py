@@ -67,7 +67,8 @@ def supports(c: Cascade, arch: Arch) -> str | None:
     if masks:
         return f"mask {masks[0]} is not modelled by the elementwise stream (block masks are)"
     facts = arch_facts(arch, with_1d="1d" in _arrays(arch))
-    why = streaming_problem(c, facts.buffer / (TILES_IN_FLIGHT + 1))
+    share = facts.buffer / (TILES_IN_FLIGHT + 1)
+    why = streaming_problem(c, share, share)
     if why:
         return why
     if row_bytes(c) * TILES_IN_FLIGHT > facts.buffer:
