@@ -1,4 +1,4 @@
-"""Attention variants end to end: Llama-3-8B's layer (Grattafiori et al., 2024: D = 4096, 32 query heads of 128,
+"""Attention variants end to end (`python -m sim.models.variants [--arch h100] [--seqs 8192,131072]` prints them): Llama-3-8B's layer (Grattafiori et al., 2024: D = 4096, 32 query heads of 128,
 SwiGLU 14336, RoPE, causal, bf16) with each variant's attention in place of its GQA, in prefill and in decode,
 with the time in attention and the KV bytes each cached token costs.
 
@@ -84,3 +84,26 @@ def report(arch: Arch, seqs=(8192, 131072), variants=VARIANTS) -> list[dict]:
         r["speedup_vs_gqa"] = base[(r["phase"], r["tokens"])] / r["layer_s"] if (r["phase"], r["tokens"]) in base \
             else None
     return rows
+
+
+def main(argv=None) -> None:
+    """Print the report for one arch as a table."""
+    import argparse
+
+    import accel
+    ap = argparse.ArgumentParser(prog="python -m sim.models.variants", description=__doc__.split("\n")[0])
+    ap.add_argument("--arch", default="h100", help="a preset name")
+    ap.add_argument("--seqs", default="8192,131072", help="comma-separated lengths")
+    args = ap.parse_args(argv)
+    try:
+        arch, seqs = accel.preset(args.arch), tuple(int(s) for s in args.seqs.split(","))
+    except (ValueError, accel.ArchError) as err:
+        ap.error(str(err))
+    print(f"{'variant':<8} {'phase':<8} {'tokens':>7} {'layer ms':>9} {'attention':>9} {'KV B/tok':>8} {'vs GQA':>7}")
+    for r in report(arch, seqs):
+        print(f"{r['variant']:<8} {r['phase']:<8} {r['tokens']:>7} {r['layer_s'] * 1e3:>9.4g} "
+              f"{r['attention_share']:>9.0%} {r['kv_bytes_per_token']:>8.0f} {r['speedup_vs_gqa']:>6.3g}×")
+
+
+if __name__ == "__main__":
+    main()
