@@ -46,7 +46,7 @@ def attention(variant: str, *, seq: int, seq_kv: int | None, batch: int = 1) -> 
     if variant == "sliding":
         if seq_kv is None:
             return workloads.attention("na", batch=batch, heads=h, kv_heads=m.kv_heads, spatial=(seq,),
-                                       window=(WINDOW,), causal=True, head_dim=e, dtype=dt)
+                                       window=(min(WINDOW, seq),), causal=True, head_dim=e, dtype=dt)
         return m.attention(seq=seq, seq_kv=min(seq_kv, WINDOW), batch=batch)
     raise workloads.CascadeError(f"unknown variant {variant!r} (valid: {', '.join(VARIANTS)})")
 
@@ -99,8 +99,12 @@ def main(argv=None) -> None:
         arch, seqs = accel.preset(args.arch), tuple(int(s) for s in args.seqs.split(","))
     except (ValueError, accel.ArchError) as err:
         ap.error(str(err))
+    try:
+        rows = report(arch, seqs)
+    except ValueError as err:   # a length no variant builds at, or a kernel no dataflow runs
+        ap.error(str(err))
     print(f"{'variant':<8} {'phase':<8} {'tokens':>7} {'layer ms':>9} {'attention':>9} {'KV B/tok':>8} {'vs GQA':>7}")
-    for r in report(arch, seqs):
+    for r in rows:
         print(f"{r['variant']:<8} {r['phase']:<8} {r['tokens']:>7} {r['layer_s'] * 1e3:>9.4g} "
               f"{r['attention_share']:>9.0%} {r['kv_bytes_per_token']:>8.0f} {r['speedup_vs_gqa']:>6.3g}×")
 
