@@ -13,18 +13,22 @@ LAUNCH_OVERHEAD_S = 2e-6
 # Hopper runs the Ampere-style warp-level `mma.sync` at about 2/3 of the warpgroup-MMA (`wgmma`) peak
 # (FlashAttention-3 paper, Shah et al. 2024, §2: "mma.sync ... can only reach about 2/3 of the peak throughput").
 HOPPER_MMA_SYNC_FRACTION = 2 / 3
+# Blackwell's tensor memory per SM: 128 lanes × 512 columns × 32 bits (NVIDIA PTX ISA 8.7, tcgen05 "Tensor Memory").
+B200_TMEM_BYTES = 128 * 512 * 4
 
 
 def _gpu(name: str, *, sms: int, clock_hz: float, mac_per_sm: dict[str, float], fp32_fma_per_sm: int,
          sfu_per_sm: int, smem_bytes: int, l2_bytes: int, l2_bytes_per_s: float, hbm_bytes: int,
          hbm_bytes_per_s: float, measured: dict[str, float], notes: str,
-         mma_sync_fraction: float = 1.0) -> dict[str, Any]:
+         mma_sync_fraction: float = 1.0, tmem_bytes: int = 0) -> dict[str, Any]:
     """HBM → L2 → (× SMs) shared memory → registers → tensor cores / FP32 pipes / special-function units.
 
     The tensor unit's `mac` (and `mac.<dtype>`) rates are the dense peak of the native instruction path (wgmma on
     Hopper/Blackwell, mma.sync on Ampere); `mma_sync` is the rate of the Ampere-style warp-level path that
     FlashAttention-2 uses (= `mac` on Ampere, 2/3 of it on Hopper and later). The RF level holds the 64K 32-bit
     registers per SM and SMEM the shared memory per SM (occupancy limits); `launch_overhead_s` is per kernel.
+    Blackwell adds TMEM, the per-SM tensor memory that tcgen05 MMA accumulates into (`tmem_bytes`), as one
+    instance per sub-partition under RF (each sub-partition's warp reaches its 32 of the 128 lanes).
     """
     lanes = 4  # four SM sub-partitions, each with one tensor core, 1/4 of the FP32 lanes and SFUs
     mac_per_sm = {**mac_per_sm, "mma_sync": mac_per_sm["mac"] * mma_sync_fraction}
@@ -36,8 +40,10 @@ def _gpu(name: str, *, sms: int, clock_hz: float, mac_per_sm: dict[str, float], 
             {"name": "L2", "capacity_bytes": l2_bytes, "bandwidth_bytes_per_s": l2_bytes_per_s, "fanout": sms},
             # 128 B/clk/SM shared-memory bandwidth (32 banks × 4 B), the operand path of ldmatrix/mma.sync.
             {"name": "SMEM", "capacity_bytes": smem_bytes, "bandwidth_bytes_per_s": sms * 128 * clock_hz},
-            {"name": "RF", "capacity_bytes": 65536 * 4, "bandwidth_bytes_per_s": None},
-        ],
+            {"name": "RF", "capacity_bytes": 65536 * 4, "bandwidth_bytes_per_s": None,
+             "fanout": lanes if tmem_bytes else 1},
+        ] + ([{"name": "TMEM", "capacity_bytes": tmem_bytes // lanes, "bandwidth_bytes_per_s": None}]
+             if tmem_bytes else []),
         "units": [
             {"name": "tensor", "level": "RF", "pes": [lanes],
              "ops_per_cycle": {op: rate / lanes for op, rate in mac_per_sm.items()}},
@@ -77,6 +83,9 @@ B200 = _gpu("b200", sms=148, clock_hz=1.86e9, mac_per_sm={"mac": 4096, "mac.fp8"
                                                          "mac.tf32": 2048},
             fp32_fma_per_sm=128, sfu_per_sm=16, smem_bytes=228 * 1024, l2_bytes=126 * 10 ** 6,
             l2_bytes_per_s=10e12, hbm_bytes=192 * 10 ** 9, hbm_bytes_per_s=8e12, measured={},
-            mma_sync_fraction=HOPPER_MMA_SYNC_FRACTION,
+            mma_sync_fraction=HOPPER_MMA_SYNC_FRACTION, tmem_bytes=B200_TMEM_BYTES,
             notes="B200 (HGX). Clock ~1.86 GHz unverified; L2 size uncertain (sources say 126, 96 or 65.5 MB); "
-                  "L2 bandwidth is an estimate. 256 KB tensor memory per SM is not modelled.")
+                  "L2 bandwidth is an estimate. No public measured GEMM or copy ceiling is held here: the model "
+                  "uses its named default fractions of the datasheet peaks. TMEM: 256 KB tensor memory per SM "
+                  "(128 lanes x 512 columns of 32 bits; CUDA PTX ISA, tcgen05). The Ampere-style mma.sync path at "
+                  "2/3 of the native rate is assumed as on Hopper.")

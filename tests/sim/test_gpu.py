@@ -162,7 +162,8 @@ def test_supports_reasons():
     gemm = workloads.gemm(256, 256, 256)
     gna = workloads.attention("gna", batch=1, heads=2, spatial=(64,), window=(16,), stride=(8,), head_dim=64)
     fusemax, a100 = accel.preset("fusemax"), accel.preset("a100")
-    for name in ("flash2", "flash3", "cudnn", "gpu-unfused", "flash-decoding", "mla-decode", "gna", "gemm"):
+    for name in ("flash2", "flash3", "cudnn", "gpu-unfused", "flash-decoding", "mla-decode", "gna", "gemm",
+                 "flash-blackwell", "decode-blackwell"):
         assert "not a GPU" in sim.dataflow(name).supports(mha, fusemax)
     assert "warpgroup" in sim.dataflow("flash3").supports(mha, a100)
     assert sim.dataflow("flash2").supports(mha, a100) is None

@@ -41,12 +41,13 @@ def test_a_null_shared_memory_capacity_is_refused():
 def test_wrong_argument_types_are_reasons_or_mapping_errors():
     """A preset name or a variant name where an Arch or a Cascade goes: supports gives the reason, plan and lower
     raise MappingError — never TypeError or AttributeError."""
-    for name in ("flash2", "flash3", "cudnn", "gpu-unfused", "flash-decoding", "mla-decode", "gna", "gemm"):
-        df = sim.dataflow(name)
+    for name in ("flash2", "flash3", "cudnn", "gpu-unfused", "flash-decoding", "mla-decode", "gna", "gemm",
+                 "flash-blackwell", "decode-blackwell"):
+        df, arch = sim.dataflow(name), accel.preset("b200") if "blackwell" in name else H100
         assert "expected an accel.Arch, got str" in df.supports(MHA, "h100")
-        assert "expected a workloads.Cascade, got str" in df.supports("mha", H100)
+        assert "expected a workloads.Cascade, got str" in df.supports("mha", arch)
         with pytest.raises(sim.MappingError):
-            df.plan("mha", H100, {})
+            df.plan("mha", arch, {})
         with pytest.raises(sim.MappingError):
             df.plan(MHA, "h100", {})
         plan = sim.dataflow("flash2").plan(MHA, H100, {})

@@ -27,6 +27,13 @@ SOFTMAX_FMA_OPS = 4        # per score: scale-and-subtract FMA, running max, row
 SIGMOID_FMA_OPS = 1        # per score of sigmoid attention: the fp32→fp16 convert (no row max, sum or rescale)
 MASK_FMA_OPS = 2           # per score of a partially masked tile: index compare and select
 PARTIAL_BYTES = 4          # split-KV partial outputs and log-sum-exps are fp32 (FlashDecoding's combine input)
+# FlashAttention-4's exp2 on the FMA pipe (Dao et al., FlashAttention-4 CuTe DSL SM100 kernel, 2025): Cody-Waite
+# range reduction (round, subtract), a degree-3 polynomial by Horner (3 FMAs) and the integer part shifted and added
+# into the exponent (2 ops).
+POLY_EXP_FMA_OPS = 7
+# FlashAttention-4 rescales O only when a row's max grows by more than log2(256) (its conditional rescaling): per
+# row and tile one compare remains; the rescales themselves are rare after the first tiles and not modelled.
+RESCALE_TEST_OPS = 1
 
 # ---- machine facts and assumptions -----------------------------------------------------------------------------
 HBM_LATENCY_S = 0.5e-6          # first HBM access, ~0.5 µs on H100-class parts (assumption, docs/gpu-model.md)

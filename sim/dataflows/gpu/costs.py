@@ -18,7 +18,8 @@ import accel
 from accel import Arch
 
 from sim.bounds import gna_tiles
-from sim.dataflows.gpu.constants import MASK_FMA_OPS, SIGMOID_FMA_OPS, SOFTMAX_FMA_OPS
+from sim.dataflows.gpu.constants import (MASK_FMA_OPS, POLY_EXP_FMA_OPS, RESCALE_TEST_OPS, SIGMOID_FMA_OPS,
+                                         SOFTMAX_FMA_OPS)
 from sim.dataflows.gpu.machine import SM
 from sim.dataflows.gpu.shape import Attention
 from sim.ir.mapping import MappingError
@@ -34,6 +35,9 @@ class Kernel:
     pack_heads: bool        # the query heads of a KV head share a CTA's rows (decode kernels)
     ctas_per_unit: int = 1  # CTAs simulated together as one unit of `groups` interleaved groups
     kv_shared: bool = False  # the values are the first F dims of each key row (MLA's latent cache)
+    kv_share: float = 1.0   # the part of each K/V tile a unit loads and reads (1/2: a 2-CTA MMA pair splits it)
+    exp_emulation: bool = False   # part of the exps run as FMA-pipe polynomials, balancing the two pipes
+    rescale: bool = True    # every tile rescales O (False: only when the row max grows past a threshold)
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,8 @@ def unit_shape(a: Attention, kern: Kernel, q_tile: int, kv_tile: int) -> Unit:
     for b in a.bias:
         varies_rows = b.rows or (kern.pack_heads and b.heads)
         bias += (rows if varies_rows else 1) * (kv_tile if b.keys else 1) * a.elem
-    return Unit(rows, kv_tile, width, rows * a.e * a.elem, rows * a.f * a.elem, kv_tile * width * a.elem, bias)
+    kv = int(round(kv_tile * width * a.elem * kern.kv_share))
+    return Unit(rows, kv_tile, width, rows * a.e * a.elem, rows * a.f * a.elem, kv, bias)
 
 
 def pipe_ops(ops, arch: Arch, dtype: str, what: str) -> tuple[float, float]:
@@ -107,18 +112,31 @@ def tile_cost(sm: SM, a: Attention, kern: Kernel, u: Unit, mods: tuple[float, fl
     rows = u.rows // kern.groups
     rate = (sm.mma_sync if kern.path == "mma_sync" else sm.mac) * kern.efficiency
     writes = u.kv_bytes / kern.groups / 2
-    smem_g1 = kern.warps_per_group * u.kv_tile * a.e * a.elem + rows * a.e * a.elem + writes
-    smem_g2 = kern.warps_per_group * u.kv_tile * a.f * a.elem + writes
+    b_operand = kern.warps_per_group * u.kv_tile * kern.kv_share * a.elem
+    smem_g1 = b_operand * a.e + rows * a.e * a.elem + writes
+    smem_g2 = b_operand * a.f + writes
     elems = rows * u.kv_tile
     if a.sigmoid:
         sfu, fma = 0.0, elems * SIGMOID_FMA_OPS
-    else:   # the exps, and per row the rescale factor exp(m_old − m_new) and the O rescale
-        sfu, fma = elems + rows, elems * SOFTMAX_FMA_OPS + rows * a.f
+    else:   # the exps, and per row the rescale factor exp(m_old − m_new) and the O rescale (or its threshold test)
+        sfu, fma = elems + rows, elems * SOFTMAX_FMA_OPS + rows * (a.f if kern.rescale else RESCALE_TEST_OPS)
+        if kern.exp_emulation:
+            sfu, fma = _split_exps(sm, sfu, fma, elems * mods[1], elems * mods[0])
     return TileCost(g1=max(rows * u.kv_tile * a.e / rate, smem_g1 / sm.smem),
                     g2=max(rows * u.kv_tile * a.f / rate, smem_g2 / sm.smem),
                     sfu=sfu / sm.sfu, fma=fma / sm.fma, mod_sfu=elems * mods[1] / sm.sfu,
-                    mod_fma=elems * mods[0] / sm.fma, mask_fma=elems * (MASK_FMA_OPS if mask_ops is None else mask_ops) / sm.fma,
+                    mod_fma=elems * mods[0] / sm.fma,
+                    mask_fma=elems * (MASK_FMA_OPS if mask_ops is None else mask_ops) / sm.fma,
                     smem_bytes=kern.groups * (smem_g1 + smem_g2))
+
+
+def _split_exps(sm: SM, exps: float, fma: float, mod_sfu: float, mod_fma: float) -> tuple[float, float]:
+    """(SFU exps, FMA-pipe ops) when part of `exps` run as polynomials on the FMA pipe (POLY_EXP_FMA_OPS each),
+    the part that makes both pipes equally busy with the score mods' work included (none if the SFU is the
+    less busy pipe already)."""
+    sfu_time, fma_time = (exps + mod_sfu) / sm.sfu, (fma + mod_fma) / sm.fma
+    moved = max(0.0, min(1.0, (sfu_time - fma_time) / (exps / sm.sfu + exps * POLY_EXP_FMA_OPS / sm.fma)))
+    return exps * (1.0 - moved), fma + exps * moved * POLY_EXP_FMA_OPS
 
 
 def iteration_cycles(t: TileCost, groups: int) -> float:

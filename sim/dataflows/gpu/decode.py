@@ -65,7 +65,9 @@ def sm_parts(ctas: int, sms: int, n_tiles: int) -> int:
     return max(1, min(n_tiles, sms // max(ctas, 1)))
 
 
-def _plan(name: str, defaults: dict, kernel, splits):
+def split_plan(name: str, defaults: dict, kernel, splits):
+    """A split-KV plan: `defaults` fitted to shared memory, and unless pinned the `splits(ctas, sms, kv_tiles)`
+    the kernel's heuristic chooses."""
     def plan(c: Cascade, arch: Arch, constraints) -> Mapping:
         a = shape_of(c, name)
         sm = sm_rates(check_arch(arch, name), a.dtype)
@@ -78,12 +80,12 @@ def _plan(name: str, defaults: dict, kernel, splits):
     return plan
 
 
-decode_plan = _plan("flash-decoding", DECODE_TILES, decode_kernel,
+decode_plan = split_plan("flash-decoding", DECODE_TILES, decode_kernel,
                     lambda ctas, sms, tiles: split_heuristic(ctas, sms * SPLIT_SLOTS_PER_SM, tiles))
-mla_plan = _plan("mla-decode", MLA_TILES, lambda arch: MLA, sm_parts)
+mla_plan = split_plan("mla-decode", MLA_TILES, lambda arch: MLA, sm_parts)
 
 
-def _combine(prog, a, p) -> None:
+def combine(prog, a, p) -> None:
     """Read the fp32 partial outputs and log-sum-exps of every split, write O."""
     if p["splits"] > 1:
         rows = a.batch * a.heads * a.m
@@ -93,7 +95,7 @@ def _combine(prog, a, p) -> None:
 
 def decode_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS):
     """FlashDecoding: the split-KV fused kernel, then the combine kernel when the KV is split."""
-    return lower_attention(c, arch, mp, options, decode_kernel(check_arch(arch, mp.dataflow)), after=_combine,
+    return lower_attention(c, arch, mp, options, decode_kernel(check_arch(arch, mp.dataflow)), after=combine,
                            notes=("flash-decoding: split-KV, query heads of a KV head packed, combine kernel",))
 
 
@@ -105,7 +107,7 @@ def mla_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OP
         gemm_kernel(prog, a.projections[0], tiles, a.elem, "q_absorb", "pre")
 
     def after(prog, a, p) -> None:
-        _combine(prog, a, p)
+        combine(prog, a, p)
         gemm_kernel(prog, a.projections[1], tiles, a.elem, "o_absorb", "post")
 
     return lower_attention(c, arch, mp, options, MLA, before=before, after=after, buffers=gemm_buffers,

@@ -6,7 +6,7 @@ plans (the default plan's fit on the arch is part of the verdict).
 """
 from __future__ import annotations
 
-from sim.dataflows.gpu import decode, elementwise, flash, gemm, gna, sparse, unfused
+from sim.dataflows.gpu import blackwell, decode, elementwise, flash, gemm, gna, sparse, unfused
 from sim.dataflows.gpu.plans import constrain
 from sim.dataflows.registry import register_dataflow
 from sim.ir.mapping import Mapping, MappingError
@@ -19,10 +19,14 @@ TABLE = (   # name, supports, plan, lower, search space, one-line description
      "FlashAttention-3 forward (TMA, warp-specialized producer, ping-pong warpgroups, wgmma)"),
     ("cudnn", flash.cudnn_supports, flash.cudnn_plan, flash.cudnn_lower, flash.attention_space(ctas=(2, 4)),
      "cuDNN-style Hopper fused attention (wgmma, 64-row tiles, two CTAs per SM)"),
+    ("flash-blackwell", blackwell.supports, blackwell.plan, blackwell.lower, blackwell.space,
+     "Blackwell SM100 fused attention (tcgen05 into TMEM, Q 256 / KV 128, 2-CTA pairs, FA4-style exp split)"),
     ("gpu-unfused", unfused.supports, unfused.plan, unfused.lower, unfused.space,
      "PyTorch math attention: GEMM, softmax, GEMM as separate kernels through HBM"),
     ("flash-decoding", decode.decode_supports, decode.decode_plan, decode.decode_lower, decode.decode_space,
      "split-KV decode attention with a combine kernel"),
+    ("decode-blackwell", blackwell.decode_supports, blackwell.decode_plan, blackwell.decode_lower,
+     blackwell.decode_space, "split-KV decode on Blackwell's tcgen05 with a combine kernel"),
     ("mla-decode", decode.mla_supports, decode.mla_plan, decode.mla_lower, decode.decode_space,
      "absorbed MLA decode: MQA over the cached latent (values = its first C dims)"),
     ("gna", gna.supports, gna.plan, gna.lower, gna.space,

@@ -1,7 +1,7 @@
 """The GPU as the kernel model sees it: per-SM rates, occupancy limits, and where the CTAs of a grid go.
 
 An arch is a GPU when its levels are HBM → L2 → SMEM → RF (SMEM replicated per SM) and it has `tensor`, `sfu` and
-`fma` units. Rates are per SM per clock. HBM and L2 bandwidth are shared by the SMs that run CTAs (`SM.sharing`):
+`fma` units; a `TMEM` level (tensor memory, under RF) makes it Blackwell-class (`generation`). Rates are per SM per clock. HBM and L2 bandwidth are shared by the SMs that run CTAs (`SM.sharing`):
 an idle SM takes no share; one SM takes at most what its shared memory accepts (the SMEM level's per-SM
 bandwidth), since every loaded tile lands there, and from HBM at most what its outstanding loads (the resident
 CTAs' pipeline stages) sustain over the HBM latency — why few CTAs cannot saturate HBM (FlashDecoding's premise).
@@ -25,6 +25,8 @@ from sim.dataflows.gpu.constants import (DEFAULT_HBM_FRACTION, DEFAULT_TENSOR_FR
 from sim.ir.mapping import MappingError
 
 GPU_LEVELS = ("HBM", "L2", "SMEM", "RF")
+TMEM = "TMEM"          # Blackwell's tensor memory: 128 lanes × 512 columns of 32 bits per SM
+TMEM_LANES = 128
 GPU_UNITS = {"tensor": "mac", "sfu": "exp", "fma": "add"}   # unit → an op it must run
 
 
@@ -46,6 +48,7 @@ class SM:
     regs: int             # 32-bit registers
     launch_cycles: float
     hbm_latency_cycles: float
+    tmem_columns: int = 0  # 32-bit TMEM columns of 128 lanes (0: no tensor memory)
 
     def sharing(self, active: int, in_flight: float = math.inf) -> "SM":
         """The rates when `active` SMs share HBM and L2 (more than the SM count: a smaller share than a full
@@ -63,7 +66,7 @@ def gpu_reason(arch) -> str | None:
     names = [lv.name for lv in arch.levels]
     if tuple(names[:4]) != GPU_LEVELS:
         return f"{arch.name} is not a GPU (levels {names[:8]}, need HBM → L2 → SMEM → RF)"
-    for lv in arch.levels[1:4]:
+    for lv in (accel.level(arch, n) for n in GPU_LEVELS[1:]):
         if lv.capacity_bytes is None:
             return f"{arch.name}: level {lv.name} has no capacity (the GPU model needs shared memory and registers)"
     units = {u.name: u for u in arch.units}
@@ -76,12 +79,36 @@ def gpu_reason(arch) -> str | None:
 
 
 def hopper_reason(arch: Arch) -> str | None:
-    """None if the tensor cores have a native warpgroup path faster than mma.sync (Hopper and later)."""
+    """None if the tensor cores have a native path faster than mma.sync (Hopper's wgmma and later)."""
     tensor = accel.unit(arch, "tensor")
     sync = accel.op_rate(tensor, "mma_sync")
     if sync is not None and sync < accel.op_rate(tensor, "mac"):
         return None
     return f"{arch.name} has no warpgroup MMA path (mma_sync is its native path)"
+
+
+def generation(arch: Arch) -> str:
+    """"blackwell" if the arch has tensor memory (a `TMEM` level: SM100's tcgen05 MMA accumulates there),
+    "hopper" if its native path is faster than mma.sync (wgmma), else "ampere"."""
+    if any(lv.name == TMEM for lv in arch.levels):
+        return "blackwell"
+    return "hopper" if hopper_reason(arch) is None else "ampere"
+
+
+def wgmma_reason(arch: Arch) -> str | None:
+    """None if the arch runs Hopper's warpgroup MMA (wgmma) as its native path, else why not."""
+    gen = generation(arch)
+    if gen == "blackwell":
+        return (f"{arch.name} is Blackwell (SM100): its tensor cores run tcgen05 MMA with accumulators in tensor "
+                f"memory, and Hopper's wgmma is not modelled on it (use flash-blackwell)")
+    return None if gen == "hopper" else hopper_reason(arch)
+
+
+def blackwell_reason(arch: Arch) -> str | None:
+    """None if the arch is Blackwell-class (tcgen05 MMA, a `TMEM` level), else why not."""
+    if generation(arch) == "blackwell":
+        return None
+    return f"{arch.name} has no tensor memory (TMEM level): tcgen05 MMA kernels need Blackwell (SM100)"
 
 
 def tensor_rate_reason(arch: Arch, dtype: str) -> str | None:
@@ -115,8 +142,18 @@ def sm_rates(arch: Arch, dtype: str = "fp16") -> SM:
             l2_total=_bandwidth(arch, "L2") / clk, hbm_total=hbm_sustained / clk,
             smem_bytes=accel.level(arch, "SMEM").capacity_bytes,
             regs=accel.level(arch, "RF").capacity_bytes // FP32_BYTES,
-            launch_cycles=arch.launch_overhead_s * clk, hbm_latency_cycles=HBM_LATENCY_S * clk)
+            launch_cycles=arch.launch_overhead_s * clk, hbm_latency_cycles=HBM_LATENCY_S * clk,
+            tmem_columns=_tmem_columns(arch))
     return sm.sharing(sms)
+
+
+def _tmem_columns(arch: Arch) -> int:
+    """32-bit columns of the SM's tensor memory (its copies under one SM, all 128 lanes)."""
+    tmem = next((lv for lv in arch.levels if lv.name == TMEM), None)
+    if tmem is None or tmem.capacity_bytes is None:
+        return 0
+    per_sm = accel.instances(arch, TMEM) // accel.instances(arch, "SMEM")
+    return per_sm * tmem.capacity_bytes // (TMEM_LANES * FP32_BYTES)
 
 
 def occupancy(sm: SM, threads: int, regs_per_thread: int, smem_bytes: int) -> int:

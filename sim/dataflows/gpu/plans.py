@@ -9,7 +9,7 @@ from workloads import Cascade
 
 from sim.dataflows.gpu.constants import ATTENTION_DTYPES
 from sim.dataflows.gpu.costs import mod_ops
-from sim.dataflows.gpu.machine import gpu_reason, hopper_reason
+from sim.dataflows.gpu.machine import blackwell_reason, gpu_reason, wgmma_reason
 from sim.dataflows.gpu.shape import Attention, attention
 from sim.ir.mapping import FusionGroup, Mapping, MappingError
 
@@ -59,9 +59,12 @@ def _positive(value: Any) -> bool:
 
 
 def attention_reason(c: Cascade, arch: Arch, *, max_dim: int = FLASH_MAX_HEAD_DIM, local: bool = False,
-                     sigmoid: bool = True, mla: bool = False, hopper: bool = False, bias: bool = True) -> str | None:
-    """None if a fused attention kernel with these abilities runs `c` on `arch` exactly, else why not."""
-    why = gpu_reason(arch) or (hopper_reason(arch) if hopper else None)
+                     sigmoid: bool = True, mla: bool = False, hopper: bool = False, bias: bool = True,
+                     blackwell: bool = False) -> str | None:
+    """None if a fused attention kernel with these abilities runs `c` on `arch` exactly, else why not. `hopper`:
+    the kernel issues Hopper's wgmma; `blackwell`: tcgen05 MMA into tensor memory."""
+    why = gpu_reason(arch) or (wgmma_reason(arch) if hopper else None) or (blackwell_reason(arch) if blackwell
+                                                                             else None)
     if why:
         return why
     a = attention(c)
