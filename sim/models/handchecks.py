@@ -88,6 +88,21 @@ def variants() -> str:
                      "KV B/token/layer", "vs GQA"], rows)
 
 
+def local() -> str:
+    """FLUX and HunyuanVideo layers with their neighborhood attention and with self-attention over the same layout."""
+    h = accel.preset("h100")
+    rows = []
+    for name in ("flux", "hunyuanvideo"):
+        m = workloads.model(name)
+        full = {"window": m.spatial} if m.variant == "na" else {"window": m.spatial, "stride": (1,) * len(m.spatial)}
+        local_r, dense_r = evaluate(m.layer(), h), evaluate(m.layer(**full), h)
+        rows.append([name, f"{m.spatial}", f"{m.window}", dense_r.latency_s * 1e3, f"{dense_r.share('attention'):.0%}",
+                     local_r.latency_s * 1e3, f"{local_r.share('attention'):.0%}",
+                     f"{dense_r.latency_s / local_r.latency_s:.3g}×"])
+    return md_table(["model", "layout", "window", "self-attention layer ms", "attention", "local layer ms",
+                     "attention", "layer speedup"], rows)
+
+
 def matrix() -> str:
     """Every zoo model's prefill layer on every preset: its time, or why it is refused."""
     rows = []
@@ -106,7 +121,7 @@ def matrix() -> str:
 
 
 BLOCKS = {"llama_prefill": llama_prefill, "llama_decode": llama_decode, "deepseek_kv": deepseek_kv,
-          "variants": variants, "matrix": matrix}
+          "variants": variants, "local": local, "matrix": matrix}
 
 
 def render(text: str) -> str:
