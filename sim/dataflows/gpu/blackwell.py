@@ -13,6 +13,8 @@ and FlashAttention-4 (Dao et al., 2025: the CuTe DSL SM100 forward kernel).
 - **The exp bottleneck**: tensor throughput per SM doubled over Hopper (8192 dense FP16 FLOP/clk/SM) while the MUFU
   still computes 16 exps/clk/SM, so part of the exps run as polynomials on the FMA pipe (`costs._split_exps`: the
   part that balances the two pipes) and O is rescaled only when a row's max grows past FA4's threshold.
+- **FP8** (e4m3) runs at the FP8 tensor rate with the same tiles; tcgen05 reads MN-major 8-bit operands from
+  shared memory, so V is not transposed (an assumption of this model), while P still takes its FP8 permute.
 """
 from __future__ import annotations
 
@@ -121,8 +123,9 @@ def decode_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT
 
 
 def supports(c: Cascade, arch: Arch) -> str | None:
-    """Softmax attention up to head dim 256 (score mods and bias inputs included) on Blackwell-class GPUs."""
-    return attention_reason(c, arch, blackwell=True, sigmoid=False, max_dim=MAX_HEAD_DIM)
+    """Softmax attention up to head dim 256 (score mods and bias inputs included) on Blackwell-class GPUs, in
+    fp16, bf16 or FP8."""
+    return attention_reason(c, arch, blackwell=True, sigmoid=False, max_dim=MAX_HEAD_DIM, fp8=True)
 
 
 def decode_supports(c: Cascade, arch: Arch) -> str | None:

@@ -54,9 +54,14 @@ MAX_UNROLLED_OPS = 1 << 16      # ops of one CTA's body with its KV loop unrolle
 MAX_RUNS = 32                   # runs of equal CTAs listed in launch order; beyond, merged (fused.regroup)
 TICKS_PER_CYCLE = 4             # engine ticks per clock: quarter-cycle resolution of op durations
 
-# The dtypes the fused attention kernels are modelled for (FlashAttention-2/-3 and cuDNN forward: fp16 and bf16;
-# FP8 forward needs the FA3 FP8 path — per-block scaling, the V transpose — which is not modelled yet).
+# The dtypes every fused attention kernel is modelled for; FP8 (e4m3) forward runs on the kernels that have one
+# (FlashAttention-3's FP8 path, Blackwell's SM100 kernels).
 ATTENTION_DTYPES = ("fp16", "bf16")
+# FlashAttention-3's FP8 forward (Shah et al. 2024, §3.3): the FP32 accumulator layout of S is not the FP8 operand
+# layout of P, so each score also takes a byte permute on the FMA pipe after its conversion. Per-block scaling
+# adds no per-score work: the Q and K block scales fold into the softmax's scale (one scalar per tile), V's into
+# the final normalization.
+FP8_P_PERMUTE_OPS = 1
 GEMM_DTYPES = ("fp16", "bf16", "tf32")
 
 

@@ -18,8 +18,8 @@ import accel
 from accel import Arch
 
 from sim.bounds import gna_tiles
-from sim.dataflows.gpu.constants import (MASK_FMA_OPS, POLY_EXP_FMA_OPS, RESCALE_TEST_OPS, SIGMOID_FMA_OPS,
-                                         SOFTMAX_FMA_OPS)
+from sim.dataflows.gpu.constants import (FP8_P_PERMUTE_OPS, MASK_FMA_OPS, POLY_EXP_FMA_OPS, RESCALE_TEST_OPS,
+                                         SIGMOID_FMA_OPS, SOFTMAX_FMA_OPS)
 from sim.dataflows.gpu.machine import SM
 from sim.dataflows.gpu.shape import Attention
 from sim.ir.mapping import MappingError
@@ -38,6 +38,7 @@ class Kernel:
     kv_share: float = 1.0   # the part of each K/V tile a unit loads and reads (1/2: a 2-CTA MMA pair splits it)
     exp_emulation: bool = False   # part of the exps run as FMA-pipe polynomials, balancing the two pipes
     rescale: bool = True    # every tile rescales O (False: only when the row max grows past a threshold)
+    fp8_transpose_v: bool = False  # FP8 V tiles are transposed in shared memory (Hopper's FP8 wgmma is K-major)
 
 
 @dataclass(frozen=True)
@@ -114,12 +115,16 @@ def tile_cost(sm: SM, a: Attention, kern: Kernel, u: Unit, mods: tuple[float, fl
     writes = u.kv_bytes / kern.groups / 2
     b_operand = kern.warps_per_group * u.kv_tile * kern.kv_share * a.elem
     smem_g1 = b_operand * a.e + rows * a.e * a.elem + writes
-    smem_g2 = b_operand * a.f + writes
+    # An FP8 V tile is read and written once more to transpose it; that traffic shares the bandwidth with PV's.
+    transpose = 2 * u.kv_tile * kern.kv_share * a.f * a.elem / kern.groups if fp8_v(a, kern) else 0.0
+    smem_g2 = b_operand * a.f + writes + transpose
     elems = rows * u.kv_tile
+    permute = elems * FP8_P_PERMUTE_OPS if a.dtype == "fp8" else 0.0
     if a.sigmoid:
-        sfu, fma = 0.0, elems * SIGMOID_FMA_OPS
+        sfu, fma = 0.0, elems * SIGMOID_FMA_OPS + permute
     else:   # the exps, and per row the rescale factor exp(m_old − m_new) and the O rescale (or its threshold test)
-        sfu, fma = elems + rows, elems * SOFTMAX_FMA_OPS + rows * (a.f if kern.rescale else RESCALE_TEST_OPS)
+        sfu = elems + rows
+        fma = elems * SOFTMAX_FMA_OPS + permute + rows * (a.f if kern.rescale else RESCALE_TEST_OPS)
         if kern.exp_emulation:
             sfu, fma = _split_exps(sm, sfu, fma, elems * mods[1], elems * mods[0])
     return TileCost(g1=max(rows * u.kv_tile * a.e / rate, smem_g1 / sm.smem),
@@ -128,6 +133,11 @@ def tile_cost(sm: SM, a: Attention, kern: Kernel, u: Unit, mods: tuple[float, fl
                     mod_fma=elems * mods[0] / sm.fma,
                     mask_fma=elems * (MASK_FMA_OPS if mask_ops is None else mask_ops) / sm.fma,
                     smem_bytes=kern.groups * (smem_g1 + smem_g2))
+
+
+def fp8_v(a: Attention, kern: Kernel) -> bool:
+    """Whether the kernel transposes FP8 V tiles in shared memory."""
+    return a.dtype == "fp8" and kern.fp8_transpose_v
 
 
 def _split_exps(sm: SM, exps: float, fma: float, mod_sfu: float, mod_fma: float) -> tuple[float, float]:

@@ -3,7 +3,9 @@
 - FlashAttention-2 (Dao, 2023): a CTA per Q tile loops over KV tiles; GEMM, softmax and GEMM run in order on the
   same warps through the Ampere-style `mma.sync` path (also on Hopper), at the calibrated `FA2_MMA_EFFICIENCY`.
 - FlashAttention-3 (Shah et al., 2024): warpgroup MMA (wgmma) fed by TMA; two consumer warpgroups of Q/2 rows
-  ping-pong (tensor order g1A, g1B, g2A, g2B), so one warpgroup's softmax hides behind the other's GEMMs.
+  ping-pong (tensor order g1A, g1B, g2A, g2B), so one warpgroup's softmax hides behind the other's GEMMs. Its FP8
+  forward (§3.3) runs at the FP8 tensor rate with its own tiles, transposes each V tile in shared memory (FP8
+  wgmma reads K-major operands only) and permutes P's registers into the FP8 operand layout.
 - cuDNN-style (kernels named like `sm90_flash_fprop_wgmma_f16_knob_7_64x128x128`): wgmma, 64-row CTAs, two per SM;
   the two co-resident CTAs interleave like FA3's warpgroups, so each pair is simulated as one unit of two groups.
 """
@@ -23,6 +25,8 @@ from sim.ir.options import DEFAULT_OPTIONS, Options
 # Default tiles per head dim, as the kernels' launch templates choose them.
 FA2_TILES = {64: (128, 128, 4), 128: (128, 64, 4), 256: (128, 64, 8)}   # (Br, Bc, warps), flash_fwd_launch_template.h
 FA3_TILES = {64: (128, 128), 128: (128, 128), 256: (128, 80)}           # two consumer warpgroups of Br/2 rows
+# FA3's FP8 forward tiles (hopper/tile_size.h, tile_size_fwd_sm90 for 1-byte elements): (Br, Bc) per head dim.
+FA3_FP8_TILES = {64: (192, 160), 128: (128, 224), 256: (128, 128)}
 CUDNN_TILES = {64: (64, 128), 128: (64, 128), 256: (64, 64)}            # e.g. ..._knob_7_64x128x128
 FA2_STAGES = 1            # FA2 keeps one K and one V tile in shared memory (no multi-stage pipeline)
 FA3_STAGES = 2            # K/V pipeline stages of FA3's forward kernel
@@ -40,7 +44,7 @@ def fa2_kernel(warps: int, options: Options) -> Kernel:
     return Kernel("mma_sync", 1, warps, calibrated(options, "FA2_MMA_EFFICIENCY"), False)
 
 
-FA3 = Kernel("mac", 2, 1, 1.0, False)
+FA3 = Kernel("mac", 2, 1, 1.0, False, fp8_transpose_v=True)
 CUDNN = Kernel("mac", 2, 1, 1.0, False, ctas_per_unit=2)
 
 
@@ -64,11 +68,11 @@ def fa2_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OP
                            notes=("FlashAttention-2: mma.sync, softmax in order on the same warps",))
 
 
-def _wgmma_plan(name: str, tiles: dict, kern: Kernel, stages: int, ctas: int):
+def _wgmma_plan(name: str, tiles: dict, kern: Kernel, stages: int, ctas: int, fp8_tiles: dict | None = None):
     def plan(c: Cascade, arch: Arch, constraints) -> Mapping:
         a = shape_of(c, name)
         sm = sm_rates(check_arch(arch, name), a.dtype)
-        br, bc = pick(tiles, max(a.e, a.f))
+        br, bc = pick(fp8_tiles if a.dtype == "fp8" and fp8_tiles else tiles, max(a.e, a.f))
         p = constrain(name, {"q_tile": br, "kv_tile": bc, "stages": stages, "ctas_per_sm": ctas}, constraints)
         p = fit_defaults(a, kern, p, sm, constraints)
         check_fit(name, a, kern, p, sm)
@@ -76,7 +80,7 @@ def _wgmma_plan(name: str, tiles: dict, kern: Kernel, stages: int, ctas: int):
     return plan
 
 
-fa3_plan = _wgmma_plan("flash3", FA3_TILES, FA3, FA3_STAGES, 1)
+fa3_plan = _wgmma_plan("flash3", FA3_TILES, FA3, FA3_STAGES, 1, FA3_FP8_TILES)
 cudnn_plan = _wgmma_plan("cudnn", CUDNN_TILES, CUDNN, CUDNN_STAGES, CUDNN_CTAS_PER_SM)
 
 
@@ -98,8 +102,8 @@ def fa2_supports(c: Cascade, arch: Arch) -> str | None:
 
 
 def fa3_supports(c: Cascade, arch: Arch) -> str | None:
-    """As FA2, on GPUs with a warpgroup MMA path (Hopper and later)."""
-    return attention_reason(c, arch, hopper=True)
+    """As FA2, on Hopper's warpgroup MMA path; also FP8 (e4m3) forward."""
+    return attention_reason(c, arch, hopper=True, fp8=True)
 
 
 def cudnn_supports(c: Cascade, arch: Arch) -> str | None:

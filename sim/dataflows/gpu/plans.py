@@ -9,7 +9,7 @@ from workloads import Cascade
 
 from sim.dataflows.gpu.constants import ATTENTION_DTYPES
 from sim.dataflows.gpu.costs import mod_ops
-from sim.dataflows.gpu.machine import blackwell_reason, gpu_reason, wgmma_reason
+from sim.dataflows.gpu.machine import blackwell_reason, gpu_reason, tensor_rate_reason, wgmma_reason
 from sim.dataflows.gpu.shape import Attention, attention
 from sim.ir.mapping import FusionGroup, Mapping, MappingError
 
@@ -60,9 +60,10 @@ def _positive(value: Any) -> bool:
 
 def attention_reason(c: Cascade, arch: Arch, *, max_dim: int = FLASH_MAX_HEAD_DIM, local: bool = False,
                      sigmoid: bool = True, mla: bool = False, hopper: bool = False, bias: bool = True,
-                     blackwell: bool = False) -> str | None:
+                     blackwell: bool = False, fp8: bool = False) -> str | None:
     """None if a fused attention kernel with these abilities runs `c` on `arch` exactly, else why not. `hopper`:
-    the kernel issues Hopper's wgmma; `blackwell`: tcgen05 MMA into tensor memory."""
+    the kernel issues Hopper's wgmma; `blackwell`: tcgen05 MMA into tensor memory; `fp8`: it has an FP8 forward
+    (the arch must state an FP8 tensor rate)."""
     why = gpu_reason(arch) or (wgmma_reason(arch) if hopper else None) or (blackwell_reason(arch) if blackwell
                                                                              else None)
     if why:
@@ -70,9 +71,13 @@ def attention_reason(c: Cascade, arch: Arch, *, max_dim: int = FLASH_MAX_HEAD_DI
     a = attention(c)
     if isinstance(a, str):
         return a
-    if a.dtype not in ATTENTION_DTYPES:
-        return (f"dtype {a.dtype} is not modelled for fused attention (modelled: {', '.join(ATTENTION_DTYPES)}; "
-                f"FP8 forward needs per-block scaling and a V transpose that are not modelled)")
+    if a.dtype == "fp8" and fp8:
+        why = tensor_rate_reason(arch, "fp8")
+        if why:
+            return why
+    elif a.dtype not in ATTENTION_DTYPES:
+        return (f"dtype {a.dtype} is not modelled for fused attention on this kernel (modelled: "
+                f"{', '.join(ATTENTION_DTYPES)}; FP8 forward runs on flash3 and flash-blackwell)")
     if a.mla != mla:
         return ("MLA's absorbed form runs on `mla-decode`" if a.mla else
                 "needs MLA's absorbed form (queries QN, QR over the latent cache CKV, KR; workloads.attention('mla'))")
