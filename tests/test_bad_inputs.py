@@ -327,7 +327,7 @@ DOC_EXAMPLES = {
     MappingError: ("head-dim-kernel-cannot-take", "tile-exceeds-shared-memory", "shape-2^40-elements",
                    "mapping-zero-tile", "roofline-unit-lacks-op", "spatial-masked"),
     ProgramError: ("program-unknown-unit", "program-acquire-over-capacity", "program-deadlock"),
-    CLIError: ("cli-model-without-seq", "cli-layer-without-model", "cli-whole-layer-evaluate"),
+    CLIError: ("cli-model-without-seq", "cli-layer-without-model", "cli-layer-two-dataflows"),
     ValidationError: ("validation-unknown-dtype", "validation-causal-not-square", "validation-gna-stride-over-window"),
 }
 
