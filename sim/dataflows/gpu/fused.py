@@ -273,12 +273,16 @@ def role_tags(a: Attention) -> tuple[dict[str, tuple[str, ...]], tuple[str, str]
 
 def useful_actions(c: Cascade, arch: Arch) -> dict[str, float]:
     """The cascade's ops on the units the roofline's default binding gives them (MACs on the tensor cores, exp on
-    the SFU, the rest on the FMA pipe): the useful work behind utilization and energy."""
+    the SFU, the rest on the FMA pipe): the useful work behind utilization and energy. An op the unit states a
+    rate for in the cascade's dtype is named with it (`tensor.mac.fp8`), so its energy is that dtype's."""
     acts: dict[str, float] = {}
+    units = {u.name: u for u in arch.units}
     for per_unit in assign(c, arch).values():
         for unit_name, ops in per_unit.items():
             for op, n in ops.items():
-                acts[f"{unit_name}.{op}"] = acts.get(f"{unit_name}.{op}", 0.0) + n
+                typed = f"{op}.{c.dtype}"
+                key = f"{unit_name}.{typed if typed in units[unit_name].ops_per_cycle else op}"
+                acts[key] = acts.get(key, 0.0) + n
     return acts
 
 

@@ -139,7 +139,8 @@ def gemm_kernel(prog: GpuProgram, dims: tuple[int, int, int, int], p, elem: int,
                      bytes={"L2.read": l2_load * scale})
         ld = step.op("hbm", cycles(load * frac / sm.hbm), deps=[l2], tag="load",
                      bytes={"HBM.read": load * frac * scale})
-        step.op("tensor", cycles(bm * bn * bk / sm.mac), deps=[ld], release={"stages": load}, tag=tag)
+        step.op("tensor", cycles(bm * bn * bk / sm.mac), deps=[ld], release={"stages": load}, tag=tag,
+                bytes={"SMEM.read": load * scale})     # the MMAs read the stage's A and B tiles
         # the output tile through L2 (occupancy only, as in the attention epilogue)
         epi.op("l2", cycles(out / sm.l2), tag="epilogue", bytes={"L2.write": out * scale})
         epi.op("hbm", cycles(out / sm.hbm), tag="epilogue", bytes={"HBM.write": out * scale})
