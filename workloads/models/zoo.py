@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -160,11 +161,13 @@ def _check_options(m: Model, fixed: dict, options: dict) -> None:
 
 def _check_local_tokens(m: Model, spatial, seq, seq_kv) -> None:
     """Local attention is self-attention over its layout: seq (and seq_kv), if given, are its token count."""
-    tokens = math.prod(spatial) if isinstance(spatial, (tuple, list)) else spatial
+    layout = isinstance(spatial, (tuple, list)) and all(isinstance(n, numbers.Integral) for n in spatial)
+    tokens = math.prod(spatial) if layout else None
     for key, value in (("seq", seq), ("seq_kv", seq_kv)):
         if value is not None and value != tokens:
+            count = f" ({tokens} tokens)" if tokens is not None else ""
             raise CascadeError(f"{m.name}.attention: {key}={quote(value)} disagrees with the token layout "
-                               f"spatial={quote(spatial)} ({tokens} tokens); give spatial= instead")
+                               f"spatial={quote(spatial)}{count}; give spatial= instead")
 
 
 def model_layer(m: Model, *, seq: int | None, batch: int = 1, seq_kv: int | None = None, dense: bool = False,
