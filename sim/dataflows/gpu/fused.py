@@ -149,9 +149,12 @@ def extra_work(c: Cascade, a: Attention, arch: Arch, g: Grid, tile, groups: int,
     return max(0.0, fma_c - fma_k) / g.units / sm.fma, max(0.0, sfu_c - sfu_k) / g.units / sm.sfu
 
 
-def transfers(a: Attention, g: Grid, sm: SM, splits: int, extra: tuple[float, float]) -> tuple[Load, CtaCost]:
-    """A unit's load per KV iteration and its prologue/epilogue on `sm` (already sharing the bandwidth), with the
-    `extra` (FMA, SFU) cycles of `extra_work`."""
+def transfers(a: Attention, g: Grid, sm: SM, splits: int, extra: tuple[float, float],
+              edges: SM | None = None) -> tuple[Load, CtaCost]:
+    """A unit's load per KV iteration on `sm` (sharing the bandwidth, its HBM share bounded by the stages in flight)
+    and its prologue/epilogue on `edges` (the same share without that bound: the Q tile and the O tile are one bulk
+    transfer each, whose latency the prologue's op carries), with the `extra` (FMA, SFU) cycles of `extra_work`."""
+    edges = sm if edges is None else edges
     u = g.unit
     visited = max(g.tiles, 1)
     kv_hbm = max(a.batch * a.kv_heads * a.p * u.kv_width * a.elem, visited * u.kv_bytes / min(g.sharers, _room(g, sm)))
@@ -162,8 +165,8 @@ def transfers(a: Attention, g: Grid, sm: SM, splits: int, extra: tuple[float, fl
     l2_bytes = u.kv_bytes + u.bias_bytes
     load = Load(l2_bytes / sm.l2, hbm_bytes / sm.hbm, l2_bytes, hbm_bytes)
     out = u.rows * (a.f + 1) * PARTIAL_BYTES if splits > 1 else u.o_bytes
-    return load, CtaCost(u.q_bytes / sm.l2, u.q_bytes / sm.hbm, u.q_bytes, u.rows * a.f / sm.fma, out / sm.l2,
-                         out / sm.hbm, out, *extra)
+    return load, CtaCost(u.q_bytes / edges.l2, u.q_bytes / edges.hbm, u.q_bytes, u.rows * a.f / sm.fma,
+                         out / edges.l2, out / edges.hbm, out, *extra)
 
 
 def _room(g: Grid, sm: SM) -> int:
@@ -225,13 +228,14 @@ def fmha(prog: GpuProgram, c: Cascade, a: Attention, arch: Arch, kern: Kernel, p
     first = min(g.units, prog.sm.sms)
     extra = extra_work(c, a, arch, g, tile, kern.groups, prog.sm)
     load, cta = transfers(a, g, prog.sm.sharing(first, min(g.slots, -(-g.units // first)) * stage),
-                          params.get("splits", 1), extra)
+                          params.get("splits", 1), extra, prog.sm.sharing(first))
     where, simulated = placement(g, tile, load, cta, kern, prog.sm, options, name)
     sim_tiles = sum((p + f) * n for p, f, _, n in where) * prog.copies
     scale = (g.units / (simulated * prog.copies), g.tiles / max(sim_tiles, 1))
     where = _within_aggregate(where, load, cta, scale, prog.sm.sms)
     in_flight = min(g.slots, simulated) * stage
-    costs = {busy: transfers(a, g, prog.sm.sharing(busy, in_flight), params.get("splits", 1), extra)
+    costs = {busy: transfers(a, g, prog.sm.sharing(busy, in_flight), params.get("splits", 1), extra,
+                             prog.sm.sharing(busy))
              for busy in {run[2] for run in where}}
     runs = tuple(Run(p, f, n, *costs[busy]) for p, f, busy, n in where)
     hold = prog.sm.smem_bytes // max(g.slots, 1)    # each resident unit reserves its share: exactly `slots` fit
