@@ -60,9 +60,20 @@ def _stream(pick):   # a residual add with a gain, as a layer's elementwise kern
                              {"B": pick([1, 2]), "M": pick([64, 512]), "D": pick([256, 1024])}, name="stream")
 
 
+def _moa(pick):   # per-head causal windows (MoA)
+    seq = pick([512, 1024])
+    return workloads.attention("moa", batch=1, heads=4, seq=seq, head_dim=pick([64, 128]),
+                               spans=(seq, seq // 4, pick([64, 300]), 1))
+
+
+def _dynamic(pick):   # a keep table per (head, query block)
+    return workloads.attention("dynamic", batch=1, heads=2, seq=pick([512, 1024]), head_dim=64,
+                               block=pick([64, 128]), top_k=pick([1, 3]))
+
+
 FAMILIES = {"mha-1pass": _mha("1pass", False), "mha-3pass": _mha("3pass", False),
             "mha-1pass-causal": _mha("1pass", True), "gqa": _gqa, "decode": _decode, "mla": _mla, "na": _na,
-            "gemm": _gemm, "stream": _stream}
+            "gemm": _gemm, "stream": _stream, "moa": _moa, "dynamic": _dynamic}
 PROBES = {fam: make(lambda options: options[0]) for fam, make in FAMILIES.items()}   # each family's first member
 SUPPORTED = {df: [(fam, arch) for fam, c in PROBES.items() for arch, a in ARCHS.items()
                   if DATAFLOWS[df].supports(c, a) is None] for df in sorted(DATAFLOWS)}
