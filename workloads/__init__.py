@@ -4,7 +4,7 @@ Build a cascade from text (`cascade`), from a registered attention variant (`att
 (`model(name).attention(...)` / `.layer(...)`); count it (`points`, `total_ops`, `flops`, `compulsory_bytes`,
 `passes`, `footprint`) or run it on NumPy arrays (`execute`). Every malformed input raises `CascadeError`.
 """
-from workloads.analysis import (compulsory_bytes, elements, first_touch, flops, footprint, op_counts, operand_bytes,
+from workloads.analysis import (compulsory_bytes, compulsory_elements, elements, first_touch, flops, footprint, op_counts, operand_bytes,
                                 passes, point_cost, points, total_ops)
 from workloads.build import assemble, cascade, gemm, rebuild, retile
 from workloads.dtypes import DTYPE_BYTES, dtype_bytes
@@ -23,7 +23,7 @@ from workloads.models.zoo import MODELS, Model, arithmetic_intensity, kv_cache_b
 __all__ = [
     "Blocks", "Call", "Cascade", "CascadeError", "Causal", "Const", "DTYPE_BYTES", "Einsum", "Index", "Init",
     "Neighborhood", "OPS", "Ref", "Split", "Tensor", "VARIANTS", "Window", "assemble", "attention", "cascade",
-    "compulsory_bytes", "dtype_bytes", "elements", "execute", "execution_order", "first_touch", "flops",
+    "compulsory_bytes", "compulsory_elements", "dtype_bytes", "elements", "execute", "execution_order", "first_touch", "flops",
     "footprint", "gemm", "loop_ranks", "op_counts", "operand_bytes", "passes", "point_cost", "points", "rebuild",
     "register_op", "register_variant", "structure", "total_ops", "load", "retile", "save", "statements", "to_text",
     "MoE", "layer", "MODELS", "Model", "arithmetic_intensity", "kv_cache_bytes", "model",

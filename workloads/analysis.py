@@ -12,7 +12,7 @@ from workloads.ir import LAST, Call, Cascade, Einsum, refs, require_cascade
 from workloads.ops import OPS, REDUCE_OPS
 from workloads.order import execution_order, is_carried, iterative_rank, loop_ranks, producers
 
-__all__ = ["compulsory_bytes", "dtype_bytes", "elements", "first_touch", "flops", "footprint", "op_counts",
+__all__ = ["compulsory_bytes", "compulsory_elements", "dtype_bytes", "elements", "first_touch", "flops", "footprint", "op_counts",
            "operand_bytes", "passes", "point_cost", "points", "total_ops"]
 
 
@@ -145,10 +145,41 @@ def elements(c: Cascade, tensor: str) -> int:
     return math.prod(c.sizes[r] + (1 if r == t.iterative else 0) for r in t.ranks)
 
 
+def compulsory_elements(c: Cascade, tensor: str) -> int:
+    """Elements of a tensor that some Einsum must read: all of them, except where every reader iterates a mask
+    whose ranks the tensor indexes — then only the positions that take part in an attended pair (the keys a
+    sliding window or a block table reaches, the experts an MoE batch routes to; with both ranks, the attended
+    pairs). A lower bound on what any schedule reads, as the roofline needs."""
+    total = elements(c, tensor)
+    if c.tensors[tensor].iterative:
+        return total
+    ranks = set(c.tensors[tensor].ranks)
+    readers = [e for e in c.einsums if any(r.tensor == tensor for r in refs(e.expr))]
+    parts = _split_parts(c)
+    for mask in c.masks:
+        sides = [r for r in (mask.query, mask.key) if r in ranks]
+        if not sides or not readers or not all(_covers(mask, e, parts) for e in readers):
+            continue
+        m, p = c.sizes[mask.query], c.sizes[mask.key]
+        if len(sides) == 2:
+            total = total * mask_rules.pair_count(mask, m, p) // (m * p)
+        else:
+            queries, keys = mask_rules.touched(mask, m, p)
+            total = total * (queries if sides[0] == mask.query else keys) // c.sizes[sides[0]]
+    return total
+
+
+def _covers(mask, e: Einsum, parts: dict[str, tuple[str, str]]) -> bool:
+    """Whether Einsum `e` iterates both ranks of `mask` point by point (so it visits attended pairs only)."""
+    ranks = set(loop_ranks(e))
+    return all((_side(r, ranks, parts) or ("", ()))[0] == "full" for r in (mask.query, mask.key))
+
+
 def compulsory_bytes(c: Cascade, dtype: str | None = None) -> int:
-    """DRAM bytes under perfect fusion: every input read once, the output written once."""
+    """DRAM bytes under perfect fusion: every input read once (only what the masks let any Einsum reach:
+    `compulsory_elements`), the output written once."""
     require_cascade(c, "compulsory_bytes")
-    return dtype_bytes(c, dtype) * (sum(elements(c, t) for t in c.inputs) + elements(c, c.output))
+    return dtype_bytes(c, dtype) * (sum(compulsory_elements(c, t) for t in c.inputs) + elements(c, c.output))
 
 
 def footprint(c: Cascade, per: tuple[str, ...] = (), dtype: str | None = None) -> int:

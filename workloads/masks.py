@@ -219,3 +219,43 @@ def _exact_dot(a, b, bound: int) -> int:
     if bound < 1 << 62:
         return int(np.dot(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)))
     return sum(int(x) * int(y) for x, y in zip(a, b))
+
+
+def touched(mask: Mask, m: int, p: int) -> tuple[int, int]:
+    """(queries, keys) that take part in at least one attended pair — what a kernel must read of a tensor indexed by
+    only one side of the mask (a sliding window's decode reads only its window of the KV cache; an MoE batch only
+    the experts its tokens route to). Exact, except for per-group windows, where the keys are the fewest any one
+    group touches (a lower bound, as compulsory traffic must be)."""
+    if isinstance(mask, Causal):
+        return min(m, p), p if m else 0
+    if isinstance(mask, Window):
+        rows, lefts, rights = window_groups(mask, m)
+        spans = [_touched_interval(p - rows - left, p - rows + right + 1, rows, p) for left, right in zip(lefts, rights)]
+        return sum(q for q, _ in spans), min(k for _, k in spans)
+    if isinstance(mask, Blocks):
+        rows, cols = _block_extents(mask, m, p)
+        keep = np.asarray(mask.keep, dtype=bool)
+        return int(rows[keep.any(axis=1)].sum()), int(cols[keep.any(axis=0)].sum())
+    r = neighborhoods.runs(mask)
+    live = r.end > r.start
+    queries = int(np.asarray(r.weight)[np.unique(r.group[live])].sum())
+    return queries, _union_length(r.start[live], r.end[live])
+
+
+def _touched_interval(a: int, b: int, rows: int, p: int) -> tuple[int, int]:
+    """Rows i < rows attend [clamp(i + a), clamp(i + b)): the rows with a non-empty interval, and the length of the
+    union of the intervals (contiguous: consecutive intervals overlap or touch)."""
+    first, last = max(0, -b + 1), min(rows - 1, p - a - 1)      # non-empty: i + b > 0 and i + a < p
+    if first > last:
+        return 0, 0
+    return last - first + 1, min(p, last + b) - max(0, first + a)
+
+
+def _union_length(start: np.ndarray, end: np.ndarray) -> int:
+    """Length of the union of the intervals [start, end)."""
+    if len(start) == 0:
+        return 0
+    order = np.argsort(start, kind="stable")
+    start, end = start[order], np.maximum.accumulate(end[order])
+    gaps = np.maximum(start[1:] - end[:-1], 0)
+    return int(end[-1] - start[0] - gaps.sum())

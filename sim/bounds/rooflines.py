@@ -139,7 +139,8 @@ def roofline(cascade: Cascade, arch: Arch, binding: Mapping[str, str] | None = N
         for unit_name, ops in assignment[name].items():
             compute[unit_name] = _time(arch, accel.unit(arch, unit_name), ops, cascade.dtype)
             unit_s[unit_name] += compute[unit_name]
-        moved = size * sum(workloads.elements(cascade, t) for t in touch[name])
+        moved = size * sum(workloads.compulsory_elements(cascade, t) if t in cascade.inputs
+                           else workloads.elements(cascade, t) for t in touch[name])
         traffic = {lv: moved / bw for lv, bw in path_levels.items()}
         for lv, t in traffic.items():
             level_s[lv] += t
