@@ -4,7 +4,8 @@ global buffer in tiles (`workloads.models.streams`): each input read from DRAM o
 Each Einsum runs on the array with the most throughput for all its ops (the 2D array when it has them, else the
 1D one). A tile is loaded, computed and stored; the next tile loads while this one computes (three tiles in the
 buffer at most, `TILES_IN_FLIGHT`), so a stream takes the larger of its DRAM and compute time plus one tile's
-fill and drain.
+fill and drain. The tile size is the mapping's one choice (`tile_bytes`): by default the largest that fits
+`TILES_IN_FLIGHT` times in the buffer, capped at `DEFAULT_TILE_BYTES` so the exposed fill and drain stay short.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from workloads.models.streams import row_bytes, stream_bytes, streaming_problem
 from sim.dataflows.registry import Lowered, register_dataflow
 from sim.dataflows.spatial.body import UNIT_KEYS, UNITS
 from sim.dataflows.spatial.common import (actions, arch_facts, arch_problem, check_pins, check_ticks, cycles,
-                                          dram_cycles, precision_problem)
+                                          dram_cycles, pin_int, precision_problem)
 from sim.ir.mapping import FusionGroup, Mapping, MappingError
 from sim.ir.options import DEFAULT_OPTIONS, Options
 from sim.ir.program import ProgramBuilder
@@ -28,6 +29,7 @@ from sim.ir.program import ProgramBuilder
 NAME = "spatial-elementwise"
 TILES_IN_FLIGHT = 3          # tiles in the buffer at once: one loading, one computing, one storing
 PHASES = ("load", "store")
+DEFAULT_TILE_BYTES = 1 << 20   # 1 MiB: ~2.6k DRAM cycles at 400 GiB/s and 940 MHz exposed at each end of a stream
 
 
 def _arrays(arch: Arch) -> tuple[str, ...]:
@@ -80,17 +82,35 @@ def supports(c: Cascade, arch: Arch) -> str | None:
     return None
 
 
+def _tile_limits(c: Cascade, arch: Arch) -> tuple[int, int]:
+    """(smallest, largest) tile: one reduction row at least; `TILES_IN_FLIGHT` tiles in the buffer at most."""
+    facts = arch_facts(arch, with_1d="1d" in _arrays(arch))
+    return max(row_bytes(c), 1), facts.buffer // TILES_IN_FLIGHT
+
+
 def plan(c: Cascade, arch: Arch, constraints) -> Mapping:
-    """The one mapping: every Einsum in one stream, on its fastest array (no choices to pin)."""
-    check_pins(NAME, constraints, ())
-    return Mapping(NAME, (FusionGroup(tuple(e.name for e in c.einsums)),), binding(c, arch), {})
+    """Every Einsum in one stream, on its fastest array; the tile size may be pinned (`tile_bytes`)."""
+    pins = check_pins(NAME, constraints, ("tile_bytes",))
+    low, high = _tile_limits(c, arch)
+    tile = pin_int(NAME, pins, "tile_bytes", max(low, min(high, DEFAULT_TILE_BYTES)), minimum=low, maximum=high)
+    return Mapping(NAME, (FusionGroup(tuple(e.name for e in c.einsums)),), binding(c, arch), {"tile_bytes": tile})
+
+
+def space(c: Cascade, arch: Arch) -> dict[str, tuple[int, ...]]:
+    """Tile sizes: powers of two between the smallest and the largest tile, and those two."""
+    low, high = _tile_limits(c, arch)
+    powers = [1 << k for k in range(low.bit_length(), high.bit_length()) if low <= 1 << k <= high]
+    return {"tile_bytes": tuple(sorted({low, high, *powers}))}
 
 
 def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
     """Tiles through the buffer: load the first; then per tile load the next, compute this one, store it."""
     facts = arch_facts(arch, with_1d="1d" in _arrays(arch))
     read, write = stream_bytes(c)
-    tile = max(facts.buffer // TILES_IN_FLIGHT, row_bytes(c), 1)
+    tile = mp.params["tile_bytes"]
+    if tile * TILES_IN_FLIGHT > facts.buffer:
+        raise MappingError(f"{NAME}: tile_bytes={tile} does not fit {TILES_IN_FLIGHT} times in the {facts.buffer} B "
+                           f"buffer (at most {facts.buffer // TILES_IN_FLIGHT})")
     n = max(1, math.ceil((read + write) / tile))
     counts = workloads.op_counts(c)
     compute = {e: cycles(arch, mp.binding[e], {op: v / n for op, v in ops.items()},
@@ -127,5 +147,5 @@ def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTION
                    PHASES, unit_levels={"dram": facts.outer})
 
 
-register_dataflow(NAME, supports=supports, plan=plan, lower=lower,
+register_dataflow(NAME, supports=supports, plan=plan, lower=lower, space=space,
                   doc="norms, residuals, activations on a spatial array: one stream through the global buffer")
