@@ -147,13 +147,15 @@ def test_flop_convention_and_utilization_keys():
 
 
 def test_flash3_beats_flash2_and_follows_the_headline():
-    """FA3 on H100 is faster than FA2 and stays under its 740 TFLOP/s headline; cuDNN-style is in the same range."""
+    """FA3 on H100 is at least 1.4× FA2 and never above the measured bf16 GEMM ceiling (798 TFLOP/s: no attention
+    kernel out-runs a GEMM on the same tensor cores); cuDNN-style (64-row CTAs, no FA3 head-dim structure) is in
+    the same range, within 0.6–1.05× of FA3."""
     for d in (64, 128, 256):
         c = bench(8192, d, False)
         f2 = sim.evaluate(c, H100, dataflow="flash2").tflops
         f3 = sim.evaluate(c, H100, dataflow="flash3").tflops
         cu = sim.evaluate(c, H100, dataflow="cudnn").tflops
-        assert f2 * 1.4 < f3 < 760 and 0.8 * f3 < cu < 760
+        assert f2 * 1.4 < f3 < 798 and 0.6 * f3 < cu < 1.05 * f3
 
 
 def test_supports_reasons():

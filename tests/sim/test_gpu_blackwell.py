@@ -87,3 +87,12 @@ def test_explore_on_blackwell_never_runs_hopper_kernels():
     """explore's candidates on b200 are the kernels b200 supports; the best is a Blackwell or portable kernel."""
     x = sim.explore(mha(seq=2048), B200, budget=16)
     assert x.best.dataflow not in ("flash3", "cudnn")
+
+
+def test_blackwell_breakdown_names_each_mechanism():
+    """The exp split never costs time (it moves exps only while the SFU is the busier pipe), pairs never cost
+    time, and every Blackwell mechanism is reported."""
+    from sim.dataflows.gpu import breakdown
+    r = breakdown.contributions(mha(seq=8192, d=64), B200, "flash-blackwell")
+    assert set(r["adds"]) == set(breakdown.BLACKWELL_MECHANISMS)
+    assert r["adds"]["exp_emulation"] <= 0 and r["adds"]["cta_pair"] <= 1e-9

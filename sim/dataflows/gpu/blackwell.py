@@ -63,7 +63,7 @@ def check_tmem(name: str, a: Attention, kern: Kernel, params, sm: SM) -> None:
                            f"q_tile or kv_tile, or fewer CTAs per SM)")
 
 
-def _paired(pair: bool):
+def paired(pair: bool):
     """The tile pattern hook: a head's Q tiles in 2-CTA pairs (an odd last tile pads its pair with a copy)."""
     def pattern(a: Attention, u):
         partial, full = tile_pattern(a, u, a.m, 1, 1)
@@ -94,7 +94,7 @@ def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTION
     kern = kernel(p["q_tile"], p["cta_pair"])
     check_tmem(mp.dataflow, a, kern, p, sm_rates(check_arch(arch, mp.dataflow), a.dtype))
     pairs = ", 2-CTA pairs share each K/V tile" if p["cta_pair"] else ""
-    return lower_attention(c, arch, mp, options, kern, pattern=_paired(p["cta_pair"]), notes=(
+    return lower_attention(c, arch, mp, options, kern, pattern=paired(p["cta_pair"]), notes=(
         f"Blackwell SM100 FMHA: tcgen05 MMA into TMEM, 128-row Q tiles ping-pong{pairs}; exps split between the "
         f"MUFU and the FMA pipe, conditional O rescaling",))
 

@@ -45,6 +45,12 @@ MAX_CTAS_PER_SM = 32            # resident blocks per SM (same table, 8.0/9.0)
 MAX_REGS_PER_THREAD = 255       # the per-thread register limit (same table)
 AMPERE_WARPS = 4                # warps of FlashAttention-2's CTAs on the mma.sync path, each reading the K/V tile
 FP32_BYTES = 4                  # a 32-bit register
+WARPS_PER_WARPGROUP = 4         # a warpgroup: four warps, one per SM sub-partition (PTX ISA, wgmma)
+ROWS_PER_WARPGROUP = 64         # wgmma's M: a consumer warpgroup owns 64 query rows (FlashAttention-3)
+# Registers per thread beyond the accumulators and P: addresses, loop indices, two rows' running max and sum. An
+# assumption: the largest overhead at which every FlashAttention-3 default tile fits its warpgroups' budget, as
+# its authors chose the tiles to (hopper/tile_size.h comments: "hits the limit").
+REGISTER_OVERHEAD = 28
 
 # ---- model limits (what the per-SM lowering lists, not hardware) ------------------------------------------------
 MAX_DISPATCHED_CTAS = 1 << 20   # unequal CTAs are placed one by one (greedy dispatch); equal ones in closed form

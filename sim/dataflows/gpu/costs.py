@@ -18,8 +18,9 @@ import accel
 from accel import Arch
 
 from sim.bounds import gna_tiles
-from sim.dataflows.gpu.constants import (FP8_P_PERMUTE_OPS, MASK_FMA_OPS, POLY_EXP_FMA_OPS, RESCALE_TEST_OPS,
-                                         SIGMOID_FMA_OPS, SOFTMAX_FMA_OPS)
+from sim.dataflows.gpu.constants import (FP32_BYTES, FP8_P_PERMUTE_OPS, MASK_FMA_OPS, POLY_EXP_FMA_OPS,
+                                         REGISTER_OVERHEAD, RESCALE_TEST_OPS, ROWS_PER_WARPGROUP, SIGMOID_FMA_OPS,
+                                         SOFTMAX_FMA_OPS, THREADS_PER_WARP, WARPS_PER_WARPGROUP)
 from sim.dataflows.gpu.machine import SM
 from sim.dataflows.gpu.shape import Attention
 from sim.ir.mapping import MappingError
@@ -39,6 +40,10 @@ class Kernel:
     exp_emulation: bool = False   # part of the exps run as FMA-pipe polynomials, balancing the two pipes
     rescale: bool = True    # every tile rescales O (False: only when the row max grows past a threshold)
     fp8_transpose_v: bool = False  # FP8 V tiles are transposed in shared memory (Hopper's FP8 wgmma is K-major)
+    lag: int = 0            # 1: intra-warpgroup pipelining (a tile's QKᵀ issued before the previous tile's PV)
+    registers: int = 0      # registers per thread of a row group's 128 threads (0: the budget is not modelled)
+    bounded: bool = True    # K/V loads wait for a free stage slot (False: a what-if, unbounded prefetch)
+    longest_first: bool = False   # units launch heaviest first (a persistent LPT tile scheduler)
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,9 @@ def tile_cost(sm: SM, a: Attention, kern: Kernel, u: Unit, mods: tuple[float, fl
     smem_g1 = b_operand * a.e + rows * a.e * a.elem + writes
     # An FP8 V tile is read and written once more to transpose it; that traffic shares the bandwidth with PV's.
     transpose = 2 * u.kv_tile * kern.kv_share * a.f * a.elem / kern.groups if fp8_v(a, kern) else 0.0
-    smem_g2 = b_operand * a.f + writes + transpose
+    spill = spill_bytes(a, kern, u) / kern.groups / 2     # local-memory stores and reloads share the SMEM/L1 path
+    smem_g1 += spill
+    smem_g2 = b_operand * a.f + writes + transpose + spill
     elems = rows * u.kv_tile
     permute = elems * FP8_P_PERMUTE_OPS if a.dtype == "fp8" else 0.0
     if a.sigmoid:
@@ -133,6 +140,25 @@ def tile_cost(sm: SM, a: Attention, kern: Kernel, u: Unit, mods: tuple[float, fl
                     mod_fma=elems * mods[0] / sm.fma,
                     mask_fma=elems * (MASK_FMA_OPS if mask_ops is None else mask_ops) / sm.fma,
                     smem_bytes=kern.groups * (smem_g1 + smem_g2))
+
+
+def register_demand(a: Attention, kern: Kernel, kv_tile: int) -> int:
+    """32-bit registers per thread of a row group (64 rows on a warpgroup's 128 threads, wgmma's layout): the O
+    accumulator, the S accumulator, P in the input dtype — with intra-warpgroup pipelining S(j) and P(j−1) are
+    live together, else P is written over S — and REGISTER_OVERHEAD."""
+    per_thread = ROWS_PER_WARPGROUP / (THREADS_PER_WARP * WARPS_PER_WARPGROUP)
+    o, s = per_thread * a.f, per_thread * kv_tile
+    p = per_thread * kv_tile * a.elem / FP32_BYTES
+    return int(math.ceil(o + s + (p if kern.lag else 0.0))) + REGISTER_OVERHEAD
+
+
+def spill_bytes(a: Attention, kern: Kernel, u: Unit) -> float:
+    """Local-memory bytes per KV iteration of the whole unit when its row groups need more registers than their
+    budget: each excess register stored and reloaded once per iteration by every thread."""
+    if not kern.registers:
+        return 0.0
+    excess = max(0, register_demand(a, kern, u.kv_tile) - kern.registers)
+    return 2.0 * excess * FP32_BYTES * THREADS_PER_WARP * WARPS_PER_WARPGROUP * kern.groups
 
 
 def fp8_v(a: Attention, kern: Kernel) -> bool:

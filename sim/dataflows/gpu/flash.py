@@ -2,8 +2,8 @@
 
 - FlashAttention-2 (Dao, 2023): a CTA per Q tile loops over KV tiles; GEMM, softmax and GEMM run in order on the
   same warps through the Ampere-style `mma.sync` path (also on Hopper), at the calibrated `FA2_MMA_EFFICIENCY`.
-- FlashAttention-3 (Shah et al., 2024): warpgroup MMA (wgmma) fed by TMA; two consumer warpgroups of Q/2 rows
-  ping-pong (tensor order g1A, g1B, g2A, g2B), so one warpgroup's softmax hides behind the other's GEMMs. Its FP8
+- FlashAttention-3 (Shah et al., 2024): warpgroup MMA (wgmma) fed by TMA; consumer warpgroups ping-pong, so one
+  warpgroup's softmax hides behind the others' GEMMs (its head-dim structure is in `hopper`). Its FP8
   forward (§3.3) runs at the FP8 tensor rate with its own tiles, transposes each V tile in shared memory (FP8
   wgmma reads K-major operands only) and permutes P's registers into the FP8 operand layout.
 - cuDNN-style (kernels named like `sm90_flash_fprop_wgmma_f16_knob_7_64x128x128`): wgmma, 64-row CTAs, two per SM;
@@ -25,6 +25,15 @@ from sim.ir.options import DEFAULT_OPTIONS, Options
 # Default tiles per head dim, as the kernels' launch templates choose them.
 FA2_TILES = {64: (128, 128, 4), 128: (128, 64, 4), 256: (128, 64, 8)}   # (Br, Bc, warps), flash_fwd_launch_template.h
 FA3_TILES = {64: (128, 128), 128: (128, 128), 256: (128, 80)}           # two consumer warpgroups of Br/2 rows
+# FA3's forward tiles per head dim (hopper/tile_size.h, tile_size_fwd_sm90, 16-bit inputs): (Br, Bc, Bc if causal);
+# one consumer warpgroup per 64 rows of Br.
+FA3_HEAD_DIM_TILES = {64: (192, 128, 128), 128: (128, 176, 128), 256: (128, 80, 80)}
+# setmaxnreg of FA3's producer warpgroup by consumer warpgroups (flash_fwd_kernel_sm90.h: 56, 24, 32); consumers
+# take the rest of the SM's registers, at most FA3_MAX_CONSUMER_REGS (2 warpgroups: 240, 3: 160).
+FA3_PRODUCER_REGS = {1: 56, 2: 24}
+FA3_PRODUCER_REGS_MANY = 32
+FA3_MAX_CONSUMER_REGS = 240
+REGISTER_GRANULE = 8      # setmaxnreg takes multiples of 8
 # FA3's FP8 forward tiles (hopper/tile_size.h, tile_size_fwd_sm90 for 1-byte elements): (Br, Bc) per head dim.
 FA3_FP8_TILES = {64: (192, 160), 128: (128, 224), 256: (128, 128)}
 CUDNN_TILES = {64: (64, 128), 128: (64, 128), 256: (64, 64)}            # e.g. ..._knob_7_64x128x128
@@ -44,6 +53,8 @@ def fa2_kernel(warps: int, options: Options) -> Kernel:
     return Kernel("mma_sync", 1, warps, calibrated(options, "FA2_MMA_EFFICIENCY"), False)
 
 
+# FA3's paper-level template — two consumer warpgroups, no intra-warpgroup pipelining — which the GNA kernels reuse;
+# `flash3` itself runs `hopper.fa3_kernel`, with FA3's head-dim structure.
 FA3 = Kernel("mac", 2, 1, 1.0, False, fp8_transpose_v=True)
 CUDNN = Kernel("mac", 2, 1, 1.0, False, ctas_per_unit=2)
 
@@ -68,11 +79,11 @@ def fa2_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OP
                            notes=("FlashAttention-2: mma.sync, softmax in order on the same warps",))
 
 
-def _wgmma_plan(name: str, tiles: dict, kern: Kernel, stages: int, ctas: int, fp8_tiles: dict | None = None):
+def _wgmma_plan(name: str, tiles: dict, kern: Kernel, stages: int, ctas: int):
     def plan(c: Cascade, arch: Arch, constraints) -> Mapping:
         a = shape_of(c, name)
         sm = sm_rates(check_arch(arch, name), a.dtype)
-        br, bc = pick(fp8_tiles if a.dtype == "fp8" and fp8_tiles else tiles, max(a.e, a.f))
+        br, bc = pick(tiles, max(a.e, a.f))
         p = constrain(name, {"q_tile": br, "kv_tile": bc, "stages": stages, "ctas_per_sm": ctas}, constraints)
         p = fit_defaults(a, kern, p, sm, constraints)
         check_fit(name, a, kern, p, sm)
@@ -80,14 +91,7 @@ def _wgmma_plan(name: str, tiles: dict, kern: Kernel, stages: int, ctas: int, fp
     return plan
 
 
-fa3_plan = _wgmma_plan("flash3", FA3_TILES, FA3, FA3_STAGES, 1, FA3_FP8_TILES)
 cudnn_plan = _wgmma_plan("cudnn", CUDNN_TILES, CUDNN, CUDNN_STAGES, CUDNN_CTAS_PER_SM)
-
-
-def fa3_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS):
-    """FlashAttention-3: wgmma, two ping-pong warpgroups."""
-    return lower_attention(c, arch, mp, options, FA3, notes=(
-        "FlashAttention-3: wgmma + TMA, two consumer warpgroups ping-pong softmax against GEMMs",))
 
 
 def cudnn_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS):

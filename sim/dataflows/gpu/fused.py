@@ -74,6 +74,9 @@ def grid(a: Attention, kern: Kernel, params, name: str, pattern: Callable | None
         listed = 1
     else:
         partial, full, listed = pattern(a, u)
+    if kern.longest_first:   # a persistent scheduler's LPT order: within each listed (batch, head), heaviest first
+        order = np.argsort(-(partial + full).reshape(listed, -1), axis=1, kind="stable")
+        partial, full = (np.take_along_axis(x.reshape(listed, -1), order, axis=1).ravel() for x in (partial, full))
     sharers = len(partial) // listed * (1 if kern.pack_heads else a.group)
     return Grid(u, partial, full, a.batch * heads // listed, sharers, params["ctas_per_sm"] // kern.ctas_per_unit)
 
@@ -242,7 +245,8 @@ def fmha(prog: GpuProgram, c: Cascade, a: Attention, arch: Arch, kern: Kernel, p
     u = g.unit
     keys = (u.kv_bytes if kern.kv_shared else u.kv_bytes * a.e // u.kv_width) + u.bias_bytes
     attention(prog, AttentionKernel(runs, tile, kern.groups, hold, scale, tags, stage=u.kv_bytes + u.bias_bytes,
-                                    depth=g.slots * params["stages"], key_share=keys / (u.kv_bytes + u.bias_bytes)))
+                                    depth=g.slots * params["stages"] if kern.bounded else 0, lag=kern.lag,
+                                    key_share=keys / (u.kv_bytes + u.bias_bytes)))
     ratio = runs[0].load.hbm_bytes / max(runs[0].load.l2_bytes, 1)
     return (f"{g.units * kern.ctas_per_unit} CTAs, {params['ctas_per_sm']}/SM on {min(g.units, prog.sm.sms)} SMs; "
             f"the simulated SM runs {simulated * kern.ctas_per_unit}; K/V HBM bytes / L2 bytes {ratio:.3g}")

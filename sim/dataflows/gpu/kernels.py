@@ -6,7 +6,7 @@ plans (the default plan's fit on the arch is part of the verdict).
 """
 from __future__ import annotations
 
-from sim.dataflows.gpu import blackwell, decode, elementwise, flash, gemm, gna, sparse, unfused
+from sim.dataflows.gpu import blackwell, decode, elementwise, flash, gemm, gna, hopper, sparse, unfused
 from sim.dataflows.gpu.plans import constrain
 from sim.dataflows.registry import register_dataflow
 from sim.ir.mapping import Mapping, MappingError
@@ -15,7 +15,7 @@ from sim.ir.options import DEFAULT_OPTIONS
 TABLE = (   # name, supports, plan, lower, search space, one-line description
     ("flash2", flash.fa2_supports, flash.fa2_plan, flash.fa2_lower, flash.attention_space(warps=True),
      "FlashAttention-2 forward (mma.sync; per-CTA Q tile, loop over KV tiles, in-order softmax)"),
-    ("flash3", flash.fa3_supports, flash.fa3_plan, flash.fa3_lower, flash.attention_space(),
+    ("flash3", flash.fa3_supports, hopper.fa3_plan, hopper.fa3_lower, hopper.fa3_space,
      "FlashAttention-3 forward (TMA, warp-specialized producer, ping-pong warpgroups, wgmma)"),
     ("cudnn", flash.cudnn_supports, flash.cudnn_plan, flash.cudnn_lower, flash.attention_space(ctas=(2, 4)),
      "cuDNN-style Hopper fused attention (wgmma, 64-row tiles, two CTAs per SM)"),

@@ -280,18 +280,14 @@ def _parts(k: AttentionKernel) -> tuple[int, int]:
     return key, k.stage - key
 
 
-def _loads(p: Piece, k: AttentionKernel, ld: Load, j: str, copies: int, scale: float) -> tuple[int, int]:
-    """A tile's K and V loads through L2 and HBM, each taking its stage slot (`K` the key part, then `V`; one load
-    when V is part of K). Returns the ops after which K and V are in shared memory."""
-    out = []
-    for share, amount in zip((k.key_share, 1.0 - k.key_share), _parts(k)):
-        if share <= 0.0:
-            return out[0], out[0]
-        l2 = p.op("l2", cycles(ld.l2 * share / copies), acquire={f"kv{j}": amount} if k.depth else None,
-                  tag="load", bytes={"L2.read": ld.l2_bytes * share * scale})
-        out.append(p.op("hbm", cycles(ld.hbm * share / copies), deps=[l2], tag="load",
-                        bytes={"HBM.read": ld.hbm_bytes * share * scale}))
-    return out[0], out[1]
+def _load(p: Piece, k: AttentionKernel, ld: Load, j: str, copies: int, scale: float, part: int) -> int:
+    """Part 0 (K with the bias tiles; the whole tile when V is part of K) or 1 (V) of a tile's load through L2 and
+    HBM, taking its stage slot. Returns the op after which it is in shared memory."""
+    share, amount = (k.key_share, 1.0 - k.key_share)[part], _parts(k)[part]
+    l2 = p.op("l2", cycles(ld.l2 * share / copies), acquire={f"kv{j}": amount} if k.depth else None,
+              tag="load", bytes={"L2.read": ld.l2_bytes * share * scale})
+    return p.op("hbm", cycles(ld.hbm * share / copies), deps=[l2], tag="load",
+                bytes={"HBM.read": ld.hbm_bytes * share * scale})
 
 
 def _pv(p: Piece, k: AttentionKernel, j: str, w: int, smem: dict, deps=(), back=()) -> int:
@@ -305,14 +301,16 @@ def _pv(p: Piece, k: AttentionKernel, j: str, w: int, smem: dict, deps=(), back=
 def _tile(g: GpuProgram, k: AttentionKernel, ld: Load, masked: bool, first: bool) -> Piece:
     """One KV iteration on each copy: the K and V loads, then per group S = QKᵀ, the score mods, the softmax and
     O += PV (with `lag`, the previous tile's PV after this tile's QKᵀ; none in the CTA's first tile). The K part
-    is freed after the last group's QKᵀ, the V part after its PV (FlashAttention-2 loads K(j+1) during PV(j))."""
+    is freed after the last group's QKᵀ, the V part after its PV (FlashAttention-2 loads K(j+1) during PV(j)).
+    Labels: `v{copy}` the V load (the next piece's PV reads it)."""
     p, t, scale = g.piece(), k.tile, k.scale[1]
     smem = {"SMEM.read": t.smem_bytes * scale / (2 * k.groups)}
     fma = t.fma + (t.mask_fma if masked else 0.0)
     key, value = _parts(k)
+    late = k.lag and not first     # V(j) waits for V(j−1)'s slot, freed by PV(j−1) of this piece: listed after it
     for j in g.suffixes:
-        k_in, v_in = _loads(p, k, ld, j, g.copies, scale)
-        p.labels[f"v{j}"] = v_in
+        k_in = _load(p, k, ld, j, g.copies, scale, 0)
+        v_in = k_in if not value else None if late else _load(p, k, ld, j, g.copies, scale, 1)
         pending: list[list[int]] = []
         for w in range(k.groups):
             free = {f"kv{j}": key} if value and k.depth and w == k.groups - 1 else None
@@ -331,6 +329,9 @@ def _tile(g: GpuProgram, k: AttentionKernel, ld: Load, masked: bool, first: bool
             pending.append(done or [qk])
         if not k.lag:
             _pv(p, k, j, k.groups - 1, smem, deps=pending.pop() + [v_in])
+        if v_in is None:
+            v_in = _load(p, k, ld, j, g.copies, scale, 1)
+        p.labels[f"v{j}"] = v_in
     return p
 
 
