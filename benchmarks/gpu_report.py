@@ -1,6 +1,7 @@
 """GPU model report: the model next to every public measurement this project holds (the FlashAttention-2 H100
-table: FlashAttention-2 and "Standard" attention), calibration points marked, and predictions of the kernels that
-have none. The figures are computed by `validation.figures.gpu` (see there for sources and conventions).
+table: FlashAttention-2 and "Standard" attention), calibration points marked, predictions of the kernels that have
+none (FlashAttention-3, cuDNN-style, Blackwell, FP8), what each modelled mechanism adds per head dim, and energy.
+The figures are computed by `validation.figures.gpu` and `validation.figures.gpu_mechanisms`.
 
     python benchmarks/gpu_report.py [PRESET] [--json FILE]      # PRESET: h100 (default), h200, a100, b200
 
@@ -47,10 +48,37 @@ def print_report(r: dict) -> None:
         for row in rows:
             label = f"D={row['head_dim']} " + ("causal" if row["causal"] else "non-causal")
             print(f"{label:<18}" + "".join(f"{x:>8.0f}" for x in row["tflops"]))
+    print_structure(r)
     print(f"\n8192³ bf16 GEMM: {r['gemm_8192_tflops']:.0f} TFLOP/s")
     print(f"FLUX 256×256 GNA w=80 s=16: {r['flux_gna_ms']:.2f} ms ({r['flux_gna_tflops']:.0f} TFLOP/s); dense "
           f"({r['flux_dense_dataflow']}) {r['flux_dense_ms']:.2f} ms; speedup {r['flux_speedup']:.2f} "
           f"(tile bound {r['flux_tile_bound']:.2f})")
+
+
+def print_structure(r: dict) -> None:
+    """The newer kernels' predictions, what each modelled mechanism adds, and energy (h100 reports only)."""
+    for label, rows in r.get("newer_kernels", {}).items():
+        print(f"\n{label} predictions (TFLOP/s; no measurement held)")
+        print(f"{'config':<18}" + "".join(f"{s:>8}" for s in r["seqs"]))
+        for row in rows:
+            name = f"D={row['head_dim']} " + ("causal" if row["causal"] else "non-causal")
+            print(f"{name:<18}" + "".join(f"{x:>8.0f}" for x in row["tflops"]))
+    if "mechanisms" in r:
+        print("\nWhat each modelled mechanism adds (latency with it / without it − 1), and unit occupancy")
+        for m in r["mechanisms"]:
+            busy = " ".join(f"{k} {v * 100:.0f}%" for k, v in m["busy"].items())
+            adds = ", ".join(f"{k} {v * 100:+.1f}%" for k, v in m["adds"].items()) or "no switchable mechanisms"
+            print(f"  {m['dataflow']:<15} {m['arch']} D={m['head_dim']:<3} {m['seq'] // 1024:>2}K "
+                  f"{'causal    ' if m['causal'] else 'non-causal'} {m['tflops']:6.0f} TFLOP/s | {busy} | {adds}")
+    if "energy" in r:
+        print("\nBoard power (dynamic + static)")
+        for arch, c in r["energy"]["checks"].items():
+            print(f"  {arch}: 8192³ GEMM {c['gemm_w']:.0f} W = {c['gemm_w'] / c['tdp_w']:.2f} × {c['tdp_w']:.0f} W; "
+                  f"decode over 128K {c['stream_w']:.0f} W; static {c['static_w']:.0f} W")
+        print("Attention energy")
+        for v in r["energy"]["variants"]:
+            print(f"  {v['variant']:<34} {v['arch']} {v['dataflow']:<16} {v['watts']:6.0f} W "
+                  f"{v['j_per_token']:9.3g} J/token {v['pj_per_flop']:7.3g} pJ/FLOP")
 
 
 def main(argv=None) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from validation.errors import ValidationError
-from validation.figures import fusemax_blocks, render
+from validation.figures import fusemax_blocks, gpu_mechanisms, render
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = Path(__file__).resolve().parent
@@ -16,7 +16,9 @@ FIGURES = Path(__file__).resolve().parent
 BLOCKS: dict[str, list[tuple[str, str, Callable[[dict], str]]]] = {
     "docs/validation.md": [("fa2-accuracy", "gpu_report", render.validation_fa2),
                            ("fa2-fit", "fa2_fit", render.validation_fit)],
-    "docs/gpu-model.md": [("gpu-accuracy", "gpu_report", render.gpu_accuracy)],
+    "docs/gpu-model.md": [("gpu-accuracy", "gpu_report", render.gpu_accuracy),
+                          ("gpu-mechanisms", "gpu_report", gpu_mechanisms.render_mechanisms),
+                          ("gpu-energy", "gpu_report", gpu_mechanisms.render_energy)],
     "docs/fusemax.md": [("fusemax-headline", "fusemax", render.fusemax_headline),
                         ("fusemax-ablation", "fusemax", fusemax_blocks.ablation),
                         ("fusemax-energy", "fusemax", fusemax_blocks.energy),

@@ -18,6 +18,7 @@ from validation.compare.pipeline import compare_points
 from validation.compare.points import read_points
 from validation.compare.summaries import LONG_TOKENS, summarize
 from validation.data.fa2_public import CSV_PATH, HIDDEN, SEQS, TOKENS
+from validation.figures import gpu_mechanisms
 
 HEAD_DIMS = (64, 128, 256)
 KERNELS = {"flash2": "FlashAttention-2 (flash2)", "standard": "Standard PyTorch attention (gpu-unfused)"}
@@ -107,6 +108,7 @@ def report(preset: str) -> dict:
     out = {"preset": preset, "arch": arch.name, "calibrated": dict(CALIBRATED), "seqs": list(SEQS),
            "predictions": predictions(arch), **extras(arch)}
     if preset == "h100":
+        out.update(gpu_mechanisms.figures())
         points = fa2_points()
         out["fa2_table"] = {k: [cell(c) for c in points if c.point.backend == k] for k in KERNELS}
         out["fa2_summary"] = summaries(points)

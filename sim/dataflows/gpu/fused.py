@@ -42,6 +42,7 @@ class Grid:
     reps: int
     sharers: int             # units that read one KV head's K/V
     slots: int               # units resident per SM
+    rank_major: bool = False  # launch order: each unit of the pattern for every repetition in turn (LPT order)
 
     @property
     def units(self) -> int:
@@ -74,11 +75,12 @@ def grid(a: Attention, kern: Kernel, params, name: str, pattern: Callable | None
         listed = 1
     else:
         partial, full, listed = pattern(a, u)
-    if kern.longest_first:   # a persistent scheduler's LPT order: within each listed (batch, head), heaviest first
-        order = np.argsort(-(partial + full).reshape(listed, -1), axis=1, kind="stable")
-        partial, full = (np.take_along_axis(x.reshape(listed, -1), order, axis=1).ravel() for x in (partial, full))
+    if kern.longest_first:   # a persistent scheduler's LPT order: every (batch, head)'s heaviest units first
+        order = np.argsort(-(partial + full), kind="stable")
+        partial, full = partial[order], full[order]
     sharers = len(partial) // listed * (1 if kern.pack_heads else a.group)
-    return Grid(u, partial, full, a.batch * heads // listed, sharers, params["ctas_per_sm"] // kern.ctas_per_unit)
+    return Grid(u, partial, full, a.batch * heads // listed, sharers, params["ctas_per_sm"] // kern.ctas_per_unit,
+                kern.longest_first)
 
 
 def fit_defaults(a: Attention, kern: Kernel, params: dict, sm: SM, pinned) -> dict:
@@ -187,7 +189,7 @@ def placement(g: Grid, tile, load: Load, cta: CtaCost, kern: Kernel, sm: SM, opt
     est = (edges + classes[:, 0] * max(compute + tile.mask_fma * kern.groups, memory)
            + classes[:, 1] * max(compute, memory) + 1.0)
     if options.symmetric:
-        p = place(est, pattern.reshape(-1), g.reps, sm.sms)
+        p = place(est, pattern.reshape(-1), g.reps, sm.sms, g.rank_major)
         runs = tuple((int(classes[k][0]), int(classes[k][1]), busy, n) for k, busy, n in p.runs)
         return (runs if len(runs) <= MAX_RUNS else regroup(runs)), p.simulated
     if len(classes) != 1 or g.units % sm.sms:

@@ -175,9 +175,10 @@ class Placement:
     simulated: int        # CTAs on the simulated SM
 
 
-def place(estimates: np.ndarray, pattern: np.ndarray, reps: int, sms: int) -> Placement:
+def place(estimates: np.ndarray, pattern: np.ndarray, reps: int, sms: int, rank_major: bool = False) -> Placement:
     """Greedy dispatch of `reps` repetitions of a CTA `pattern` (class indices, launch order) with per-class work
-    `estimates`; the most loaded SM is simulated. Equal CTAs are placed in closed form (round robin)."""
+    `estimates` — repetition by repetition, or (`rank_major`) each pattern entry for every repetition in turn —;
+    the most loaded SM is simulated. Equal CTAs are placed in closed form (round robin)."""
     n = len(pattern) * reps
     if len(set(pattern.tolist())) == 1:
         full, rest = divmod(n, sms)
@@ -187,7 +188,7 @@ def place(estimates: np.ndarray, pattern: np.ndarray, reps: int, sms: int) -> Pl
         raise MappingError(f"a grid of {n} unequal CTAs is too large to place one by one (limit "
                            f"{MAX_DISPATCHED_CTAS}; equal CTAs have no limit): use fewer heads × batch or larger "
                            f"tiles")
-    classes = np.tile(pattern, reps)
+    classes = np.repeat(pattern, reps) if rank_major else np.tile(pattern, reps)
     owner, worst = critical_sm(estimates[classes], sms)
     mine = np.flatnonzero(owner == worst)
     counts = np.sort(np.bincount(owner, minlength=sms))
