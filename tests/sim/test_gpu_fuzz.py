@@ -16,7 +16,8 @@ import workloads
 from accel import ArchError
 from sim.ir.mapping import MappingError
 
-GPU_DATAFLOWS = ("flash2", "flash3", "cudnn", "gpu-unfused", "flash-decoding", "mla-decode", "gna", "gemm")
+GPU_DATAFLOWS = ("flash2", "flash3", "cudnn", "gpu-unfused", "flash-decoding", "mla-decode", "gna", "gemm",
+                 "flash-blackwell", "decode-blackwell")
 FACTORS = st.sampled_from([1e-3, 0.01, 0.1, 0.5, 1.0, 2.0, 10.0, 1e3])
 
 
@@ -29,7 +30,7 @@ def gpu_archs(draw):
         if lv["bandwidth_bytes_per_s"] is not None:
             lv["bandwidth_bytes_per_s"] = None if draw(st.booleans()) and draw(st.booleans()) else \
                 lv["bandwidth_bytes_per_s"] * draw(FACTORS)
-        if lv["name"] in ("L2", "SMEM") and draw(st.booleans()):
+        if lv["name"] in ("L2", "SMEM", "TMEM") and draw(st.booleans()):
             lv["capacity_bytes"] = max(1, int(lv["capacity_bytes"] * draw(FACTORS)))
     for u in d["units"]:
         factor = draw(FACTORS)
