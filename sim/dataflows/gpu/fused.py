@@ -190,7 +190,8 @@ def placement(g: Grid, tile, load: Load, cta: CtaCost, kern: Kernel, sm: SM, opt
            + classes[:, 1] * max(compute, memory) + 1.0)
     if options.symmetric:
         p = place(est, pattern.reshape(-1), g.reps, sm.sms, g.rank_major)
-        runs = tuple((int(classes[k][0]), int(classes[k][1]), busy, n) for k, busy, n in p.runs)
+        tiles = classes.tolist()
+        runs = tuple((tiles[k][0], tiles[k][1], busy, n) for k, busy, n in p.runs)
         return (runs if len(runs) <= MAX_RUNS else regroup(runs)), p.simulated
     if len(classes) != 1 or g.units % sm.sms:
         raise MappingError(f"{name}: Options(symmetric=False) needs equal CTAs in a multiple of the SM count "
