@@ -1,5 +1,6 @@
-"""The GPU dataflows, registered in one table: FlashAttention-2/-3, cuDNN-style, unfused PyTorch math,
-FlashDecoding, MLA decode, NATTEN-style GNA and cuBLAS-like GEMMs.
+"""The GPU dataflows, registered in one table: FlashAttention-2/-3, cuDNN-style, Blackwell SM100 attention and
+decode, unfused PyTorch math, FlashDecoding, MLA decode, NATTEN-style GNA, sparse kernels, cuBLAS-like GEMMs and
+elementwise kernels.
 
 Each family module holds its `supports`, `plan`, `lower` and search space; a request that `supports` accepts also
 plans (the default plan's fit on the arch is part of the verdict).
