@@ -8,8 +8,9 @@ and FlashAttention-4 (Dao et al., 2025: the CuTe DSL SM100 forward kernel).
 - **Q 256 / KV 128 tiles**: two 128-row Q tiles per CTA (a tcgen05 MMA is 128 rows per SM) ping-pong — one tile's
   softmax runs while the other's GEMMs do.
 - **2-CTA MMA pairs** (`cta_pair`: cta_group::2 over a cluster of two SMs): the pair's MMA reads each K and V
-  tile from both SMs' shared memory, so each SM loads, holds and reads half of every tile; a head with an odd
-  number of Q tiles pads its last pair.
+  tile from both SMs' shared memory, so each SM loads, holds and reads half of every tile; the pair walks the
+  union of its two Q tiles' KV tiles (causal: the lighter one masks the rest), and a head with an odd number of Q
+  tiles pads its last pair.
 - **The exp bottleneck**: tensor throughput per SM doubled over Hopper (8192 dense FP16 FLOP/clk/SM) while the MUFU
   still computes 16 exps/clk/SM, so part of the exps run as polynomials on the FMA pipe (`costs._split_exps`: the
   part that balances the two pipes) and O is rescaled only when a row's max grows past FA4's threshold.
@@ -64,12 +65,17 @@ def check_tmem(name: str, a: Attention, kern: Kernel, params, sm: SM) -> None:
 
 
 def paired(pair: bool):
-    """The tile pattern hook: a head's Q tiles in 2-CTA pairs (an odd last tile pads its pair with a copy)."""
+    """The tile pattern hook: a head's Q tiles in 2-CTA pairs (an odd last tile pads its pair with a copy). The two
+    CTAs of a pair issue one MMA together, so both walk the union of their KV tiles; the lighter one masks the
+    tiles it does not need."""
     def pattern(a: Attention, u):
         partial, full = tile_pattern(a, u, a.m, 1, 1)
-        if pair and len(partial) % 2:
+        if not pair:
+            return partial, full, 1
+        if len(partial) % 2:
             partial, full = (np.append(x, x[-1:]) for x in (partial, full))
-        return partial, full, 1
+        visits = np.repeat((partial + full).reshape(-1, 2).max(axis=1), 2)
+        return visits - full, full, 1
     return pattern
 
 

@@ -142,7 +142,8 @@ def gemm_kernel(prog: GpuProgram, dims: tuple[int, int, int, int], p, elem: int,
         step.op("tensor", cycles(bm * bn * bk / sm.mac), deps=[ld], release={"stages": load}, tag=tag,
                 bytes={"SMEM.read": load * scale})     # the MMAs read the stage's A and B tiles
         # the output tile through L2 (occupancy only, as in the attention epilogue)
-        epi.op("l2", cycles(out / sm.l2), tag="epilogue", bytes={"L2.write": out * scale})
+        epi.op("l2", cycles(out / sm.l2), tag="epilogue", bytes={"L2.write": out * scale,
+                                                                 "SMEM.write": out * scale})   # staged for the store
         epi.op("hbm", cycles(out / sm.hbm), tag="epilogue", bytes={"HBM.write": out * scale})
         if ops_of([step, epi], [tk, 1]) <= MAX_UNROLLED_OPS:   # one CTA's k loop unrolled, repeated per CTA
             prog.add(compose(f"{name}.ctas", [step, epi], [tk, 1]), f"{name}.ctas", repeat=count)

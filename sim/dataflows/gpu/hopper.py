@@ -119,6 +119,10 @@ def fa3_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OP
 
 
 def fa3_space(c: Cascade, arch: Arch) -> dict[str, tuple]:
-    """Q tiles of whole warpgroups, KV tiles, stages and resident CTAs."""
-    return {"q_tile": (64, 128, 192, 256), "kv_tile": (64, 80, 128, 176, 192, 224), "stages": (1, 2, 3),
-            "ctas_per_sm": (1, 2)}
+    """The tiles FA3 is built with for the cascade's head dim (tile_size_fwd_sm90's choices for it: both its mask
+    variants and, for FP8, its FP8 tile), with one or two stages."""
+    a = shape_of(c, "flash3")
+    br, bc, causal_bc = pick(FA3_HEAD_DIM_TILES, max(a.e, a.f))
+    fp8 = pick(FA3_FP8_TILES, max(a.e, a.f)) if a.dtype == "fp8" else ()
+    return {"q_tile": tuple(sorted({br, *fp8[:1]})), "kv_tile": tuple(sorted({bc, causal_bc, *fp8[1:]})),
+            "stages": (1, 2), "ctas_per_sm": (1,)}

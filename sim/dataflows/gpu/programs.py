@@ -30,7 +30,7 @@ from sim.ir.program import Program, ProgramBuilder, Segment, SegmentBuilder, val
 COMPUTE = ("tensor", "sfu", "fma")
 SHARED = ("l2", "hbm", "host")
 UNIT_LEVELS = {"hbm": "HBM", "l2": "L2"}
-LEVELS = ("HBM.read", "HBM.write", "L2.read", "L2.write", "SMEM.read")
+LEVELS = ("HBM.read", "HBM.write", "L2.read", "L2.write", "SMEM.read", "SMEM.write")
 TAGS = ("load", "qk", "score_mod", "softmax", "pv", "normalize", "pre", "post", "gemm", "epilogue", "launch", "copy",
         "mask", "combine", "permute", "unpermute")
 MAX_SEGMENTS = 1 << 14     # segments one lowering may list (each costs validation and scheduling time)
