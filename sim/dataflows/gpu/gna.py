@@ -26,7 +26,7 @@ from sim.dataflows.gpu.constants import AMPERE_WARPS, calibrated
 from sim.dataflows.gpu.costs import Kernel, check_spatial_tiles
 from sim.dataflows.gpu.flash import FA3, fa2_kernel, pick
 from sim.dataflows.gpu.fused import check_fit, fit_defaults, lower_attention
-from sim.dataflows.gpu.machine import SM, hopper_reason, sm_rates
+from sim.dataflows.gpu.machine import SM, generation, gpu_reason, hopper_reason, sm_rates
 from sim.dataflows.gpu.plans import attention_reason, check_arch, constrain, mapping, shape_of
 from sim.dataflows.gpu.programs import GpuProgram, cycles
 from sim.dataflows.registry import Lowered
@@ -189,7 +189,11 @@ def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTION
 
 
 def supports(c: Cascade, arch: Arch) -> str | None:
-    """Softmax attention with one neighborhood mask and no bias input."""
+    """Softmax attention with one neighborhood mask and no bias input, on Ampere or Hopper (NATTEN's Blackwell
+    kernels are not modelled)."""
+    if isinstance(arch, Arch) and gpu_reason(arch) is None and generation(arch) == "blackwell":
+        return (f"{arch.name} is Blackwell (SM100): NATTEN's tcgen05 kernels are not modelled (flash-blackwell runs "
+                f"dense attention there)")
     return attention_reason(c, arch, local=True, sigmoid=False, bias=False)
 
 

@@ -22,9 +22,10 @@ from workloads.masks import window_groups
 
 from sim.dataflows.gpu.constants import AMPERE_WARPS
 from sim.dataflows.gpu.costs import Kernel
-from sim.dataflows.gpu.flash import FA3, FA3_TILES, FA3_STAGES, attention_space, fa2_kernel, pick
+from sim.dataflows.gpu.flash import FA3_HEAD_DIM_TILES, FA3_STAGES, FA3_TILES, attention_space, fa2_kernel, pick
+from sim.dataflows.gpu.hopper import fa3_kernel
 from sim.dataflows.gpu.fused import check_fit, fit_defaults, lower_attention
-from sim.dataflows.gpu.machine import SM, hopper_reason, sm_rates
+from sim.dataflows.gpu.machine import SM, generation, gpu_reason, hopper_reason, sm_rates
 from sim.dataflows.gpu.plans import attention_reason, check_arch, constrain, mapping, shape_of
 from sim.dataflows.gpu.shape import Attention
 from sim.dataflows.registry import Lowered
@@ -36,9 +37,23 @@ WINDOW_COMPARES = 2         # a window's element mask: a lower- and an upper-bou
 INT32_PER_SM_CLOCK = 64     # 32-bit integer compare lanes per SM (CUDA C++ Programming Guide, cc 8.x/9.0)
 
 
-def kernel(arch: Arch, options: Options) -> Kernel:
-    """FlashAttention-3-style on Hopper, FlashAttention-2-style (4 warps) before."""
-    return FA3 if hopper_reason(arch) is None else fa2_kernel(AMPERE_WARPS, options)
+def kernel(arch: Arch, options: Options, q_tile: int, sm: SM) -> Kernel:
+    """FlashAttention-3's kernel (its head-dim structure, `hopper.fa3_kernel`) on Hopper, FlashAttention-2-style
+    (4 warps) before."""
+    return fa3_kernel(q_tile, sm) if hopper_reason(arch) is None else fa2_kernel(AMPERE_WARPS, options)
+
+
+def default_tiles(arch: Arch, a: Attention, mask: Window | Blocks) -> tuple[int, int]:
+    """FA3's tiles for the head dim on Hopper (its causal KV tile: a window's diagonal band is masked like causal
+    attention's), the FA2-era tiles before; a block table's tiles divide its blocks."""
+    d = max(a.e, a.f)
+    if hopper_reason(arch) is None:
+        q, _, kv = pick(FA3_HEAD_DIM_TILES, d)
+    else:
+        q, kv = pick(FA3_TILES, d)
+    if isinstance(mask, Blocks):
+        q, kv = math.gcd(q, mask.q_block), math.gcd(kv, mask.kv_block)
+    return q, kv
 
 
 def _mask(c: Cascade) -> Window | Blocks | str:
@@ -133,11 +148,9 @@ def plan(c: Cascade, arch: Arch, constraints) -> Mapping:
     mask = _require(c)
     a = shape(c, "sparse")
     sm = sm_rates(check_arch(arch, "sparse"), a.dtype)
-    q, kv = pick(FA3_TILES, max(a.e, a.f))
-    if isinstance(mask, Blocks):
-        q, kv = math.gcd(q, mask.q_block), math.gcd(kv, mask.kv_block)
-    kern = kernel(arch, DEFAULT_OPTIONS)
+    q, kv = default_tiles(arch, a, mask)
     p = constrain("sparse", {"q_tile": q, "kv_tile": kv, "stages": FA3_STAGES, "ctas_per_sm": 1}, constraints)
+    kern = kernel(arch, DEFAULT_OPTIONS, p["q_tile"], sm)
     p = fit_defaults(a, kern, p, sm, constraints)
     check_fit("sparse", a, kern, p, sm)
     return mapping("sparse", c, p)
@@ -160,7 +173,8 @@ def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTION
     tiles = partial + full
     note = (f"{type(mask).__name__.lower()} mask over {heads} head pattern(s): KV tiles per CTA max {tiles.max()}, "
             f"mean {tiles.mean():.1f} (the imbalance greedy dispatch places)")
-    return lower_attention(c, arch, mp, options, kernel(arch, options), notes=(note,), pattern=pattern,
+    return lower_attention(c, arch, mp, options, kernel(arch, options, mp.params["q_tile"], sm), notes=(note,),
+                           pattern=pattern,
                            mask_ops=_mask_ops(c, sm), shape=a)
 
 
@@ -169,6 +183,9 @@ def supports(c: Cascade, arch: Arch) -> str | None:
     mask = _mask(c)
     if isinstance(mask, str):
         return mask
+    if gpu_reason(arch) is None and generation(arch) == "blackwell":
+        return (f"{arch.name} is Blackwell (SM100): a block-sparse kernel on tcgen05 MMA is not modelled "
+                f"(flash-blackwell runs dense attention there)")
     return attention_reason(dataclasses.replace(c, masks=()), arch, sigmoid=False, bias=False)
 
 
