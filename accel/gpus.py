@@ -75,7 +75,7 @@ def _gpu(name: str, *, sms: int, clock_hz: float, mac_per_sm: dict[str, float], 
     sfu_ops = ("exp", "div", "rsqrt", "sqrt", "tanh", "sigmoid", "silu", "gelu", "elu")
     return {
         "name": name, "clock_hz": clock_hz, "notes": notes, "measured": measured,
-        "launch_overhead_s": LAUNCH_OVERHEAD_S,
+        "launch_overhead_s": LAUNCH_OVERHEAD_S, "static_power_w": STATIC_POWER_W[name],
         "levels": [
             {"name": "HBM", "capacity_bytes": hbm_bytes, "bandwidth_bytes_per_s": hbm_bytes_per_s,
              "read_energy_pj_per_byte": HBM_PJ_PER_BYTE, "write_energy_pj_per_byte": HBM_PJ_PER_BYTE},

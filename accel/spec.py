@@ -102,6 +102,8 @@ class Arch:
                                         "`HBM.bytes_per_s`, `tensor.bf16_flops_per_s`)", default=FrozenDict(),
                                         unit="B/s or ops/s", low=0, above=True, high=1e21, limit=64)
     launch_overhead_s: float = key("time one dependent kernel launch adds", default=0.0, unit="s", low=0, high=1.0)
+    static_power_w: float = key("power drawn whatever the work (leakage, clock tree, idle memory), charged over a "
+                                "run's latency", default=0.0, unit="W", low=0, high=1e7)
     notes: str = key("free text: sources and assumptions", default="", limit=10_000)
 
     def __post_init__(self) -> None:

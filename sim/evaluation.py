@@ -83,7 +83,7 @@ def account(workload: Cascade, arch: Arch, mapping: Mapping, lowered: Lowered, r
     per_einsum, phases = _busy_by_tag(workload, lowered, run, keys)
     outer = arch.levels[0].name
     dram = sum(v for k, v in bytes_per_level.items() if k.split(".")[0] == outer)
-    energy = energy_breakdown(arch, lowered.actions, bytes_per_level)
+    energy = energy_breakdown(arch, lowered.actions, bytes_per_level, latency)
     tflops = lowered.flops / latency / 1e12 if lowered.flops is not None else None
     return Result(workload=workload.name, arch=arch.name, dataflow=mapping.dataflow, mapping=mapping,
                   cycles=cycles, latency_s=latency, energy_j=sum(energy.values()), dram_bytes=dram,
@@ -170,10 +170,13 @@ def kernel_seconds(lowered: Lowered, run: Run, default_name: str, clock_hz: floa
     return out
 
 
-def energy_breakdown(arch: Arch, actions: MappingType[str, float],
-                     bytes_per_level: MappingType[str, float]) -> dict[str, float]:
-    """Joules per component: compute actions × per-op energy, register accesses, and bytes × per-byte energy."""
+def energy_breakdown(arch: Arch, actions: MappingType[str, float], bytes_per_level: MappingType[str, float],
+                     seconds: float = 0.0) -> dict[str, float]:
+    """Joules per component: compute actions × per-op energy, register accesses, bytes × per-byte energy, and the
+    arch's static power over `seconds` ("static", when the arch states one)."""
     joules: dict[str, float] = {}
+    if arch.static_power_w:
+        joules["static"] = arch.static_power_w * seconds
     for key, count in actions.items():
         unit_name, _, action = key.partition(".")
         u = accel.unit(arch, unit_name)

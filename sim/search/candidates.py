@@ -124,7 +124,7 @@ def _lower_and_bound(df: Dataflow, workload: Cascade, arch: Arch, mapping: Mappi
     program = lowered.program
     latency = float(totals.busy_ticks.max(initial=0)) / program.ticks_per_cycle / arch.clock_hz
     levels = dict(zip(program.levels, totals.level_bytes.tolist()))
-    energy = sum(energy_breakdown(arch, lowered.actions, levels).values())
+    energy = sum(energy_breakdown(arch, lowered.actions, levels, latency).values())   # static power at the bound
     _remember(_LOWERED, key, lowered, LOWERED_MEMO_SIZE)
     return _Bounded(latency, energy)
 

@@ -126,7 +126,8 @@ class Trials:
             return Planned(order, params, mapping)
         self._mappings[mapping] = order
         self.rows.append(Candidate(df.name, params, "pending"))
-        latency, energy = self._roofline(mapping), self._energy_floor
+        latency = self._roofline(mapping)
+        energy = self._energy_floor + self.arch.static_power_w * latency   # static power over the roofline time
         return Planned(order, params, mapping, True, objective_value(self.objective, latency, energy), latency, energy)
 
     def _roofline(self, mapping: Mapping) -> float:

@@ -74,3 +74,17 @@ def test_static_power_is_stated_for_gpu_presets_only():
     """Presets and their variants have a static power; other archs have none (dynamic energy only)."""
     assert energy.static_power_w(accel.variant(H100, sms=264)) == energy.static_power_w(H100) > 0
     assert energy.static_power_w(accel.preset("fusemax")) is None
+
+
+def test_a_result_carries_the_static_power_over_its_latency():
+    """`Arch.static_power_w` × latency is the "static" entry of the breakdown, inside `energy_j`; explore's energy
+    objective therefore prefers the faster of two kernels doing the same work."""
+    c = workloads.attention("mha", batch=1, heads=16, seq=4096, head_dim=128)
+    r = sim.evaluate(c, H100, "flash3")
+    assert H100.static_power_w > 0
+    assert r.energy_breakdown["static"] == pytest.approx(H100.static_power_w * r.latency_s)
+    assert r.energy_j == pytest.approx(sum(r.energy_breakdown.values()))
+    assert "static" not in sim.evaluate(workloads.attention("mha", batch=1, heads=2, seq=1024, head_dim=64),
+                                        accel.preset("fusemax"), "fusemax").energy_breakdown
+    x = sim.explore(c, H100, objective="energy", dataflows=["flash2", "flash3"])
+    assert x.best.dataflow == "flash3"

@@ -84,7 +84,7 @@ def energies() -> dict:
             rows.append({"variant": label, "arch": preset, "dataflow": dataflow, "watts": energy.board_watts(r, arch),
                          "j_per_token": energy.per_token(r, arch, tokens),
                          "pj_per_flop": energy.per_flop(r, arch, workloads.flops(c)) * 1e12,
-                         "dynamic_share": r.energy_j / energy.board_joules(r, arch)})
+                         "dynamic_share": 1 - r.energy_breakdown.get("static", 0.0) / r.energy_j})
     return {"checks": checks, "variants": rows}
 
 

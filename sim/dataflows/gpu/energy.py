@@ -3,19 +3,19 @@ and per FLOP.
 
 `Result.energy_j` counts the dynamic energy of the work a lowering states — every useful op at its unit's energy
 per op (tensor MACs by dtype, FMA-pipe and SFU ops with their register accesses) and every byte at its level's
-energy per byte (shared memory, L2, HBM); the GPU presets name each figure and its source (`accel.gpus`). Static
-power is not an arch field yet, so the GPU presets' figure (`accel.gpus.STATIC_POWER_W`, by preset name; a variant
-`h100/sms=264` keeps its base's) is added here: `board_joules = energy_j + static W × latency`.
+energy per byte (shared memory, L2, HBM) — and the arch's static power over the latency (`Arch.static_power_w`,
+the "static" entry of `Result.energy_breakdown`); the GPU presets name each figure and its source (`accel.gpus`).
+So a Result's energy is the board's: `board_joules` is `energy_j`.
 """
 from __future__ import annotations
 
 from accel import Arch
-from accel.gpus import STATIC_POWER_W, TDP_W
+from accel.gpus import TDP_W
 
 
 def static_power_w(arch: Arch) -> float | None:
-    """The static power of a GPU preset (or a variant of one), None for other archs."""
-    return STATIC_POWER_W.get(arch.name.split("/")[0])
+    """The arch's static power (None when it states none)."""
+    return arch.static_power_w or None
 
 
 def tdp_w(arch: Arch) -> float | None:
@@ -24,8 +24,8 @@ def tdp_w(arch: Arch) -> float | None:
 
 
 def board_joules(result, arch: Arch) -> float:
-    """A Result's dynamic energy plus the board's static power over its latency (dynamic only if none is stated)."""
-    return result.energy_j + (static_power_w(arch) or 0.0) * result.latency_s
+    """A Result's energy: dynamic work plus the arch's static power over its latency."""
+    return result.energy_j
 
 
 def board_watts(result, arch: Arch) -> float:
