@@ -100,7 +100,7 @@ def _evaluate_text(results: list, base: str) -> str:
     text = "\n\n".join(str(r) for r in results)
     if len(results) > 1:
         ref = next(r for r in results if r.dataflow == base)
-        # energy 0 means the arch has no energy table (GPU presets): shown as '-', not as free work
+        # energy 0 means the arch states no energies (a user spec without them): shown as '-', not as free work
         rows = [(r.dataflow, r.latency_s * 1e3, r.energy_j * 1e3 or None, r.dram_bytes / 1e6, ref.latency_s / r.latency_s,
                  percentages(r.utilization), percentages(r.busy)) for r in results]
         text += "\n\n" + table(rows, ["dataflow", "latency ms", "energy mJ", "DRAM MB", f"speedup vs {base}",

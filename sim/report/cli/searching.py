@@ -45,7 +45,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     emit(args, records, lambda: str(ex), flat)
     if folder is not None:
         ok = [r for r in records if r.get("status") == "ok" and r.get("latency_s")]
-        energy = all(r.get("energy_j") for r in ok)      # GPU presets carry no energy table
+        energy = all(r.get("energy_j") for r in ok)      # an arch without energies reads 0
         onchip = all(r.get("onchip_bytes") for r in ok)
         if ok and (energy or onchip):
             what = " × ".join(w for w, have in (("energy", energy), ("on-chip bytes", onchip)) if have)
@@ -162,8 +162,8 @@ def run_designs(args: argparse.Namespace, found: list[Design], seqs: list[int | 
 
 
 def front_keys(rows: list[dict]) -> tuple[str, ...]:
-    """The metrics a front ranks: latency, energy and area, less any that some row does not have (a GPU preset
-    carries no energy table, so its energy reads 0: ranking it would make every GPU design energy-optimal)."""
+    """The metrics a front ranks: latency, energy and area, less any that some row does not have (an arch that
+    states no energies reads 0 J: ranking it would make every such design energy-optimal)."""
     return tuple(k for k in FRONT_KEYS if all(r[k] for r in rows))
 
 
