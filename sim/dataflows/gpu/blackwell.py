@@ -25,7 +25,8 @@ from accel import Arch
 from workloads import Cascade
 
 from sim.dataflows.gpu.costs import Kernel, tile_pattern, unit_shape
-from sim.dataflows.gpu.decode import combine, split_heuristic, split_plan, SPLIT_SLOTS_PER_SM
+from sim.dataflows.gpu.decode import SPLIT_SLOTS_PER_SM, combine, split_plan
+from sim.dataflows.gpu.plans import split_heuristic
 from sim.dataflows.gpu.fused import check_fit, fit_defaults, lower_attention
 from sim.dataflows.gpu.machine import SM, sm_rates
 from sim.dataflows.gpu.plans import attention_reason, check_arch, constrain, mapping, shape_of

@@ -21,6 +21,7 @@ from workloads import Cascade
 from sim.dataflows.gpu.constants import AMPERE_WARPS, PARTIAL_BYTES
 from sim.dataflows.gpu.costs import Kernel
 from sim.dataflows.gpu.fused import check_fit, fit_defaults, lower_attention
+from sim.dataflows.gpu.plans import split_heuristic
 from sim.dataflows.gpu.gemm import gemm_buffers, gemm_kernel, gemm_tiles
 from sim.dataflows.gpu.machine import hopper_reason, sm_rates
 from sim.dataflows.gpu.plans import attention_reason, check_arch, constrain, mapping, shape_of
@@ -29,9 +30,6 @@ from sim.ir.mapping import Mapping
 from sim.ir.options import DEFAULT_OPTIONS, Options
 
 SPLIT_SLOTS_PER_SM = 2     # FlashAttention's heuristic is given 2 CTAs per SM (flash_api.cpp)
-SPLIT_FILL = 0.8           # no split once the CTAs fill 80% of those slots (same heuristic)
-SPLIT_EFFICIENCY = 0.85    # the fewest splits within 85% of the best wave efficiency (same heuristic)
-MAX_SPLITS = 128           # (same heuristic)
 COMBINE_EFFICIENCY = 1.0   # the combine kernel is a plain reduction: it streams at the sustained copy bandwidth
 DECODE_TILES = {"q_tile": 64, "kv_tile": 128, "stages": 1, "ctas_per_sm": 2}   # FlashAttention-2's split-KV kernel
 MLA_TILES = {"q_tile": 64, "kv_tile": 64, "stages": 2, "ctas_per_sm": 1}       # FlashMLA: 64×64 blocks, 1 CTA/SM
@@ -45,19 +43,6 @@ def decode_kernel(arch: Arch) -> Kernel:
 
 
 MLA = Kernel("mac", 1, 1, 1.0, True, kv_shared=True)
-
-
-def split_heuristic(ctas: int, slots: int, n_tiles: int, max_splits: int = MAX_SPLITS) -> int:
-    """FlashAttention's `num_splits_heuristic`: the fewest splits whose wave efficiency (waves / ⌈waves⌉) is
-    within SPLIT_EFFICIENCY of the best, among splits that fill fewer than SPLIT_FILL of the slots unsplit. A split
-    count is eligible only if it changes the KV tiles per split (so no split is left empty)."""
-    if ctas >= SPLIT_FILL * slots:
-        return 1
-    options = [k for k in range(1, min(max_splits, n_tiles) + 1)
-               if k == 1 or -(-n_tiles // k) != -(-n_tiles // (k - 1))]
-    eff = [(ctas * k / slots) / math.ceil(ctas * k / slots) for k in options]
-    best = max(eff)
-    return next(k for k, e in zip(options, eff) if e >= SPLIT_EFFICIENCY * best)
 
 
 def sm_parts(ctas: int, sms: int, n_tiles: int) -> int:

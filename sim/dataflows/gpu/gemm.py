@@ -5,6 +5,10 @@ A CTA computes a tile_m × tile_n output tile in tile_k steps: each step loads a
 shared-memory stage (TMA multicast in a cluster shares an A tile among the cluster's CTAs along N and a B tile
 along M, where such partners exist), then runs its MACs. HBM serves each operand byte at least once; tiles
 re-read by other CTAs hit in L2 in proportion to how many CTAs are resident together.
+
+A skinny GEMM (decode's projections: M = the batch) has too few output tiles to fill the SMs; like cuBLAS/CUTLASS
+split-K, the K loop is then split over `splits` CTAs per tile (FlashAttention's wave-efficiency heuristic picks the
+count), each writing an fp32 partial tile that a reduction kernel sums.
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from workloads import Call, Cascade, Ref
 from sim.dataflows.gpu.constants import GEMM_DTYPES, MAX_GRID_CTAS, MAX_UNROLLED_OPS, check_calibration
 from sim.dataflows.gpu.fused import useful_actions
 from sim.dataflows.gpu.machine import gpu_reason, hopper_reason, sm_rates, tensor_rate_reason
-from sim.dataflows.gpu.plans import check_arch, constrain, mapping
+from sim.dataflows.gpu.plans import check_arch, constrain, mapping, split_heuristic
+from sim.dataflows.gpu.programs import stream
 from sim.dataflows.gpu.pieces import compose, ops_of
 from sim.dataflows.gpu.programs import UNIT_LEVELS, GpuProgram, cycles
 from sim.dataflows.registry import Lowered
@@ -27,6 +32,9 @@ from sim.ir.options import DEFAULT_OPTIONS, Options
 # Default tiles: Hopper's CUTLASS/cuBLAS kernels 128×256×64, 4 stages, clusters of 2; Ampere's 128×128×64, 3 stages.
 HOPPER_TILES = {"tile_m": 128, "tile_n": 256, "tile_k": 64, "stages": 4, "ctas_per_sm": 1, "cluster": 2}
 AMPERE_TILES = {"tile_m": 128, "tile_n": 128, "tile_k": 64, "stages": 3, "ctas_per_sm": 1, "cluster": 1}
+PARTIAL_BYTES = 4            # split-K partial tiles are fp32
+REDUCE_EFFICIENCY = 1.0      # the split-K reduction is a plain sum: it streams at the sustained copy bandwidth
+MIN_K_STEPS_PER_SPLIT = 4    # a split keeps at least this many tile_k steps (its prologue would dominate otherwise)
 
 
 def gemm_tiles(arch: Arch) -> dict[str, int]:
@@ -73,12 +81,25 @@ def gemm_plan(c: Cascade, arch: Arch, constraints) -> Mapping:
     dims = gemm_dims(c)
     if isinstance(dims, str):
         raise MappingError(f"gemm: {dims}")
-    p = constrain("gemm", gemm_tiles(check_arch(arch, "gemm")), constraints)
-    elem, smem = workloads.DTYPE_BYTES[c.dtype], sm_rates(arch, c.dtype).smem_bytes
+    p = constrain("gemm", {**gemm_tiles(check_arch(arch, "gemm")), "splits": 1}, constraints)
+    sm = sm_rates(arch, c.dtype)
+    elem, smem = workloads.DTYPE_BYTES[c.dtype], sm.smem_bytes
     if "stages" not in constraints:   # e.g. tf32's 4-byte tiles: as many stages as shared memory holds
         p["stages"] = max(1, min(p["stages"], smem // ((p["tile_m"] + p["tile_n"]) * p["tile_k"] * elem)))
+    if "splits" not in constraints:
+        p["splits"] = split_k(dims, p, sm.sms)
     check_gemm_fit("gemm", p, elem, smem)
     return mapping("gemm", c, p)
+
+
+def split_k(dims: tuple[int, int, int, int], p, sms: int) -> int:
+    """How many CTAs share one output tile's K loop: FlashAttention's wave-efficiency heuristic over the K steps
+    (at least MIN_K_STEPS_PER_SPLIT each), restricted to counts that divide them evenly."""
+    batch, m, n, k = dims
+    tiles = batch * -(-m // p["tile_m"]) * -(-n // p["tile_n"])
+    steps = -(-k // p["tile_k"])
+    best = split_heuristic(tiles, sms * p["ctas_per_sm"], max(1, steps // MIN_K_STEPS_PER_SPLIT))
+    return next(s for s in range(best, 0, -1) if steps % s == 0)
 
 
 def check_gemm_fit(name: str, p, elem: int, smem_bytes: int) -> None:
@@ -118,9 +139,13 @@ def gemm_kernel(prog: GpuProgram, dims: tuple[int, int, int, int], p, elem: int,
     if prog.copies > 1:
         raise MappingError(f"{name}: Options(symmetric=False) simulates only the fused attention kernel")
     batch, m, n, k = dims
-    bm, bn, bk = p["tile_m"], p["tile_n"], p["tile_k"]
-    tm, tn, tk = -(-m // bm), -(-n // bn), -(-k // bk)
-    ctas = batch * tm * tn
+    bm, bn, bk, splits = p["tile_m"], p["tile_n"], p["tile_k"], p.get("splits", 1)
+    tm, tn = -(-m // bm), -(-n // bn)
+    tk = -(-k // bk)
+    if tk % splits:
+        raise MappingError(f"{name}: splits={splits} must divide the {tk} K steps of {bk}")
+    tk //= splits
+    ctas = batch * tm * tn * splits
     if ctas > MAX_GRID_CTAS:
         raise MappingError(f"{name}: a grid of {ctas} CTAs is beyond the model's limit {MAX_GRID_CTAS}")
     load = (bm + bn) * bk * elem
@@ -130,7 +155,8 @@ def gemm_kernel(prog: GpuProgram, dims: tuple[int, int, int, int], p, elem: int,
     waves, rest = divmod(ctas, prog.sm.sms)
     runs = ([(prog.sm.sms, waves)] if waves else []) + ([(rest, 1)] if rest else [])
     scale = ctas / (waves + (rest > 0))
-    out = bm * bn * elem
+    # the CTAs' mean output tile (edge tiles are partial), in fp32 partials when the K loop is split
+    out = m * n / (tm * tn) * (PARTIAL_BYTES if splits > 1 else elem)
     prog.kernel(name)
     for busy, count in runs:
         sm = prog.sm.sharing(busy, p["stages"] * load)
@@ -152,9 +178,11 @@ def gemm_kernel(prog: GpuProgram, dims: tuple[int, int, int, int], p, elem: int,
         for _ in range(count):
             prog.add(loop, f"{name}.k", repeat=tk)
             prog.add(tail, f"{name}.epi")
+    if splits > 1:   # sum the fp32 partials into the output
+        stream(prog, batch * m * n * (splits * PARTIAL_BYTES + elem), f"{name}.reduce", REDUCE_EFFICIENCY, "epilogue")
 
 
 def gemm_space(c: Cascade, arch: Arch) -> dict[str, tuple]:
     """cuBLAS-like tile shapes. Small tiles multiply the CTAs the lowering walks and never win on large GEMMs."""
     return {"tile_m": (128, 256), "tile_n": (128, 256), "tile_k": (32, 64), "stages": (2, 3, 4),
-            "ctas_per_sm": (1, 2), "cluster": (1, 2)}
+            "ctas_per_sm": (1, 2), "cluster": (1, 2), "splits": (1, 2, 4, 8, 16)}

@@ -1,6 +1,7 @@
 """Shared by the GPU plans: mapping construction, pinned choices, and the attention/arch checks of `supports`."""
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Mapping as MappingType
 
@@ -12,6 +13,26 @@ from sim.dataflows.gpu.costs import mod_ops
 from sim.dataflows.gpu.machine import blackwell_reason, gpu_reason, tensor_rate_reason, wgmma_reason
 from sim.dataflows.gpu.shape import Attention, attention
 from sim.ir.mapping import FusionGroup, Mapping, MappingError
+
+
+# FlashAttention's `num_splits_heuristic` (flash_api.cpp), for split-KV decode and split-K GEMMs alike.
+SPLIT_FILL = 0.8           # no split once the CTAs fill 80% of those slots (same heuristic)
+SPLIT_EFFICIENCY = 0.85    # the fewest splits within 85% of the best wave efficiency (same heuristic)
+MAX_SPLITS = 128           # (same heuristic)
+
+
+def split_heuristic(ctas: int, slots: int, n_tiles: int, max_splits: int = MAX_SPLITS) -> int:
+    """FlashAttention's `num_splits_heuristic`: the fewest splits whose wave efficiency (waves / ⌈waves⌉) is
+    within SPLIT_EFFICIENCY of the best, among splits that fill fewer than SPLIT_FILL of the slots unsplit. A split
+    count is eligible only if it changes the KV tiles per split (so no split is left empty)."""
+    if ctas >= SPLIT_FILL * slots:
+        return 1
+    options = [k for k in range(1, min(max_splits, n_tiles) + 1)
+               if k == 1 or -(-n_tiles // k) != -(-n_tiles // (k - 1))]
+    eff = [(ctas * k / slots) / math.ceil(ctas * k / slots) for k in options]
+    best = max(eff)
+    return next(k for k, e in zip(options, eff) if e >= SPLIT_EFFICIENCY * best)
+
 
 MAX_PIN = 1 << 30      # the largest integer a tile, stage or split pin may be (bigger ones cannot fit anything)
 FLASH_MAX_HEAD_DIM = 256   # FlashAttention-2/-3 kernels are instantiated up to head dim 256

@@ -113,4 +113,6 @@ def supports(c: Cascade, arch: Arch) -> str | None:
     return attention_reason(c, arch, max_dim=ANY_HEAD_DIM)
 
 
-space = gemm_space
+def space(c: Cascade, arch: Arch) -> dict[str, tuple]:
+    """The GEMM kernels' tile shapes (the math path's batched matmuls are not split along K)."""
+    return {k: v for k, v in gemm_space(c, arch).items() if k != "splits"}
