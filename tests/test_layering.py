@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("workloads", "accel", "sim", "validation")
-SIM_ORDER = ("ir", "engine", "bounds", "dataflows", "evaluation", "models", "search", "report")
+SIM_ORDER = ("ir", "engine", "bounds", "dataflows", "evaluation", "models", "parallel", "search", "report")
 
 
 def module_name(path: Path) -> str:

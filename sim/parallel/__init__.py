@@ -1,0 +1,6 @@
+"""Many devices: collectives over a cluster's links, simulated on the engine (`collective`), and parallel plans
+(tensor, context, expert parallelism, TPLA, disaggregation) applied to layers and models.
+
+A layer above `sim.models`: single-device evaluations come from there; this package adds the links, the collectives
+and the per-device programs that a plan implies.
+"""
