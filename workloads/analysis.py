@@ -107,7 +107,17 @@ def point_cost(e: Einsum) -> dict[str, int]:
 def op_counts(c: Cascade) -> dict[str, dict[str, int]]:
     """Ops by type for each Einsum: iteration points × per-point cost."""
     sizes = points(c)
-    return {e.name: {op: n * sizes[e.name] for op, n in point_cost(e).items()} for e in c.einsums}
+    try:
+        hash(c)
+    except TypeError:   # unhashable parts: count without the memo
+        return {e.name: {op: n * sizes[e.name] for op, n in point_cost(e).items()} for e in c.einsums}
+    return {name: dict(ops) for name, ops in _op_counts_of(c).items()}
+
+
+@functools.lru_cache(maxsize=64)
+def _op_counts_of(c: Cascade) -> dict[str, FrozenDict]:
+    sizes = points(c)
+    return {e.name: FrozenDict({op: n * sizes[e.name] for op, n in point_cost(e).items()}) for e in c.einsums}
 
 
 def total_ops(c: Cascade) -> dict[str, int]:

@@ -2,6 +2,8 @@
 (`assemble`, which layer composition and retiling use), always through the same checks."""
 from __future__ import annotations
 
+import functools
+
 from typing import Iterable, Mapping, NamedTuple
 
 from workloads.dtypes import DTYPE_BYTES
@@ -128,6 +130,19 @@ def retile(c: Cascade, inner: str, size: int) -> Cascade:
     """
     if not isinstance(c, Cascade):
         raise CascadeError(f"retile: expected a Cascade, got {type(c).__name__}")
+    try:
+        hash((c, inner, size))
+    except TypeError:   # a Cascade built by hand around unhashable parts: retile it without the memo
+        return _retile(c, inner, size)
+    return _retiled(c, inner, size)
+
+
+@functools.lru_cache(maxsize=512)   # searches retile the same cascade to the same few key tiles again and again
+def _retiled(c: Cascade, inner: str, size: int) -> Cascade:
+    return _retile(c, inner, size)
+
+
+def _retile(c: Cascade, inner: str, size: int) -> Cascade:
     split = next((s for s in c.splits if s.inner == inner), None)
     if split is None:
         raise CascadeError(f"retile: {quote(inner)} is not the inner part of a split of {c.name} "

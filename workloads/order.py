@@ -2,6 +2,8 @@
 rank (before the loop, the loop body, after the loop)."""
 from __future__ import annotations
 
+import functools
+
 from workloads.errors import CascadeError, shorten
 from workloads.ir import EACH, LAST, Cascade, Einsum, Ref, refs
 
@@ -65,6 +67,19 @@ def execution_order(c: Cascade) -> tuple[tuple[str, ...], tuple[str, ...], tuple
     Without an iterative rank everything is in the first group. Raises CascadeError on a cycle, or when the loop
     body needs a value that is only known after the loop.
     """
+    try:
+        hash(c)
+    except TypeError:   # a Cascade built by hand around unhashable parts: order it without the memo
+        return _execution_order(c)
+    return _ordered(c)
+
+
+@functools.lru_cache(maxsize=256)   # lowerings, rooflines and counts of one cascade all ask for its order
+def _ordered(c: Cascade) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    return _execution_order(c)
+
+
+def _execution_order(c: Cascade) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     order = topological(c)
     loop = iterative_rank(c)
     if loop is None:
