@@ -16,7 +16,9 @@ import copy
 import difflib
 from typing import Any
 
+from accel.clusters import CLUSTERS, cluster_preset
 from accel.errors import ArchError, show
+from accel.interconnect import Cluster
 from accel.gpus import A100, B200, H100, H200
 from accel.schema import from_dict
 from accel.spec import Arch
@@ -98,13 +100,16 @@ def _check_preset_name(name: Any, caller: str) -> None:
         raise ArchError(f"accel.{caller}: a preset is named by text, got {type(name).__name__} {show(name)}{hint}")
 
 
-def preset(name: str) -> Arch:
-    """A named preset architecture (a fresh parse of its spec); an unknown name lists the valid ones."""
+def preset(name: str) -> Arch | Cluster:
+    """A named preset architecture (a fresh parse of its spec), or a node of devices (`accel.CLUSTERS`: a
+    Cluster); an unknown name lists the valid ones."""
     _check_preset_name(name, "preset")
+    if name in CLUSTERS:
+        return cluster_preset(name)
     if name not in PRESETS:
-        near = difflib.get_close_matches(name, list(PRESETS), n=1)
+        near = difflib.get_close_matches(name, list(PRESETS) + list(CLUSTERS), n=1)
         raise ArchError(f"unknown preset {show(name)}" + (f" (did you mean {near[0]!r}?)" if near else "")
-                        + f" (valid: {', '.join(PRESETS)})")
+                        + f" (valid: {', '.join(PRESETS)}; nodes: {', '.join(CLUSTERS)})")
     return from_dict(PRESETS[name], path=f"preset {name}")   # from_dict copies: the spec stays as it is
 
 
