@@ -56,5 +56,6 @@ def test_default_job_writes_the_plot(tmp_path, capsys):
     assert main(["--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "on h100" in out and "on fusemax" in out
+    assert "simulated on h100: " in out and "simulated on fusemax: " in out and "the roofline bound" in out
     png = tmp_path / "roofline_bert_4k.png"
     assert png.exists() and png.read_bytes()[:4] == b"\x89PNG"

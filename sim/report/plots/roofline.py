@@ -190,12 +190,16 @@ def plot_roofline(arch: Arch, path: str | Path, *, roof: Roofline | None = None,
     return save(fig, path)
 
 
-def plot_rooflines(pairs: Sequence[tuple[Roofline, Arch]], path: str | Path) -> Path:
+def plot_rooflines(pairs: Sequence[tuple[Roofline, Arch]], path: str | Path, results: Sequence = ()) -> Path:
     """One roofline panel per (roofline, arch) pair, saved as a PNG. Points: each Einsum run alone (unfused
-    bytes) at its bound; the star is the fused cascade at its lower bound."""
+    bytes) at its bound; the star is the fused cascade at its lower bound; `results` (one simulated `Result` per
+    pair, or none) add the simulated kernel at its latency."""
     fig, axes = plt().subplots(1, len(pairs), figsize=(6.5 * len(pairs), 5.4), squeeze=False)
-    for ax, (roof, arch) in zip(axes[0], pairs):
-        roofline_axes(ax, arch, einsum_points(roof, arch) + [cascade_point(roof)],
+    for k, (ax, (roof, arch)) in enumerate(zip(axes[0], pairs)):
+        points = einsum_points(roof, arch) + [cascade_point(roof)]
+        if k < len(results):
+            points.append(kernel_point(results[k], roof.ops, f"{results[k].dataflow} (simulated)"))
+        roofline_axes(ax, arch, points,
                       title=f"{roof.cascade} on {arch.name}\nlower bound {roof.lower_bound_s * 1e6:.4g} µs "
                             f"({roof.binding})")
     fig.tight_layout()
