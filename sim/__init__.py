@@ -9,7 +9,8 @@ line).
 from sim.ir import FusionGroup, LevelNest, Loop, Mapping, MappingError, Result
 from sim.bounds import EinsumBound, Roofline, fully_block_sparse, gna_speedup_bound, roofline
 from sim.dataflows import DATAFLOWS, Dataflow, Lowered, dataflow, register_dataflow, verdicts
-from sim.models import Inference, LayerResult, evaluate, inference
+from sim.models import Inference, LayerResult
+from sim.parallel.api import evaluate, inference
 from sim.search.exploration import Exploration, explore
 from sim.search.sweeps import Sweep, arch_variants, sweep
 

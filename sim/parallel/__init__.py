@@ -4,3 +4,6 @@
 A layer above `sim.models`: single-device evaluations come from there; this package adds the links, the collectives
 and the per-device programs that a plan implies.
 """
+from sim.parallel.api import evaluate, inference
+from sim.parallel.plans import Plan, plan
+from sim.parallel.result import DeviceShare, ParallelResult

@@ -1,0 +1,111 @@
+"""One zoo layer under a plan on a cluster: the layer's model is recovered from the layer (and checked to rebuild
+it exactly), sharded (`shard`), each device's layer simulated on the single-device path, and the devices' kernels
+and the plan's collectives scheduled together on the engine (`tensor`, `ring`)."""
+from __future__ import annotations
+
+from typing import Any, Mapping as MappingType
+
+from workloads import Model, model as zoo
+from workloads.dtypes import dtype_bytes
+from workloads.models.footprint import parameters
+from workloads.models.parts import Layer
+from workloads.models.zoo import MODELS, kv_cache_bytes
+
+from sim.ir import MappingError
+from sim.ir.options import Options
+from sim.models.layers import evaluate_layer
+from sim.models.memory import Memory, check, memory
+from sim.parallel.outcome import result, shares, work
+from sim.parallel.plans import Plan, check_fits
+from sim.parallel.result import ParallelResult
+from sim.parallel.schedule import schedule
+from sim.parallel.shard import device_batch, device_model
+from sim.parallel.tensor import collectives, layer_step, placed
+
+
+def zoo_layer(layer: Layer) -> tuple[Model, dict[str, Any]]:
+    """The zoo model of `layer` and the `Model.layer` arguments that rebuild it exactly (MappingError otherwise: a
+    plan re-shapes the model, so it needs the configuration, not just the cascade)."""
+    names = [n for n in MODELS if layer.name == n or layer.name.startswith(n + "_")]
+    if not names:
+        raise MappingError(f"plan: {str(layer.name)[:64]!r} is not a zoo model's layer; a parallel plan re-shapes a "
+                           f"model's layer (build it with workloads.model(NAME).layer(...))")
+    m = zoo(max(names, key=len))
+    core = next((p.core for p in layer.parts if p.kind == "attention" and p.core is not None), None)
+    if core is None or m.variant in ("na", "gna"):
+        raise MappingError(f"plan: parallel plans of {m.name}'s layers are not modelled (decoders and encoders with "
+                           f"GQA/MHA or MLA attention are)")
+    s = core.sizes
+    kw: dict[str, Any] = {"seq": s["M"], "batch": s["B"], "seq_kv": s["P"] if s["P"] != s["M"] else None}
+    if m.variant == "mla":
+        kw["form"] = "absorbed" if core.name.startswith("mla_absorbed") else "naive"
+    if m.ffn == "moe" and not any(p.kind == "experts" for p in layer.parts):
+        kw["dense"] = True
+    for causal in (m.causal, not m.causal):
+        if m.layer(**kw, causal=causal) == layer:
+            return m, {**kw, "causal": causal}
+    raise MappingError(f"plan: layer {m.name} was built with options a plan does not re-shape (it takes seq, "
+                       f"batch, seq_kv, causal{', form' if m.variant == 'mla' else ''}, dense)")
+
+
+def device_memory(m: Model, layer: Layer, device) -> Memory:
+    """One device's weights (its layer's parameters) and the KV cache its layer reads, against its HBM."""
+    weights = parameters(layer) * dtype_bytes(m.dtype)
+    return memory(f"{m.name} layer", device, weights, kv_cache_bytes(layer), layer.sizes["B"],
+                  layer.sizes.get("P", 0))
+
+
+def refuse_unmodelled(p: Plan, where: str) -> None:
+    """Plans whose forms are not modelled are refused, naming what is."""
+    if p.pp > 1:
+        raise MappingError(f"plan {p}: pipeline parallelism is not modelled ({where} takes pp=1)")
+    if p.ep > 1 and p.tp * p.cp > 1:
+        raise MappingError(f"plan {p}: expert parallelism beside tp or cp is not modelled (ep > 1 runs the attention "
+                           f"data parallel over the expert group: tp=cp=1)")
+
+
+def parallel_layer(layer: Layer, cluster, p: Plan, constraints: MappingType[str, Any] | None,
+                   options: Options) -> ParallelResult:
+    """`layer` under plan `p` on `cluster` (see the module docstring)."""
+    check_fits(p, cluster.size, cluster.name)
+    refuse_unmodelled(p, "a layer")
+    if p.disaggregation != "none":
+        raise MappingError(f"plan {p}: disaggregation splits serving into pools; it applies to sim.inference, not to "
+                           f"one layer")
+    m, kw = zoo_layer(layer)
+    if p.cp > 1:
+        from sim.parallel.ring import context_layer
+        return context_layer(m, kw, cluster, p, constraints, options)
+    dev_model = device_model(m, p)
+    dev_layer = dev_model.layer(**{**kw, "batch": device_batch(kw["batch"], p)})
+    mem = device_memory(m, dev_layer, cluster.device)
+    check(mem, "refuse")
+    lr = evaluate_layer(dev_layer, cluster.device, constraints=constraints, options=options)
+    tokens = dev_layer.sizes["B"] * dev_layer.sizes["M"]
+    where = collectives(p, cluster, tokens=tokens, model_dim=m.model_dim, dtype=m.dtype,
+                        top_k=m.moe.top_k if m.moe else 0)
+    s = schedule(layer_step(lr.parts, p, where))
+    roles = [f"{_role(p, d)}" for d in range(p.devices)]
+    devices = shares(s, cluster.device, roles, [work(lr.parts)] * p.devices, [lr] * p.devices)
+    notes = _notes(p, m)
+    return result(layer.name, cluster, p, s, devices, placed(lr.parts, where), mem, notes)
+
+
+def _role(p: Plan, d: int) -> str:
+    if p.ep > 1:
+        return f"ep rank {d} (attention replica {d}, experts {d}/{p.ep})"
+    return f"tp rank {d}"
+
+
+def _notes(p: Plan, m: Model) -> tuple[str, ...]:
+    notes = []
+    if p.tp > 1 and p.attention == "tpla":
+        notes.append("TPLA: every device keeps all heads and a 1/tp slice of the latent; the up- and output "
+                     "projections run on its partial output (replicated work), the outputs are all-reduced")
+    elif p.tp > 1:
+        notes.append("tensor parallel: norms, residual adds" + (", the latent down-projection and RoPE key" if
+                                                              m.variant == "mla" else "") + " replicated per device")
+    if p.ep > 1:
+        notes.append("expert parallel: dispatch spreads each token's copies over the whole expert group (no "
+                     "node-limited deduplication of NIC traffic)")
+    return tuple(notes)

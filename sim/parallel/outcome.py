@@ -1,0 +1,53 @@
+"""A scheduled multi-device step as a `ParallelResult`: each device's busy time per unit, exposed and overlapped
+communication, its kernels' MAC FLOPs, HBM bytes and energy (static power charged over the time its compute
+waits on the step, as the single-device path charges it over a kernel's latency)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import workloads
+from accel import Arch
+
+from sim.models.choice import KernelRun
+from sim.models.compose import LayerResult
+from sim.models.memory import Memory
+from sim.parallel.links import CollectiveRun
+from sim.parallel.plans import Plan
+from sim.parallel.result import DeviceShare, ParallelResult
+from sim.parallel.schedule import Scheduled
+
+
+def work(parts: Sequence[KernelRun], per_layer: int = 1) -> tuple[float, float, float]:
+    """(MAC FLOPs, HBM bytes, energy) of kernel runs, per layer."""
+    flops = sum(workloads.flops(p.kernel.cascade) * p.launches for p in parts) / per_layer
+    hbm = sum(p.result.dram_bytes * p.launches for p in parts) / per_layer
+    energy = sum(p.result.energy_j * p.launches for p in parts) / per_layer
+    return flops, hbm, energy
+
+
+def shares(s: Scheduled, device: Arch, roles: Sequence[str], works: Sequence[tuple[float, float, float]],
+           kernels: Sequence[LayerResult | None]) -> tuple[DeviceShare, ...]:
+    """One `DeviceShare` per device from the schedule and each device's kernel work."""
+    out = []
+    for d, role in enumerate(roles):
+        busy = s.busy[d]
+        flops, hbm, energy = works[d]
+        idle = max(s.seconds - busy["compute"], 0.0)
+        out.append(DeviceShare(d, role, busy["compute"], busy["link"], busy["nic"], s.exposed[d], s.overlapped[d],
+                               flops, hbm, energy + device.static_power_w * idle, kernels[d]))
+    return tuple(out)
+
+
+def result(name: str, cluster, plan: Plan, s: Scheduled, devices: tuple[DeviceShare, ...],
+           issued: tuple[CollectiveRun, ...], memory: Memory | None, notes: tuple[str, ...] = (),
+           repeat: int = 1) -> ParallelResult:
+    """The record of `repeat` identical steps (a model phase's layers of one kind)."""
+    scaled = tuple(_scaled(d, repeat) for d in devices)
+    return ParallelResult(name, cluster.name, plan, s.seconds * repeat, scaled, issued, memory, s.run, repeat, notes)
+
+
+def _scaled(d: DeviceShare, k: int) -> DeviceShare:
+    if k == 1:
+        return d
+    return DeviceShare(d.device, d.role, d.compute_s * k, d.link_s * k, d.nic_s * k, d.exposed_s * k,
+                       d.overlapped_s * k, d.flops * k, d.hbm_bytes * k, d.energy_j * k, d.kernels)
