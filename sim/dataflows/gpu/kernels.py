@@ -8,6 +8,7 @@ plans (the default plan's fit on the arch is part of the verdict).
 from __future__ import annotations
 
 from sim.dataflows.gpu import blackwell, decode, elementwise, flash, gemm, gna, hopper, sparse, unfused
+from sim.dataflows.gpu import backward, backward_lowering
 from sim.dataflows.gpu.plans import constrain
 from sim.dataflows.registry import register_dataflow
 from sim.ir.mapping import Mapping, MappingError
@@ -37,6 +38,10 @@ TABLE = (   # name, supports, plan, lower, search space, one-line description
     ("gemm", gemm.gemm_supports, gemm.gemm_plan, gemm.gemm_lower, gemm.gemm_space,
      "cuBLAS-like tiled GEMM on the native tensor path"),
     ("gpu-elementwise", elementwise.supports, elementwise.plan, elementwise.lower, None, elementwise.DOC),
+    ("flash2-bwd", backward.fa2_bwd_supports, backward.fa2_bwd_plan, backward_lowering.fa2_bwd_lower,
+     backward.fa2_bwd_space, "FlashAttention-2 backward (KV-outer, recompute P from LSE, dQ by fp32 atomics)"),
+    ("flash3-bwd", backward.fa3_bwd_supports, backward.fa3_bwd_plan, backward_lowering.fa3_bwd_lower,
+     backward.fa3_bwd_space, "FlashAttention-3 backward (Hopper wgmma + TMA, two MMA warpgroups, dQ reduce-add)"),
 )
 
 
