@@ -9,7 +9,7 @@ FLAT (Kao et al., "FLAT: An Optimized Dataflow for Mitigating Attention Bottlene
 search over its fusion granularity, so FLAT's point is `sim.explore(c, arch, dataflows=["flat"]).best` (its `rows`
 space); every other dataflow runs its default plan, which its paper fixes. End-to-end grid: each attention point plus
 the linear layers (Q/K/V and output projections, FFN up and down, each a GEMM with B·seq rows) on the same 2D array,
-each with the fastest of `systolic-ws/os/is`. Writes `attention.csv`, `end_to_end.csv`, `summary.csv`,
+each with the fastest of `systolic-ws/os/is`, as the whole-layer path (`sim.models.evaluate_layer`) simulates them. Writes `attention.csv`, `end_to_end.csv`, `summary.csv`,
 `summary.json` (the summary and every point, machine-readable) and figures (validation.reproductions.fusemax_figures).
 
 Utilization is useful work ÷ capacity (`sim.Result.utilization`); end to end, each part is weighted by its cycles.
@@ -27,6 +27,7 @@ from pathlib import Path
 import accel
 import sim
 import workloads
+from sim.models import evaluate_layer
 from validation.errors import ValidationError
 from validation.reproductions import fusemax_artifact as artifact
 from validation.reproductions.fusemax_figures import figures
@@ -43,22 +44,17 @@ QUICK = (("BERT", "XLM"), SEQS[:2])                     # --quick: two models at
 DATAFLOWS = {"unfused": ("3pass", "flat"), "flat": ("3pass", "flat"), "fusemax-cascade": ("1pass", "flat"),
              "fusemax-arch": ("1pass", "fusemax"), "fusemax": ("1pass", "fusemax")}
 SEARCHED = ("flat",)                                    # dataflows whose point is the best of `sim.explore`
-GEMMS = ("systolic-ws", "systolic-os", "systolic-is")
 SHARE_EINSUMS = ("BQK", "LM", "SLN", "SLD", "SLNV", "QK", "AV")
 
 
-def linear_layers(model: str, seq: int) -> dict[str, workloads.Cascade]:
-    """The per-layer GEMMs of one encoder layer, B·seq token rows (layer norms ignored)."""
-    h, e, d, s = MODELS[model]
-    rows = BATCH * seq
-    return {"qkv": workloads.gemm(rows, 3 * h * e, d), "out": workloads.gemm(rows, d, h * e),
-            "ffn_up": workloads.gemm(rows, s, d), "ffn_down": workloads.gemm(rows, d, s)}
-
-
-def best_gemm(g: workloads.Cascade, arch: accel.Arch) -> sim.Result:
-    """The fastest systolic dataflow for a GEMM (a small mapper over ws/os/is)."""
-    results = [sim.evaluate(g, arch, dataflow=df) for df in GEMMS if sim.dataflow(df).supports(g, arch) is None]
-    return min(results, key=lambda r: r.cycles)
+def linear_layers(model: str, seq: int, arch: accel.Arch) -> dict[str, sim.Result]:
+    """The linear layers of one encoder layer (Q/K/V, output, FFN up and down; layer norms outside the scope) as the
+    whole-layer path simulates them: each GEMM on its fastest systolic dataflow (`sim.models.evaluate_layer`)."""
+    layer = workloads.model(model.lower()).layer(seq=seq, batch=BATCH, softmax="1pass")
+    runs = evaluate_layer(layer, arch, kinds=("linear",)).parts
+    if any(run.launches != 1 for run in runs):
+        raise ValidationError(f"{model}: a linear kernel ran more than once; the end-to-end rows count each once")
+    return {run.kernel.name: run.result for run in runs}
 
 
 def attention_cascade(model: str, seq: int, df: str) -> workloads.Cascade:
@@ -130,7 +126,7 @@ class Linear:
 def linear_totals(model: str, seq: int, arch_name: str) -> Linear:
     """The linear layers of one encoder layer, each GEMM on its fastest systolic dataflow."""
     arch = accel.preset(arch_name)
-    results = {name: best_gemm(g, arch) for name, g in linear_layers(model, seq).items()}
+    results = linear_layers(model, seq, arch)
     rs = results.values()
     columns = [energy_columns(r, arch) for r in rs]
     return Linear(sum(r.cycles for r in rs), sum(r.energy_j for r in rs), sum(r.dram_bytes for r in rs),
