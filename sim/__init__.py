@@ -11,10 +11,11 @@ from sim.bounds import EinsumBound, Roofline, fully_block_sparse, gna_speedup_bo
 from sim.dataflows import DATAFLOWS, Dataflow, Lowered, dataflow, register_dataflow, verdicts
 from sim.models import Inference, LayerResult
 from sim.parallel.api import evaluate, inference
+from sim.parallel.collective import collective
 from sim.search.exploration import Exploration, explore
 from sim.search.sweeps import Sweep, arch_variants, sweep
 
 __all__ = ["DATAFLOWS", "Dataflow", "EinsumBound", "Exploration", "FusionGroup", "Inference", "LayerResult",
            "LevelNest", "Loop", "Lowered", "Mapping", "MappingError", "Result", "Roofline", "Sweep", "arch_variants",
-           "dataflow", "evaluate", "explore", "fully_block_sparse", "gna_speedup_bound", "inference",
+           "collective", "dataflow", "evaluate", "explore", "fully_block_sparse", "gna_speedup_bound", "inference",
            "register_dataflow", "roofline", "sweep", "verdicts"]
