@@ -1,0 +1,137 @@
+"""FlashAttention-2/-3 backward dataflows (`flash2-bwd`, `flash3-bwd`): they run the backward cascade of softmax
+attention on A100/H100, name their kernels, account every Einsum of the given cascade, stay above the roofline, are
+slower than the forward and faster causal than dense, and refuse what they do not model with the reason."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import accel
+import sim
+import workloads
+from sim.dataflows.gpu.backward import fa_convention_flops, recognise
+from sim.ir.mapping import MappingError
+
+import backward_standin
+
+A100, H100, B200 = accel.preset("a100"), accel.preset("h100"), accel.preset("b200")
+BACKWARD = getattr(workloads, "backward", None) or backward_standin.backward
+
+
+@pytest.fixture(autouse=True)
+def _backward(monkeypatch):
+    """The checkout's `workloads.backward`, or the stand-in where it has none yet."""
+    if not hasattr(workloads, "backward"):
+        monkeypatch.setattr(workloads, "backward", backward_standin.backward, raising=False)
+
+
+def mha(**kw):
+    return workloads.attention("mha", **{**dict(batch=2, heads=8, seq=2048, head_dim=128), **kw})
+
+
+def bwd(**kw):
+    return BACKWARD(mha(**kw))
+
+
+CASES = [("flash2-bwd", A100), ("flash2-bwd", H100), ("flash3-bwd", H100)]
+
+
+@pytest.mark.parametrize("df,arch", CASES, ids=lambda x: getattr(x, "name", x))
+@pytest.mark.parametrize("causal", [False, True])
+def test_runs_with_kernels_in_order_and_every_einsum(df, arch, causal):
+    bc = bwd(causal=causal)
+    r = sim.evaluate(bc, arch, dataflow=df)
+    assert list(r.kernels) == ["preprocess", "dq_dk_dv", "convert_dq"]
+    assert math.isclose(sum(r.kernels.values()), r.latency_s, rel_tol=1e-6)
+    assert r.kernels["dq_dk_dv"] > 0.8 * r.latency_s          # the main kernel dominates
+    assert set(r.per_einsum) == {e.name for e in bc.einsums}
+    assert all(0.0 <= u <= 1.0 + 1e-9 for u in r.utilization.values())
+    assert r.latency_s >= sim.roofline(bc, arch).lower_bound_s
+
+
+@pytest.mark.parametrize("df,fwd,arch", [("flash2-bwd", "flash2", A100), ("flash2-bwd", "flash2", H100),
+                                         ("flash3-bwd", "flash3", H100)])
+@pytest.mark.parametrize("d", [64, 128])
+def test_backward_slower_than_forward_and_causal_faster(df, fwd, arch, d):
+    dense = sim.evaluate(bwd(head_dim=d), arch, dataflow=df).latency_s
+    causal = sim.evaluate(bwd(head_dim=d, causal=True), arch, dataflow=df).latency_s
+    forward = sim.evaluate(mha(head_dim=d), arch, dataflow=fwd).latency_s
+    assert dense > forward
+    assert causal < dense
+
+
+def test_fa3_backward_faster_than_fa2_on_hopper():
+    bc = bwd(seq=4096)
+    assert sim.evaluate(bc, H100, "flash3-bwd").latency_s < sim.evaluate(bc, H100, "flash2-bwd").latency_s
+
+
+def test_flops_are_the_cascades_and_fa_convention_is_two_and_a_half_forward():
+    f, bc = mha(), bwd()
+    r = sim.evaluate(bc, H100, "flash2-bwd")
+    assert math.isclose(r.tflops * 1e12 * r.latency_s, workloads.flops(bc), rel_tol=1e-9)
+    a = recognise(bc).a
+    assert fa_convention_flops(a) == 2.5 * 4 * 2 * 8 * 2048 * 2048 * 128
+    # five GEMM-shaped products against two, plus Drow's B·H·M·F multiply-adds
+    assert 2.5 <= workloads.flops(bc) / workloads.flops(f) < 2.5 * (1 + 1 / 2048)
+
+
+def test_grouped_heads_sum_the_sharing_heads_on_flash2_only():
+    bc = BACKWARD(workloads.attention("gqa", batch=1, heads=8, kv_heads=2, seq=1024, head_dim=64))
+    r = sim.evaluate(bc, H100, "flash2-bwd")
+    assert list(r.kernels) == ["preprocess", "dq_dk_dv", "convert_dq", "sum_dk_dv"]
+    assert "grouped heads" in sim.dataflow("flash3-bwd").supports(bc, H100)
+
+
+def test_renamed_backward_runs_and_reports_its_own_einsums():
+    bc = bwd(seq=1024)
+    text = workloads.serialize.to_text(bc)
+    for old, new in (("dS[", "gradS["), ("Drow[", "Dsum["), ("(dS", "(gradS"), ("dS ", "gradS ")):
+        text = text.replace(old, new)
+    renamed = workloads.cascade(text, bc.sizes, name=bc.name, dtype=bc.dtype)
+    assert workloads.structure(renamed) == workloads.structure(bc)
+    r = sim.evaluate(renamed, H100, "flash2-bwd")
+    assert {"gradS", "Dsum"} <= set(r.per_einsum)
+    assert math.isclose(r.latency_s, sim.evaluate(bc, H100, "flash2-bwd").latency_s, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("make,df,arch,fragment", [
+    (lambda: mha(), "flash2-bwd", H100, "is not the FlashAttention-form backward"),
+    (lambda: bwd(dtype="bf16"), "flash2-bwd", B200, "Blackwell"),
+    (lambda: bwd(), "flash3-bwd", A100, "warpgroup MMA"),
+    (lambda: bwd(head_dim=512), "flash2-bwd", H100, "head dim 512"),
+    (lambda: bwd(head_dim_v=64), "flash2-bwd", H100, "one head dim"),
+    (lambda: bwd(), "flash2-bwd", accel.preset("fusemax"), "not a GPU"),
+])
+def test_refusals_name_the_reason(make, df, arch, fragment):
+    why = sim.dataflow(df).supports(make(), arch)
+    assert why is not None and fragment in why
+    with pytest.raises(MappingError, match=fragment.split()[0]):
+        sim.evaluate(make(), arch, dataflow=df)
+
+
+def test_non_softmax_backward_is_refused():
+    text = workloads.serialize.to_text(bwd(seq=256)).replace("exp(", "sigmoid(")
+    c = workloads.cascade(text, bwd(seq=256).sizes, name="sigmoid-bwd")
+    assert "is not the FlashAttention-form backward" in sim.dataflow("flash2-bwd").supports(c, H100)
+
+
+def test_fp8_backward_is_refused():
+    bc = BACKWARD(mha(seq=256))
+    fp8 = workloads.cascade(workloads.serialize.to_text(bc), bc.sizes, name=bc.name, dtype="fp8")
+    assert "forward-only" in sim.dataflow("flash3-bwd").supports(fp8, H100)
+
+
+def test_pins_are_checked():
+    with pytest.raises(MappingError, match="unknown mapping parameter"):
+        sim.evaluate(bwd(), H100, "flash2-bwd", constraints={"tile": 64})
+    with pytest.raises(MappingError, match="shared memory"):
+        sim.evaluate(bwd(), H100, "flash3-bwd", constraints={"q_tile": 256, "kv_tile": 256})
+    with pytest.raises(MappingError, match="must divide warps"):
+        sim.evaluate(bwd(), H100, "flash2-bwd", constraints={"layout_sdp": 3})
+
+
+def test_a100_head_dim_256_drops_the_q_double_buffer():
+    mp = sim.dataflow("flash2-bwd").plan(bwd(head_dim=256, seq=512), A100, {})
+    assert mp.params["stages"] == 1 and mp.params["q_tile"] == 64
+    assert sim.dataflow("flash2-bwd").plan(bwd(head_dim=256, seq=512), H100, {}).params["stages"] == 2
