@@ -14,7 +14,7 @@ from accel.interconnect import Cluster
 from workloads.frozen import FrozenDict
 
 from sim.dataflows.comm import (ALGORITHMS, KINDS, MAX_CHUNKS, PROTOCOLS, bound_ticks, collective_program,
-                                plan_collective, tick_rate)
+                                plan_collective, tick_rate, unit_bytes)
 from sim.engine import simulate
 from sim.ir.mapping import MappingError
 
@@ -131,5 +131,5 @@ def collective(kind: str, nbytes: int, cluster: Cluster, group: int | tuple[int,
     tps = tick_rate(plan)
     return Collective(kind=kind, nbytes=nbytes, group=devices, cluster=cluster.name, algorithm=plan.algorithm,
                       protocol=plan.protocol, chunks=plan.chunks, latency_s=run.ticks / tps,
-                      bound_s=bound_ticks(plan, tps) / tps, unit_bytes=FrozenDict(plan.unit_bytes()),
+                      bound_s=bound_ticks(plan, tps) / tps, unit_bytes=FrozenDict(unit_bytes(plan)),
                       sms=cluster.comm_sms)

@@ -1,4 +1,4 @@
-"""Collectives lowered to engine programs: all-reduce (ring, NVLS), all-gather and reduce-scatter (ring),
+"""Collectives lowered to engine programs: all-reduce (ring, tree, NVLS), all-gather and reduce-scatter (ring),
 all-to-all and send/recv (direct), chunked and pipelined, under NCCL's LL, LL128 or Simple protocol.
 
 Interface for programs that run a collective beside other work (compute co-scheduled on the same engine):
@@ -13,9 +13,10 @@ device's GPU-program rate (`tick_rate`), so kernels and collectives share a prog
 occupies `cluster.comm_sms` SMs of each device for its whole time: compute beside it has the rest.
 
 Modules: `protocols` (NCCL's protocols and latency terms, with sources), `plan` (`CommPlan`: steps, hops, chunks),
-`bounds` (the closed forms), `choice` (NCCL's algorithm/protocol rule), `lowering` (the ops).
+`transfers` (one chunk's transfers, per algorithm), `bounds` (the closed form
+and bytes per unit), `choice` (NCCL's algorithm/protocol rule), `lowering` (the ops).
 """
-from sim.dataflows.comm.bounds import bound_s, bound_ticks
+from sim.dataflows.comm.bounds import bound_s, bound_ticks, unit_bytes
 from sim.dataflows.comm.choice import candidates, plan_collective
 from sim.dataflows.comm.lowering import collective_ops, collective_program, comm_units
 from sim.dataflows.comm.plan import ALGORITHMS, KINDS, MAX_CHUNKS, MAX_COMM_OPS, CommPlan, Hop, tick_rate
@@ -23,4 +24,4 @@ from sim.dataflows.comm.protocols import PROTOCOLS, Protocol
 
 __all__ = ["ALGORITHMS", "KINDS", "MAX_CHUNKS", "MAX_COMM_OPS", "PROTOCOLS", "CommPlan", "Hop", "Protocol", "bound_s",
            "bound_ticks", "candidates", "collective_ops", "collective_program", "comm_units", "plan_collective",
-           "tick_rate"]
+           "tick_rate", "unit_bytes"]

@@ -19,9 +19,9 @@ from sim.ir.mapping import MappingError
 __all__ = ["ALGORITHMS", "KINDS", "MAX_CHUNKS", "MAX_COMM_OPS", "CommPlan", "Hop", "default_chunks", "fit_chunks", "tick_rate", "ticks"]
 
 KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv")
-# Algorithms per kind: `ring` (NCCL's bandwidth-optimal ring), `nvls` (NVLink SHARP: the switch reduces and
-# multicasts, one NVSwitch domain), `direct` (every pair at once through the switch: NCCL's all-to-all and p2p).
-ALGORITHMS = {"all_reduce": ("ring", "nvls"), "all_gather": ("ring",), "reduce_scatter": ("ring",),
+# Algorithms per kind: `ring` (NCCL's bandwidth-optimal ring), `tree` (NCCL's double binary tree across nodes,
+# a chain inside each), `nvls` (NVLink SHARP: the switch reduces and multicasts, one NVSwitch domain), `direct` (every pair at once through the switch: NCCL's all-to-all and p2p).
+ALGORITHMS = {"all_reduce": ("ring", "tree", "nvls"), "all_gather": ("ring",), "reduce_scatter": ("ring",),
               "all_to_all": ("direct",), "send_recv": ("direct",)}
 MAX_CHUNKS = 64          # pipeline chunks of one collective (beyond, the pipeline's fill is already negligible)
 MAX_COMM_OPS = 1 << 18   # engine ops one collective may list (bounds lowering and scheduling time)
@@ -78,10 +78,10 @@ class CommPlan:
         """Distinct nodes of the group."""
         return len({self.node(d) for d in self.devices})
 
-    def hop(self, sender: int, receiver: int, *, ring: bool = False) -> Hop:
-        """How `sender` reaches `receiver`: its NVLink inside a node, else its NIC. A ring's crossing between nodes
-        is spread by NCCL's channels over every NIC of the sender's node in the group (`ring`): one unit of their
-        summed bandwidth."""
+    def hop(self, sender: int, receiver: int, *, spread: bool = False) -> Hop:
+        """How `sender` reaches `receiver`: its NVLink inside a node, else its NIC. A ring's or tree's crossing
+        between nodes is spread by NCCL's channels over every NIC of the sender's node in the group (`spread`): one
+        unit of their summed bandwidth."""
         c, p = self.cluster, self.proto
         if self.node(sender) == self.node(receiver):
             rate = c.link.bytes_per_s if self.algorithm != "nvls" or c.switch is None else \
@@ -89,7 +89,7 @@ class CommPlan:
             return Hop("link", f"d{sender}.link", rate * p.bandwidth_fraction,
                        c.link.latency_s * p.nvlink_step_fraction)
         latency = c.nic.latency_for(self.nodes_spanned) * p.net_step_fraction
-        if ring:
+        if spread:
             nics = sum(1 for d in self.devices if self.node(d) == self.node(sender))
             return Hop("nic", f"n{self.node(sender)}.nic", c.nic.bytes_per_s * nics * p.bandwidth_fraction, latency)
         return Hop("nic", f"d{sender}.nic", c.nic.bytes_per_s * p.bandwidth_fraction, latency)
@@ -97,40 +97,31 @@ class CommPlan:
     def ring_hops(self) -> tuple[Hop, ...]:
         """Hop i: ring position i to position i + 1 (wrapping)."""
         g = self.devices
-        return tuple(self.hop(g[i], g[(i + 1) % len(g)], ring=True) for i in range(len(g)))
+        return tuple(self.hop(g[i], g[(i + 1) % len(g)], spread=True) for i in range(len(g)))
+
+    def node_groups(self) -> tuple[tuple[int, ...], ...]:
+        """The group's devices node by node (nodes in order of first appearance, devices in group order)."""
+        out: dict[int, list[int]] = {}
+        for d in self.devices:
+            out.setdefault(self.node(d), []).append(d)
+        return tuple(tuple(v) for v in out.values())
 
     @property
     def piece_bytes(self) -> float:
-        """Bytes of one chunk of one step: a rank's slice (nbytes / G; nbytes for send/recv and NVLS pushes)."""
-        whole = self.nbytes if self.kind == "send_recv" or self.algorithm == "nvls" else self.nbytes / self.size
+        """Bytes one transfer of one chunk carries: a rank's slice nbytes / G in rings and all-to-all; the whole
+        chunk in trees, NVLS pushes and send/recv."""
+        whole = self.nbytes / self.size if self.algorithm == "ring" or self.kind == "all_to_all" else self.nbytes
         return whole / self.chunks
 
-    def unit_bytes(self) -> dict[str, float]:
-        """Data bytes each engine unit sends in the whole collective (protocol flags excluded)."""
-        out: dict[str, float] = {}
-        g = self.devices
-        if self.algorithm == "ring":
-            for hop in self.ring_hops():
-                out[hop.unit] = out.get(hop.unit, 0.0) + self.steps * self.nbytes / self.size
-        elif self.algorithm == "nvls":
-            for d in g:
-                out[f"d{d}.link"] = self.nbytes * (1 + 1 / self.size)
-        else:
-            peers = range(1, len(g)) if self.kind == "all_to_all" else (1,)
-            share = self.nbytes / self.size if self.kind == "all_to_all" else self.nbytes
-            for i, d in enumerate(g):
-                for j in peers:
-                    unit = self.hop(d, g[(i + j) % len(g)]).unit
-                    out[unit] = out.get(unit, 0.0) + share
-        return out
+    def transfers_per_chunk(self) -> int:
+        """Transfers one chunk lists (known before listing them, to bound the lowering)."""
+        g = self.size
+        return {"ring": self.steps * g, "nvls": 2 * g, "tree": 2 * (g - 1)}.get(
+            self.algorithm, g * (g - 1) if self.kind == "all_to_all" else g)
 
     def ops(self) -> int:
-        """Engine ops the lowering lists."""
-        g = self.size
-        body = {"ring": self.steps * self.chunks * g, "nvls": 2 * self.chunks * g}.get(self.algorithm)
-        if body is None:
-            body = g * (g - 1) if self.kind == "all_to_all" else g * self.chunks
-        return body + 2 * g
+        """Engine ops the lowering lists: every chunk's transfers and two ops per device on its `comm` unit."""
+        return self.transfers_per_chunk() * self.chunks + 2 * self.size
 
 
 def tick_rate(plan: CommPlan) -> float:
