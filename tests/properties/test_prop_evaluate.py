@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import accel
 import sim
 import workloads
+from sim.dataflows.gpu.backward import derivation
 from sim.dataflows.registry import DATAFLOWS
 from sim.ir.mapping import MappingError
 
@@ -72,14 +73,14 @@ def _dynamic(pick):   # a keep table per (head, query block)
 
 
 def _backward(pick):   # FlashAttention's backward of softmax MHA (the flash*-bwd dataflows' workloads)
-    return workloads.backward(workloads.attention("mha", batch=1, heads=pick([2, 1]), seq=pick([256, 512]),
+    return derivation()(workloads.attention("mha", batch=1, heads=pick([2, 1]), seq=pick([256, 512]),
                                                   head_dim=pick([64, 128]), causal=pick([False, True])))
 
 
 FAMILIES = {"mha-1pass": _mha("1pass", False), "mha-3pass": _mha("3pass", False),
             "mha-1pass-causal": _mha("1pass", True), "gqa": _gqa, "decode": _decode, "mla": _mla, "na": _na,
             "gemm": _gemm, "stream": _stream, "moa": _moa, "dynamic": _dynamic}
-if hasattr(workloads, "backward"):
+if derivation() is not None:
     FAMILIES["mha-bwd"] = _backward
 PROBES = {fam: make(lambda options: options[0]) for fam, make in FAMILIES.items()}   # each family's first member
 SUPPORTED = {df: [(fam, arch) for fam, c in PROBES.items() for arch, a in ARCHS.items()

@@ -7,7 +7,7 @@ from workloads import Cascade
 
 MHA = """input Q[b,h,m,e], K[b,h,p,e], V[b,h,p,f], dAV[b,h,m,f], AV[b,h,m,f], LSE[b,h,m]
 {mask}QK[b,h,m,p] = Q[b,h,m,e] * K[b,h,p,e]
-P[b,h,m,p] = exp(QK[b,h,m,p] - LSE[b,h,m])
+P[b,h,m,p] = sub_exp(QK[b,h,m,p], LSE[b,h,m])
 dP[b,h,m,p] = dAV[b,h,m,f] * V[b,h,p,f]
 Drow[b,h,m] = dAV[b,h,m,f] * AV[b,h,m,f]
 dS[b,h,m,p] = P[b,h,m,p] * (dP[b,h,m,p] - Drow[b,h,m])
@@ -19,12 +19,13 @@ output dK
 GQA = """input Q[b,h,m,e], K[b,g,p,e], V[b,g,p,f], dAV[b,g,r,m,f], AV[b,g,r,m,f], LSE[b,g,r,m]
 split h -> g, r
 {mask}QK[b,g,r,m,p] = Q[b,g,r,m,e] * K[b,g,p,e]
-P[b,g,r,m,p] = exp(QK[b,g,r,m,p] - LSE[b,g,r,m])
+P[b,g,r,m,p] = sub_exp(QK[b,g,r,m,p], LSE[b,g,r,m])
 dP[b,g,r,m,p] = dAV[b,g,r,m,f] * V[b,g,p,f]
 Drow[b,g,r,m] = dAV[b,g,r,m,f] * AV[b,g,r,m,f]
 dS[b,g,r,m,p] = P[b,g,r,m,p] * (dP[b,g,r,m,p] - Drow[b,g,r,m])
 dV[b,g,p,f] = P[b,g,r,m,p] * dAV[b,g,r,m,f]
-dQ[b,g,r,m,e] = dS[b,g,r,m,p] * K[b,g,p,e]
+dQ_QK[b,g,r,m,e] = dS[b,g,r,m,p] * K[b,g,p,e]
+dQ[b,h,m,e] = dQ_QK[b,h,m,e]
 dK[b,g,p,e] = dS[b,g,r,m,p] * Q[b,g,r,m,e]
 output dK
 """

@@ -16,7 +16,10 @@ the input dtype. Grouped heads (flash2-bwd only): FA2 writes dK/dV per query hea
 from __future__ import annotations
 
 import functools
+import importlib
+import types
 from dataclasses import dataclass
+from typing import Callable
 
 import workloads
 from accel import Arch
@@ -54,12 +57,26 @@ class Backward:
     Einsum name."""
     a: Attention
     forward: Cascade
-    einsums: tuple[tuple[str, str], ...]      # (role, the given cascade's Einsum)
+    einsums: tuple[tuple[str, str], ...]      # (role, the given cascade's Einsum), in statement order
 
     @property
-    def names(self) -> dict[str, str]:
-        """Role → the given cascade's Einsum."""
-        return dict(self.einsums)
+    def names(self) -> dict[str, tuple[str, ...]]:
+        """Role → the given cascade's Einsums."""
+        out: dict[str, tuple[str, ...]] = {}
+        for role, name in self.einsums:
+            out[role] = out.get(role, ()) + (name,)
+        return out
+
+
+def derivation() -> Callable[[Cascade], Cascade] | None:
+    """`workloads.backward` (the function, also where the attribute is still its package), or None."""
+    found = getattr(workloads, "backward", None)
+    if found is None:
+        try:
+            found = importlib.import_module("workloads.backward")
+        except ImportError:
+            return None
+    return getattr(found, "backward", None) if isinstance(found, types.ModuleType) else found
 
 
 def _forwards(bc: Cascade) -> list[Cascade]:
@@ -95,7 +112,7 @@ def recognise(bc) -> Backward | str:
 
 @functools.lru_cache(maxsize=128)
 def _recognise(bc: Cascade) -> Backward | str:
-    derive = getattr(workloads, "backward", None)
+    derive = derivation()
     if derive is None:
         return "workloads.backward is not available: backward cascades cannot be recognised"
     if bc.dtype not in BWD_DTYPES:
@@ -114,17 +131,24 @@ def _recognise(bc: Cascade) -> Backward | str:
             f"workloads.backward(workloads.attention('mha', ...)))")
 
 
+def role_of(name: str) -> str | None:
+    """The role an Einsum of the FlashAttention form plays: its name, or the longest role its name extends
+    (`dQ_QK`, the grouped heads' dQ before its reshape, is part of dQ)."""
+    if name in ROLES:
+        return name
+    return max((r for r in ROLES if name.startswith(f"{r}_")), key=len, default=None)
+
+
 def _shape(bc: Cascade, fwd: Cascade, ref: Cascade) -> Backward | str:
     a = attention(fwd)
     if isinstance(a, str):
         return a
-    by_position = {r.name: e.name for r, e in zip(ref.einsums, bc.einsums)}
-    missing = [r for r in ROLES if r not in by_position]
-    extra = [r.name for r in ref.einsums if r.name not in ROLES]
-    if missing or extra:
+    roles = [(role_of(r.name), e.name) for r, e in zip(ref.einsums, bc.einsums)]
+    missing = sorted(set(ROLES) - {r for r, _ in roles})
+    if missing or any(r is None for r, _ in roles):
         return (f"the backward of {fwd.name} has Einsums {[e.name for e in ref.einsums][:12]}; the kernels model "
-                f"exactly {list(ROLES)}")
-    return Backward(a, fwd, tuple((r, by_position[r]) for r in ROLES))
+                f"the roles {list(ROLES)}")
+    return Backward(a, fwd, tuple(roles))
 
 
 def shape_of(c: Cascade, name: str) -> Backward:

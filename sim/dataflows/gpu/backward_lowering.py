@@ -279,7 +279,7 @@ def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options, fa3: bool) -> L
               "bulk reduce-add" if fa3 else
               "FlashAttention-2 backward: mma.sync in order on the same warps, dQ by fp32 atomicAdd")
     return Lowered(program=g.build(), unit_keys={u: u for u in UNITS}, actions=useful_actions(c, arch),
-                   tags={role: (b.names[role],) for role in ROLE_TAGS}, flops=float(workloads.flops(c)),
+                   tags=b.names, flops=float(workloads.flops(c)),
                    notes=(kernel, *notes), phases=PHASES, kernels=g.kernels, unit_levels=UNIT_LEVELS)
 
 
