@@ -6,18 +6,17 @@ from __future__ import annotations
 from typing import Any, Mapping as MappingType
 
 from workloads import Model, model as zoo
-from workloads.dtypes import dtype_bytes
-from workloads.models.footprint import parameters
 from workloads.models.parts import Layer
-from workloads.models.zoo import MODELS, kv_cache_bytes
+from workloads.models.zoo import MODELS
 
 from sim.ir import MappingError
 from sim.ir.options import Options
 from sim.models.layers import evaluate_layer
-from sim.models.memory import Memory, check, memory
-from sim.parallel.outcome import result, shares, work
+from sim.models.memory import check
+from sim.parallel.outcome import device_memory, result, shares, work
 from sim.parallel.plans import Plan, check_fits
 from sim.parallel.result import ParallelResult
+from sim.parallel.ring import context_layer
 from sim.parallel.schedule import schedule
 from sim.parallel.shard import device_batch, device_model
 from sim.parallel.tensor import collectives, layer_step, placed
@@ -48,13 +47,6 @@ def zoo_layer(layer: Layer) -> tuple[Model, dict[str, Any]]:
                        f"batch, seq_kv, causal{', form' if m.variant == 'mla' else ''}, dense)")
 
 
-def device_memory(m: Model, layer: Layer, device) -> Memory:
-    """One device's weights (its layer's parameters) and the KV cache its layer reads, against its HBM."""
-    weights = parameters(layer) * dtype_bytes(m.dtype)
-    return memory(f"{m.name} layer", device, weights, kv_cache_bytes(layer), layer.sizes["B"],
-                  layer.sizes.get("P", 0))
-
-
 def refuse_unmodelled(p: Plan, where: str) -> None:
     """Plans whose forms are not modelled are refused, naming what is."""
     if p.pp > 1:
@@ -74,7 +66,6 @@ def parallel_layer(layer: Layer, cluster, p: Plan, constraints: MappingType[str,
                            f"one layer")
     m, kw = zoo_layer(layer)
     if p.cp > 1:
-        from sim.parallel.ring import context_layer
         return context_layer(m, kw, cluster, p, constraints, options)
     dev_model = device_model(m, p)
     dev_layer = dev_model.layer(**{**kw, "batch": device_batch(kw["batch"], p)})
@@ -84,7 +75,7 @@ def parallel_layer(layer: Layer, cluster, p: Plan, constraints: MappingType[str,
     tokens = dev_layer.sizes["B"] * dev_layer.sizes["M"]
     where = collectives(p, cluster, tokens=tokens, model_dim=m.model_dim, dtype=m.dtype,
                         top_k=m.moe.top_k if m.moe else 0)
-    s = schedule(layer_step(lr.parts, p, where))
+    s = schedule(layer_step(lr.parts, p, where), cluster.device.clock_hz)
     roles = [f"{_role(p, d)}" for d in range(p.devices)]
     devices = shares(s, cluster.device, roles, [work(lr.parts)] * p.devices, [lr] * p.devices)
     notes = _notes(p, m)

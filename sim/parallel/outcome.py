@@ -7,10 +7,15 @@ from typing import Sequence
 
 import workloads
 from accel import Arch
+from workloads import Model
+from workloads.dtypes import dtype_bytes
+from workloads.models.footprint import parameters
+from workloads.models.parts import Layer
+from workloads.models.zoo import kv_cache_bytes
 
 from sim.models.choice import KernelRun
 from sim.models.compose import LayerResult
-from sim.models.memory import Memory
+from sim.models.memory import Memory, memory
 from sim.parallel.links import CollectiveRun
 from sim.parallel.plans import Plan
 from sim.parallel.result import DeviceShare, ParallelResult
@@ -33,8 +38,8 @@ def shares(s: Scheduled, device: Arch, roles: Sequence[str], works: Sequence[tup
         busy = s.busy[d]
         flops, hbm, energy = works[d]
         idle = max(s.seconds - busy["compute"], 0.0)
-        out.append(DeviceShare(d, role, busy["compute"], busy["link"], busy["nic"], s.exposed[d], s.overlapped[d],
-                               flops, hbm, energy + device.static_power_w * idle, kernels[d]))
+        out.append(DeviceShare(d, role, busy["compute"], s.communication[d], s.overlapped[d], busy["link"],
+                               busy["nic"], flops, hbm, energy + device.static_power_w * idle, kernels[d]))
     return tuple(out)
 
 
@@ -43,11 +48,19 @@ def result(name: str, cluster, plan: Plan, s: Scheduled, devices: tuple[DeviceSh
            repeat: int = 1) -> ParallelResult:
     """The record of `repeat` identical steps (a model phase's layers of one kind)."""
     scaled = tuple(_scaled(d, repeat) for d in devices)
-    return ParallelResult(name, cluster.name, plan, s.seconds * repeat, scaled, issued, memory, s.run, repeat, notes)
+    return ParallelResult(name, cluster.name, plan, s.seconds * repeat, s.exposed_s * repeat, scaled, issued, memory,
+                          s.run, repeat, notes)
 
 
 def _scaled(d: DeviceShare, k: int) -> DeviceShare:
     if k == 1:
         return d
-    return DeviceShare(d.device, d.role, d.compute_s * k, d.link_s * k, d.nic_s * k, d.exposed_s * k,
-                       d.overlapped_s * k, d.flops * k, d.hbm_bytes * k, d.energy_j * k, d.kernels)
+    return DeviceShare(d.device, d.role, d.compute_s * k, d.comm_s * k, d.overlapped_s * k, d.link_s * k,
+                       d.nic_s * k, d.flops * k, d.hbm_bytes * k, d.energy_j * k, d.kernels)
+
+
+def device_memory(m: Model, layer: Layer, device) -> Memory:
+    """One device's weights (its layer's parameters) and the KV cache its layer reads, against its HBM."""
+    weights = parameters(layer) * dtype_bytes(m.dtype)
+    return memory(f"{m.name} layer", device, weights, kv_cache_bytes(layer), layer.sizes["B"],
+                  layer.sizes.get("P", 0))

@@ -14,17 +14,18 @@ from sim.parallel.plans import Plan
 
 @dataclass(frozen=True)
 class DeviceShare:
-    """One device's part: `role` (e.g. "tp rank 1"), busy seconds of its compute unit, NVLink and NIC,
-    its communication seconds exposed (compute idle) and overlapped (compute busy), its kernels' MAC FLOPs, HBM
+    """One device's part: `role` (e.g. "tp rank 1"), busy seconds of its compute unit, its communication seconds
+    (its collectives' spans and its sends) and those overlapped with its compute, busy seconds of its NVLink and
+    NIC egress, its kernels' MAC FLOPs, HBM
     bytes and energy (kernels' energy, plus static power over the time its compute waits), and the single-device
     result its kernels come from (`kernels`, shared by devices that run the same shard)."""
     device: int
     role: str
     compute_s: float
+    comm_s: float
+    overlapped_s: float
     link_s: float
     nic_s: float
-    exposed_s: float
-    overlapped_s: float
     flops: float
     hbm_bytes: float
     energy_j: float
@@ -34,6 +35,7 @@ class DeviceShare:
 @dataclass(frozen=True)
 class ParallelResult:
     """A workload under a plan on a cluster. `latency_s`: the step's makespan on the engine (× repeated layers);
+    `exposed_s`: what communication adds to it (the makespan minus that of the same step with free transfers);
     `devices`: one `DeviceShare` per device of the plan; `collectives`: what the links carried, per issue;
     `memory`: the most loaded device's weights and KV cache against its HBM; `run`: the engine run of one step (its
     units `d<i>.compute|link|nic`, for the timeline); `repeat`: identical steps the latency covers (layers)."""
@@ -41,6 +43,7 @@ class ParallelResult:
     cluster: str
     plan: Plan
     latency_s: float
+    exposed_s: float
     devices: tuple[DeviceShare, ...]
     collectives: tuple[CollectiveRun, ...]
     memory: Memory | None
@@ -60,18 +63,13 @@ class ParallelResult:
 
     @property
     def communication_s(self) -> float:
-        """Link and NIC seconds of the busiest device."""
-        return max(d.link_s + d.nic_s for d in self.devices)
-
-    @property
-    def exposed_s(self) -> float:
-        """Communication seconds not hidden behind compute, on the device where most is exposed."""
-        return max(d.exposed_s for d in self.devices)
+        """Communication seconds of the device that communicates longest."""
+        return max(d.comm_s for d in self.devices)
 
     @property
     def overlapped_s(self) -> float:
-        """Communication seconds hidden behind compute, on the device where most is exposed."""
-        return max(self.devices, key=lambda d: d.exposed_s).overlapped_s
+        """Communication seconds hidden behind compute: the longest communication less what is exposed."""
+        return max(self.communication_s - self.exposed_s, 0.0)
 
     @property
     def load_balance(self) -> float:

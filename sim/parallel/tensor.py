@@ -31,22 +31,14 @@ def collectives(plan: Plan, cluster, *, tokens: int, model_dim: int, dtype: str,
         nbytes = tokens * model_dim * dtype_bytes(dtype)
         for where in ("attn_residual", "ffn_residual"):
             out[f"before:{where}"] = timed(f"all_reduce.{where.split('_')[0]}", "all_reduce", nbytes, cluster,
-                                           plan.tp)
+                                           tuple(range(plan.tp)))
     if plan.ep > 1:
         routed = tokens * top_k * model_dim
         out["before:experts_gate_up"] = timed("all_to_all.dispatch", "all_to_all", routed * DISPATCH_BYTES, cluster,
-                                              plan.ep)
+                                              tuple(range(plan.ep)))
         out["before:experts_down_combine"] = timed("all_to_all.combine", "all_to_all", routed * COMBINE_BYTES,
-                                                   cluster, plan.ep)
+                                                   cluster, tuple(range(plan.ep)))
     return out
-
-
-def groups(plan: Plan, kind: str) -> list[tuple[int, ...]]:
-    """The device groups of a collective: consecutive tp devices for the all-reduces, the whole expert group for
-    the all-to-alls."""
-    n = plan.devices
-    size = plan.tp if kind == "all_reduce" else plan.ep
-    return [tuple(range(s, s + size)) for s in range(0, n, size)]
 
 
 def layer_step(parts: Sequence[KernelRun], plan: Plan, where: dict[str, CollectiveRun], per_layer: int = 1,
@@ -58,9 +50,8 @@ def layer_step(parts: Sequence[KernelRun], plan: Plan, where: dict[str, Collecti
     pending = dict(where)
     for part in parts:
         issue = pending.pop(f"before:{base_name(part.kernel.name, prefix)}", None)
-        if issue is not None and issue.seconds > 0:
-            for members in groups(plan, issue.kind):
-                last.update(step.collective(members, issue.unit, issue.seconds, issue.name, last))
+        if issue is not None and issue.plan is not None:
+            last.update(step.collective(issue, last))
         seconds = part.result.latency_s * part.launches / per_layer
         for d in range(plan.devices):
             last[d] = step.add(d, "compute", seconds, part.kernel.name, () if last[d] is None else (last[d],))

@@ -1,0 +1,189 @@
+"""`sim.inference` on a cluster under a plan: the per-device model (`shard`) served on the cluster's device by the
+single-device path (`sim.models.inference`: prefill, every decode step at its own KV length), each phase then
+re-run as multi-device steps on the engine — one step per layer kind, with the plan's collectives between the
+kernels (`tensor`), repeated over the layers of that kind (a collective synchronises the devices, so consecutive
+layers do not overlap) — plus the heads: a vocabulary-parallel LM head all-gathers its logits.
+
+`disaggregation="prefill-decode"` (DistServe, Zhong et al., OSDI 2024): prefill on one pool of the plan's devices,
+decode on another; each sequence's KV cache (every layer's rows of its prompt) moves from a prefill device to a
+decode device once, over the NIC when the pools are on different nodes, before the first decode step.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping as MappingType
+
+import workloads
+from workloads import CascadeError, Model
+from workloads.dtypes import dtype_bytes
+from workloads.models.footprint import layer_counts
+
+from sim.ir import MappingError
+from sim.ir.options import Options
+from sim.models import inference as inference_one
+from sim.models.compose import LayerResult
+from sim.models.memory import Memory
+from sim.parallel.layerplan import refuse_unmodelled
+from sim.parallel.links import CollectiveRun, timed
+from sim.parallel.outcome import result, shares, work
+from sim.parallel.plans import Plan, check_fits
+from sim.parallel.result import DeviceShare, ParallelResult
+from sim.parallel.schedule import Step, schedule
+from sim.parallel.shard import device_batch, device_model
+from sim.parallel.tensor import collectives, layer_step, placed
+
+HEADS = ("embed", "final_norm", "lm_head")
+
+
+@dataclass(frozen=True)
+class ParallelInference:
+    """One batch served under a plan. Times as `sim.Inference` (`ttft_s`, `tpot_s`, `tokens_per_s` over the whole
+    batch); `memory`: one device's weights and KV cache against its HBM; `prefill`, `decode`: each phase as a
+    `ParallelResult`; `kv_transfer`: the prefill-to-decode KV-cache move of a disaggregated plan (None otherwise)."""
+    model: str
+    cluster: str
+    plan: Plan
+    prompt: int
+    batch: int
+    output_tokens: int
+    ttft_s: float
+    tpot_s: float | None
+    tokens_per_s: float
+    energy_per_token_j: float | None
+    memory: Memory
+    prefill: ParallelResult
+    decode: tuple[ParallelResult, ...]
+    kv_transfer: CollectiveRun | None = None
+    notes: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        tpot = f"{self.tpot_s * 1e3:.4g} ms" if self.tpot_s is not None else "- (no decode)"
+        lines = [f"{self.model} on {self.cluster} with plan {self.plan}: batch {self.batch}, prompt {self.prompt}, "
+                 f"{self.output_tokens} output token{'s' * (self.output_tokens > 1)}",
+                 f"  TTFT {self.ttft_s * 1e3:.4g} ms, TPOT {tpot}, {self.tokens_per_s:.4g} tokens/s",
+                 f"  prefill: communication {self.prefill.communication_s * 1e3:.4g} ms "
+                 f"({self.prefill.exposed_s * 1e3:.4g} ms exposed)",
+                 f"  memory per device: {self.memory.note}"]
+        if self.kv_transfer is not None:
+            lines.append(f"  KV-cache transfer {self.kv_transfer.nbytes / 1e6:.4g} MB per decode device, "
+                         f"{self.kv_transfer.seconds * 1e3:.4g} ms ({self.kv_transfer.unit})")
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+
+def _model(model: Any) -> Model:
+    if isinstance(model, str):
+        try:
+            return workloads.model(model)
+        except CascadeError as err:
+            raise MappingError(f"inference: {err}") from None
+    if not isinstance(model, Model):
+        raise MappingError(f"inference: model must be a model name or a workloads.Model, got {type(model).__name__}")
+    return model
+
+
+def _prefixes(m: Model) -> dict[bool, str]:
+    """The layer-group prefixes `sim.models.inference` names a phase's kernels with."""
+    counts = layer_counts(m)
+    return {dense: ("layers." if len(counts) == 1 else "dense." if dense else f"{m.ffn}.") for dense in counts}
+
+
+def parallel_inference(model: Any, cluster, p: Plan, *, prompt: int, batch: int, output_tokens: int,
+                       memory_policy: str, constraints: MappingType[str, Any] | None,
+                       options: Options) -> ParallelInference:
+    """Serve the batch under plan `p` (see the module docstring)."""
+    m = _model(model)
+    pools = 2 if p.disaggregation == "prefill-decode" else 1
+    check_fits(p, cluster.size // pools, f"{cluster.name}" + (" (half of it: one pool)" if pools == 2 else ""))
+    refuse_unmodelled(p, "inference")
+    if p.cp > 1 or p.disaggregation == "core-attention":
+        raise MappingError(f"plan {p}: context parallelism and core-attention disaggregation are modelled for one "
+                           f"layer (sim.evaluate(layer, cluster, plan=...)); inference takes cp=1")
+    dev = device_model(m, p)
+    b = device_batch(batch, p) if isinstance(batch, int) and not isinstance(batch, bool) else batch
+    try:
+        one = inference_one(dev, cluster.device, prompt=prompt, batch=b, output_tokens=output_tokens,
+                            memory_policy=memory_policy, constraints=constraints, options=options)
+    except MappingError as err:
+        raise MappingError(f"plan {p}, one device's shard: {err}") from None
+    prefill = phase(m, dev, cluster, p, one.prefill, b * one.prompt, b)
+    decode = tuple(phase(m, dev, cluster, p, r, b, b) for r in one.decode)
+    transfer = _kv_transfer(m, cluster, p, one) if pools == 2 else None
+    return _record(m, cluster, p, one, prefill, decode, transfer)
+
+
+def phase(m: Model, dev: Model, cluster, p: Plan, lr: LayerResult, tokens: int, batch: int) -> ParallelResult:
+    """One phase (prefill or a decode step) under the plan: its heads, then each layer kind's step × its layers."""
+    prefixes, counts = _prefixes(dev), layer_counts(dev)
+    top_k = m.moe.top_k if m.moe else 0
+    where = collectives(p, cluster, tokens=tokens, model_dim=m.model_dim, dtype=m.dtype, top_k=top_k)
+    steps, issued, clock = [], [], cluster.device.clock_hz
+    for dense, count in counts.items():
+        parts = [r for r in lr.parts if r.kernel.name.startswith(prefixes[dense])]
+        steps.append((schedule(layer_step(parts, p, where, count, prefixes[dense]), clock), parts, count))
+        issued += [_times(c, count) for c in placed(parts, where, prefixes[dense])]
+    heads = [r for r in lr.parts if r.kernel.name in HEADS]
+    if heads:
+        gather = timed("all_gather.logits", "all_gather", batch * dev.vocab * dtype_bytes(m.dtype), cluster,
+                       tuple(range(p.tp)))
+        steps.append((schedule(_heads_step(heads, p, gather), clock), heads, 1))
+        issued += [gather] if gather.seconds else []
+    return _combine(lr.workload, cluster, p, steps, tuple(issued), lr.notes)
+
+
+def _times(c: CollectiveRun, count: int) -> CollectiveRun:
+    return dataclasses.replace(c, count=c.count * count)
+
+
+def _heads_step(heads, p: Plan, gather: CollectiveRun) -> Step:
+    """Embedding, final norm and LM head on every device; the LM head's logits all-gathered over the tp group."""
+    step = layer_step(heads, p, {})
+    if gather.plan is not None:
+        step.collective(gather, {d: step.last(d) for d in range(p.devices)})
+    return step
+
+
+def _combine(name: str, cluster, p: Plan, steps, issued: tuple[CollectiveRun, ...], notes) -> ParallelResult:
+    """The phase as one record: its steps one after another, each repeated over its layers."""
+    total, exposed, per_device = 0.0, 0.0, [None] * p.devices
+    for s, parts, count in steps:
+        devices = shares(s, cluster.device, _roles(p), [work(parts, count)] * p.devices, [None] * p.devices)
+        total += s.seconds * count
+        exposed += s.exposed_s * count
+        per_device = [_add(acc, d, count) for acc, d in zip(per_device, devices)]
+    main = max(steps, key=lambda t: t[0].seconds * t[2])[0]
+    return ParallelResult(name, cluster.name, p, total, exposed, tuple(per_device), issued, None, main.run, 1,
+                          tuple(n for n in notes if not n.startswith(("embed:", "final_norm:", "lm_head:"))))
+
+
+def _roles(p: Plan) -> list[str]:
+    return [f"ep rank {d}" if p.ep > 1 else f"tp rank {d}" for d in range(p.devices)]
+
+
+def _add(acc: DeviceShare | None, d: DeviceShare, k: int) -> DeviceShare:
+    fields = ("compute_s", "comm_s", "overlapped_s", "link_s", "nic_s", "flops", "hbm_bytes", "energy_j")
+    values = [getattr(d, f) * k + (getattr(acc, f) if acc is not None else 0.0) for f in fields]
+    return DeviceShare(d.device, d.role, *values)
+
+
+def _kv_transfer(m: Model, cluster, p: Plan, one) -> CollectiveRun:
+    """The KV cache of a decode device's sequences (every layer's prompt rows), sent once from its prefill device
+    (the pools are devices [0, n) and [n, 2n): across nodes, over the NIC, once a pool fills a node)."""
+    nbytes = one.memory.kv_cache_bytes * one.prompt / max(one.prompt + one.output_tokens - 1, 1)
+    return timed("send_recv.kv_cache", "send_recv", math.ceil(nbytes), cluster, (0, p.devices))
+
+
+def _record(m: Model, cluster, p: Plan, one, prefill: ParallelResult, decode: tuple[ParallelResult, ...],
+            transfer: CollectiveRun | None) -> ParallelInference:
+    counted = decode[:one.output_tokens - 1]
+    moved = transfer.seconds if transfer is not None else 0.0
+    total = prefill.latency_s + moved + sum(r.latency_s for r in counted)
+    energy = prefill.energy_j + sum(r.energy_j for r in counted)
+    tpot = sum(r.latency_s for r in decode) / len(decode) if decode else None
+    tokens = one.batch * p.replicas * one.output_tokens
+    notes = one.notes + (f"per device: {one.batch} sequence{'s' * (one.batch > 1)} of the batch",)
+    return ParallelInference(m.name, cluster.name, p, one.prompt, one.batch * p.replicas, one.output_tokens,
+                             prefill.latency_s, tpot, tokens / total,
+                             energy / tokens if one.energy_per_token_j is not None else None, one.memory, prefill,
+                             decode, transfer, notes)
