@@ -3,6 +3,8 @@ predicted time (NCCL's src/graph/tuning.cc picks the algorithm and protocol mini
 closed form of the schedule that will be simulated, `sim.dataflows.comm.bounds`)."""
 from __future__ import annotations
 
+import dataclasses
+
 from accel.interconnect import Cluster
 
 from sim.dataflows.comm.bounds import bound_ticks
@@ -26,6 +28,12 @@ def candidates(kind: str, cluster: Cluster, devices: tuple[int, ...]) -> list[tu
     return out
 
 
+def _chunked(plan: CommPlan, chunks: int | None) -> CommPlan:
+    """`plan` with its pinned or default chunks, as many as the engine-op limit allows (all-to-all: one)."""
+    n = 1 if plan.kind == "all_to_all" else chunks if chunks is not None else default_chunks(plan)
+    return fit_chunks(dataclasses.replace(plan, chunks=n))
+
+
 def plan_collective(kind: str, nbytes: int, cluster: Cluster, devices: tuple[int, ...], algorithm: str | None = None,
                     protocol: str | None = None, chunks: int | None = None) -> CommPlan:
     """The plan of a collective whose arguments are already checked (`sim.collective` checks them); unpinned
@@ -36,9 +44,7 @@ def plan_collective(kind: str, nbytes: int, cluster: Cluster, devices: tuple[int
         valid = sorted({f"{a}/{p}" for a, p in candidates(kind, cluster, devices)})
         raise MappingError(f"{kind}: algorithm={algorithm!r} with protocol={protocol!r} cannot run on this group "
                            f"of {len(devices)} devices (valid here: {', '.join(valid)})")
-    n = chunks if chunks is not None else default_chunks(kind, nbytes, len(devices), cluster)
-    plans = [fit_chunks(CommPlan(kind, nbytes, devices, a, p, 1 if kind == "all_to_all" else n, cluster))
-             for a, p in pairs]
+    plans = [_chunked(CommPlan(kind, nbytes, devices, a, p, 1, cluster), chunks) for a, p in pairs]
     if chunks is not None and kind != "all_to_all" and any(p.chunks != chunks for p in plans):
         raise MappingError(f"{kind}: chunks={chunks} over {len(devices)} devices lists more than {MAX_COMM_OPS:,} "
                            f"engine ops: use fewer chunks")

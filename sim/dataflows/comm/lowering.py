@@ -7,9 +7,9 @@ algorithms across nodes) and, for rings and trees across nodes, `n<k>.nic` (node
 channels share for the crossing). Units are in-order: a device sends its pieces one after another; a piece is
 visible to its receiver `latency` ticks after its transfer ends, and the receiver forwards it then.
 
-Ops are listed in wavefront order — by chunk + stage, later chunks first (`transfers`: a transfer's stage is its
-depth in the chunk's dependencies) — so an in-order link sends the next chunk's first piece while the previous
-chunk's data is still in flight: the pipeline.
+Ops are listed by their earliest possible start — chunk k released k × its shortest transfer after the first,
+each transfer at the longest (transfer + latency) path to it in its chunk — so an in-order link sends the next
+chunks' pieces while the previous chunk's data is still in flight: the pipeline.
 """
 from __future__ import annotations
 
@@ -41,19 +41,33 @@ def collective_ops(segment: SegmentBuilder, plan: CommPlan, *, ticks_per_s: floa
         deps = after.get(d, ()) if isinstance(after, Mapping) else after
         start[d] = segment.op(f"d{d}.comm", base, deps=list(deps), tag=tag)
     shapes = [chunk_transfers(plan, k) for k in range(min(plan.chunks, 2 if plan.algorithm == "tree" else 1))]
-    listed = sorted(((k + t.stage, -k, i) for k in range(plan.chunks)
-                     for i, t in enumerate(shapes[k % len(shapes)])))
+    timed = [[hop_ticks(t.hop, t.nbytes, tps) for t in shape] for shape in shapes]
+    listed = sorted((k * _release(timed[k % len(shapes)]) + asap, k, i) for k in range(plan.chunks)
+                    for i, asap in enumerate(_asap(shapes[k % len(shapes)], timed[k % len(shapes)])))
     ops: dict[tuple[int, int], int] = {}
     held: dict[int, list[int]] = {d: [] for d in plan.devices}
-    for _, minus_k, i in listed:
-        k = -minus_k
+    for _, k, i in listed:
         t = shapes[k % len(shapes)][i]
-        d, a = hop_ticks(t.hop, t.nbytes, tps)
+        d, a = timed[k % len(shapes)][i]
         deps = [ops[k, j] for j in t.deps] if t.deps else [start[t.sender]]
         ops[k, i] = segment.op(t.hop.unit, d, a, deps=deps, tag=tag)
         for r in t.receivers:
             held[r].append(ops[k, i])
     return {d: segment.op(f"d{d}.comm", 0, deps=[start[d], *held[d]], tag=tag) for d in plan.devices}
+
+
+def _asap(shape, timed) -> list[int]:
+    """Earliest start of each transfer of a chunk, were every unit free: the longest (d + a) path to it."""
+    start: list[int] = []
+    for t in shape:
+        start.append(max((start[j] + sum(timed[j]) for j in t.deps), default=0))
+    return start
+
+
+def _release(timed) -> int:
+    """Ticks between the releases of successive chunks: the shortest transfer of one (a sender sends the next
+    chunk's first piece as soon as its link is free)."""
+    return min(d for d, _ in timed)
 
 
 def collective_program(plan: CommPlan, *, tag: str = "comm") -> Program:

@@ -135,12 +135,13 @@ def ticks(seconds: float, ticks_per_s: float) -> int:
     return max(int(math.ceil(seconds * ticks_per_s)), 0)
 
 
-def default_chunks(kind: str, nbytes: int, size: int, cluster: Cluster) -> int:
-    """NCCL's pipeline granularity: a chunk is one slot of every channel (SLOT_BYTES × comm_sms) of a step's data."""
-    if kind == "all_to_all":
+def default_chunks(plan: CommPlan) -> int:
+    """NCCL's pipeline granularity: a chunk is one slot of every channel (SLOT_BYTES × comm_sms) of what one
+    transfer carries (a ring's slice, a tree's whole buffer; an all-to-all is one piece per peer)."""
+    if plan.kind == "all_to_all":
         return 1
-    whole = nbytes if kind == "send_recv" else nbytes / size
-    return max(1, min(MAX_CHUNKS, math.ceil(whole / (SLOT_BYTES * cluster.comm_sms))))
+    whole = plan.piece_bytes * plan.chunks
+    return max(1, min(MAX_CHUNKS, math.ceil(whole / (SLOT_BYTES * plan.cluster.comm_sms))))
 
 
 def fit_chunks(plan: CommPlan) -> CommPlan:
