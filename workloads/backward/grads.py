@@ -86,7 +86,8 @@ class Gradients:
         seed = grad if e.reduce != "max" else self._max_seed(e, grad)
         loops = loop_ranks(e)
         grouped: dict[Ref, Expr] = {}
-        for ref, expr in pullback(e.expr, seed, where_einsum(e)):
+        value = e.output if e.reduce is None else None
+        for ref, expr in pullback(e.expr, seed, where_einsum(e), value):
             grouped[ref] = expr if ref not in grouped else Call("add", (grouped[ref], expr))
         for ref, expr in grouped.items():
             self.add_part(ref.tensor, Part(e.name, tuple(i.rank for i in ref.indices), _bound(expr, loops, e.expr)))

@@ -2,7 +2,7 @@
 MICRO 2024, Cascades 4 and 5 and the 2-pass family of its Table I), found Einsum for Einsum by unifying the cascade
 with the core text of `workloads.variants.cores` up to tensor and rank names.
 
-A core computes O[q…,m,f…] = Σ_p softmax_p(S[q…,m,p]) · V[kv…,p,f…] whatever its softmax form; what feeds the scores
+Flash-Decoding's split-KV merge (Dao et al., 2023) is recognised the same way. A core computes O[q…,m,f…] = Σ_p softmax_p(S[q…,m,p]) · V[kv…,p,f…] whatever its softmax form; what feeds the scores
 S and the values V, and what reads O, is ordinary cascade. Recognition is structural (no numbers are compared), so
 a core written with other tensor or rank names is recognised too; one written with other ops or argument orders is
 not, and takes the general derivation.
@@ -16,6 +16,7 @@ from workloads.build import cascade
 from workloads.ir import Call, Cascade, Const, Einsum, Ref
 from workloads.order import producers
 from workloads.variants.cores import CORES
+from workloads.variants.grouped import SPLIT_KV
 
 __all__ = ["Block", "find_blocks"]
 
@@ -39,8 +40,19 @@ class Block:
     row_sum: str
 
 
-# Template tensor names of each core's row statistics (after the key loop, for the 1-pass core).
-_STATISTICS = {"1pass": ("RM", "RD"), "2pass": ("GM", "SD"), "3pass": ("GM", "SD")}
+
+
+def _split_kv_core() -> str:
+    """Flash-Decoding's split-KV merge (`workloads.variants.grouped.SPLIT_KV`) as a core over its scores SQK."""
+    lines = [line for line in SPLIT_KV.strip().splitlines() if not line.startswith("SQK[")]
+    text = "\n".join(lines).replace("b,g,r,", "{q},").replace("b,g,", "{kv},").replace(",f]", ",{f}]")
+    return text.replace("V[{kv}", "{V}[{kv}").replace("\nAV[", "\n{AV}[") + "\n"
+
+
+TEMPLATES = {**CORES, "split_kv": _split_kv_core()}
+# Per core: its score tensor and how the scores index the key; its row statistics (max, sum) after the key loop.
+_SCORES = {"3pass": ("QK", "p"), "2pass": ("BQK", "p1,p0"), "1pass": ("BQK", "p1,p0"), "split_kv": ("SQK", "z,p0")}
+_STATISTICS = {"1pass": ("RM", "RD"), "2pass": ("GM", "SD"), "3pass": ("GM", "SD"), "split_kv": ("GMZ", "DEN")}
 
 
 def find_blocks(c: Cascade) -> list[Block]:
@@ -59,7 +71,7 @@ def find_blocks(c: Cascade) -> list[Block]:
 
 def _match_at(c: Cascade, e: Einsum) -> Block | None:
     n_out = len(e.output.indices)
-    for kind in CORES:
+    for kind in TEMPLATES:
         for nq in range(min(MAX_LEADING, n_out - 2) + 1):
             for nkv in range(nq + 1):
                 template = _template(kind, nq, nkv, n_out - 1 - nq)
@@ -75,10 +87,10 @@ def _template(kind: str, nq: int, nkv: int, nf: int) -> Cascade:
     q = [f"x{i}" for i in range(nq)]
     kv = q[:nkv]
     f = [f"f{i}" for i in range(nf)]
-    score, key = ("QK", "p") if kind == "3pass" else ("BQK", "p1,p0")
+    score, key = _SCORES[kind]
     lead = lambda ranks: "".join(r + "," for r in ranks)
     text = f"input {score}[{lead(q)}m,{key}], V[{lead(kv)}p,{','.join(f)}]\n"
-    body = CORES[kind].replace("{scores}", "").replace("{q},", lead(q)).replace("{kv},", lead(kv))
+    body = TEMPLATES[kind].replace("{scores}", "").replace("{q},", lead(q)).replace("{kv},", lead(kv))
     text += body.format(f=",".join(f), V="V", AV="O")
     sizes = {r.upper(): TEMPLATE_SIZE for r in q + f + ["m", "p"]}
     if kind != "3pass":
@@ -174,7 +186,7 @@ def _refs(expr) -> list[Ref]:
 
 def _block(kind: str, template: Cascade, b: _Binding) -> Block:
     internal = frozenset(b.tensors[e.name] for e in template.einsums)
-    score = "QK" if kind == "3pass" else "BQK"
+    score = _SCORES[kind][0]
     split = template.splits[0] if template.splits else None
     row_max, row_sum = _STATISTICS[kind]
     return Block(kind=kind, einsums=internal, scores=b.tensors[score], values=b.tensors["V"], output=b.tensors["O"],

@@ -84,6 +84,11 @@ def _silu_slope(x: Expr) -> Expr:
     return mul(s, add(Const(1.0), mul(x, _one_minus(s))))
 
 
+def _v(call) -> Expr:
+    """The value of a call: the tensor that holds it, when there is one."""
+    return call.value if isinstance(call, _Valued) else call
+
+
 # op -> function(seed, call) giving seed · ∂call/∂arg for each argument (None: no gradient flows there).
 RULES = {
     "add": lambda g, c: (g, g),
@@ -94,24 +99,29 @@ RULES = {
     "max": lambda g, c: (mul(g, step(sub(*c.args))), mul(g, step(sub(c.args[1], c.args[0])))),
     "min": lambda g, c: (mul(g, step(sub(c.args[1], c.args[0]))), mul(g, step(sub(*c.args)))),
     "neg": lambda g, c: (neg(g),),
-    "exp": lambda g, c: (mul(g, c),),
-    "sub_exp": lambda g, c: (mul(g, c), neg(mul(g, c))),
-    "sqrt": lambda g, c: (Call("div", (mul(Const(0.5), g), c)),),
-    "rsqrt": lambda g, c: (mul(mul(Const(-0.5), g), mul(c, mul(c, c))),),
-    "tanh": lambda g, c: (mul(g, _one_minus(mul(c, c))),),
-    "sigmoid": lambda g, c: (mul(g, mul(c, _one_minus(c))),),
+    "exp": lambda g, c: (mul(g, _v(c)),),
+    "sub_exp": lambda g, c: (mul(g, _v(c)), neg(mul(g, _v(c)))),
+    "sqrt": lambda g, c: (Call("div", (mul(Const(0.5), g), _v(c))),),
+    "rsqrt": lambda g, c: (mul(mul(Const(-0.5), g), mul(_v(c), mul(_v(c), _v(c)))),),
+    "tanh": lambda g, c: (mul(g, _one_minus(mul(_v(c), _v(c)))),),
+    "sigmoid": lambda g, c: (mul(g, mul(_v(c), _one_minus(_v(c)))),),
     "silu": lambda g, c: (mul(g, _silu_slope(c.args[0])),),
     "gelu": lambda g, c: (mul(g, _gelu_slope(c.args[0])),),
     "relu": lambda g, c: (mul(g, step(c.args[0])),),
-    "elu": lambda g, c: (mul(g, Call("min", (add(c, Const(1.0)), Const(1.0)))),),
+    "elu": lambda g, c: (mul(g, Call("min", (add(_v(c), Const(1.0)), Const(1.0)))),),
     HEAVISIDE: lambda g, c: (None,),
     BROADCAST: lambda g, c: (g, None),
 }
 SUPPORTED = tuple(sorted(RULES))
 
 
-def pullback(expr: Expr, seed: Expr, where: str) -> list[tuple[Ref, Expr]]:
-    """(reference, seed · ∂expr/∂reference) for every tensor reference of `expr`, left to right."""
+# Ops whose derivative reads their own value: a map Einsum `T = exp(…)` reuses T instead of recomputing exp.
+VALUE_RULES = frozenset({"exp", "sub_exp", "sqrt", "rsqrt", "tanh", "sigmoid", "elu"})
+
+
+def pullback(expr: Expr, seed: Expr, where: str, value: Ref | None = None) -> list[tuple[Ref, Expr]]:
+    """(reference, seed · ∂expr/∂reference) for every tensor reference of `expr`, left to right. `value`, when
+    given, is a tensor that holds `expr` itself (the output of a map Einsum)."""
     out: list[tuple[Ref, Expr]] = []
     stack = [(expr, seed)]
     while stack:
@@ -123,7 +133,8 @@ def pullback(expr: Expr, seed: Expr, where: str) -> list[tuple[Ref, Expr]]:
             if rule is None:
                 raise CascadeError(f"{where}: op {node.op!r} has no derivative here (differentiable ops: "
                                    f"{', '.join(SUPPORTED)}; reductions: sum, max)")
-            parts = rule(g, node)
+            reuse = value is not None and node is expr and node.op in VALUE_RULES
+            parts = rule(g, _Valued(node, value) if reuse else node)
             stack.extend((a, d) for a, d in reversed(list(zip(node.args, parts))) if d is not None)
     return out
 
@@ -135,3 +146,10 @@ def map_refs(expr: Expr, change) -> Expr:
     if isinstance(expr, Call):
         return Call(expr.op, tuple(map_refs(a, change) for a in expr.args))
     return expr
+
+
+class _Valued:
+    """A call whose value is already a tensor: rules see its arguments, and the tensor where they use the value."""
+
+    def __init__(self, call: Call, value: Ref):
+        self.call, self.value, self.args, self.op = call, value, call.args, call.op
