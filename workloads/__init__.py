@@ -19,6 +19,7 @@ from workloads.canonical import structure
 from workloads.variants import VARIANTS, attention, register_variant
 from workloads.models.layers import MoE, layer
 from workloads.models.zoo import MODELS, Model, arithmetic_intensity, kv_cache_bytes, model
+from workloads.autodiff import backward
 
 __all__ = [
     "Blocks", "Call", "Cascade", "CascadeError", "Causal", "Const", "DTYPE_BYTES", "Einsum", "Index", "Init",
@@ -26,5 +27,5 @@ __all__ = [
     "compulsory_bytes", "compulsory_elements", "dtype_bytes", "elements", "execute", "execution_order", "first_touch", "flops",
     "footprint", "gemm", "loop_ranks", "op_counts", "operand_bytes", "passes", "point_cost", "points", "rebuild",
     "register_op", "register_variant", "structure", "total_ops", "load", "retile", "save", "statements", "to_text",
-    "MoE", "layer", "MODELS", "Model", "arithmetic_intensity", "kv_cache_bytes", "model",
+    "MoE", "layer", "MODELS", "Model", "arithmetic_intensity", "kv_cache_bytes", "model", "backward",
 ]

@@ -9,7 +9,7 @@ import torch
 
 import workloads
 from workloads import CascadeError, VARIANTS, masks
-from workloads.backward import backward, derive, saved_inputs
+from workloads.autodiff import backward, derive, saved_inputs
 
 TOLERANCE = 1e-9
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from workloads.backward.grads import Gradients, Part
-from workloads.backward.match import Block, find_blocks
-from workloads.backward.text import plain_ref
+from workloads.autodiff.grads import Gradients, Part
+from workloads.autodiff.match import Block, find_blocks
+from workloads.autodiff.text import plain_ref
 from workloads.errors import CascadeError
 from workloads.executor import execute
 from workloads.ir import Call, Cascade, Ref, require_cascade

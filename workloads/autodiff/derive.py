@@ -1,7 +1,7 @@
 """`backward(c)`: the cascade of the gradients of `c`'s inputs given the gradient of its output.
 
-The forward is walked in reverse execution order (`workloads.backward.grads`); a softmax-attention core
-(`workloads.backward.match`) is one node whose backward is FlashAttention's (`workloads.backward.flash`), so
+The forward is walked in reverse execution order (`workloads.autodiff.grads`); a softmax-attention core
+(`workloads.autodiff.match`) is one node whose backward is FlashAttention's (`workloads.autodiff.flash`), so
 that its iterative ranks and running statistics are never differentiated. The core's key tiling is dropped:
 the backward runs over the whole key rank P (a dataflow tiles it again with its own choices), and the forward's
 score tensor is recomputed under the name QK. Every forward value a gradient reads is recomputed from the inputs
@@ -9,11 +9,11 @@ score tensor is recomputed under the name QK. Every forward value a gradient rea
 """
 from __future__ import annotations
 
-from workloads.backward.flash import LSE, Core, pull_core
-from workloads.backward.grads import Gradients, Part, check_differentiable
-from workloads.backward.match import Block, find_blocks
-from workloads.backward.rules import map_refs
-from workloads.backward.text import einsum, plain_ref
+from workloads.autodiff.flash import LSE, Core, pull_core
+from workloads.autodiff.grads import Gradients, Part, check_differentiable
+from workloads.autodiff.match import Block, find_blocks
+from workloads.autodiff.rules import map_refs
+from workloads.autodiff.text import einsum, plain_ref
 from workloads.build import assemble
 from workloads.errors import CascadeError, quote
 from workloads.ir import EACH, Cascade, Einsum, Index, Ref, refs, require_cascade

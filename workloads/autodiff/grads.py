@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workloads.backward.rules import BROADCAST, mul, pullback, step, sub
-from workloads.backward.text import einsum, plain_ref
+from workloads.autodiff.rules import BROADCAST, mul, pullback, step, sub
+from workloads.autodiff.text import einsum, plain_ref
 from workloads.errors import CascadeError
 from workloads.ir import Call, Const, Einsum, Expr, Ref, refs
 from workloads.order import loop_ranks

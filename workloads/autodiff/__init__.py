@@ -4,8 +4,8 @@ Softmax attention takes FlashAttention's recomputation form (`flash`), everythin
 derivation over the extended-Einsum operators (`grads`, `rules`); `saved_inputs` gives the tensors the forward
 saves for the backward (O and LSE). See docs/backward.md.
 """
-from workloads.backward.derive import backward, derive
-from workloads.backward.flash import LSE, saved_inputs
-from workloads.backward.match import Block, find_blocks
+from workloads.autodiff.derive import backward, derive
+from workloads.autodiff.flash import LSE, saved_inputs
+from workloads.autodiff.match import Block, find_blocks
 
 __all__ = ["Block", "LSE", "backward", "derive", "find_blocks", "saved_inputs"]
