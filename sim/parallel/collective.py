@@ -13,9 +13,7 @@ from typing import Any, Mapping
 from accel.interconnect import Cluster
 from workloads.frozen import FrozenDict
 
-from sim.dataflows.comm import (ALGORITHMS, KINDS, MAX_CHUNKS, PROTOCOLS, bound_ticks, collective_program,
-                                plan_collective, tick_rate, unit_bytes)
-from sim.engine import simulate
+from sim.dataflows.comm import ALGORITHMS, KINDS, MAX_CHUNKS, PROTOCOLS, bound_ticks, choose, tick_rate, unit_bytes
 from sim.ir.mapping import MappingError
 
 __all__ = ["Collective", "MAX_COLLECTIVE_BYTES", "bus_factor", "collective"]
@@ -34,7 +32,8 @@ def bus_factor(kind: str, size: int) -> float:
 @dataclass(frozen=True)
 class Collective:
     """One simulated collective. `latency_s` is the engine's time; `bound_s` the closed form of the same schedule
-    (never above it); `unit_bytes`: data bytes each engine unit sent; `sms`: SMs it occupies on each device."""
+    (never above it); `order`: how its ops were listed (`sim.dataflows.comm.lowering.ORDERS`); `unit_bytes`: data
+    bytes each engine unit sent; `sms`: SMs it occupies on each device."""
     kind: str
     nbytes: int
     group: tuple[int, ...]
@@ -42,6 +41,7 @@ class Collective:
     algorithm: str
     protocol: str
     chunks: int
+    order: str
     latency_s: float
     bound_s: float
     unit_bytes: Mapping[str, float]
@@ -126,10 +126,9 @@ def collective(kind: str, nbytes: int, cluster: Cluster, group: int | tuple[int,
     protocol = _choice(protocol, "protocol", tuple(PROTOCOLS))
     if chunks is not None:
         _whole(chunks, "chunks", 1, MAX_CHUNKS)
-    plan = plan_collective(kind, nbytes, cluster, devices, algorithm, protocol, chunks)
-    run = simulate(collective_program(plan))
+    plan, run = choose(kind, nbytes, cluster, devices, algorithm, protocol, chunks)
     tps = tick_rate(plan)
     return Collective(kind=kind, nbytes=nbytes, group=devices, cluster=cluster.name, algorithm=plan.algorithm,
-                      protocol=plan.protocol, chunks=plan.chunks, latency_s=run.ticks / tps,
+                      protocol=plan.protocol, chunks=plan.chunks, order=plan.order, latency_s=run.ticks / tps,
                       bound_s=bound_ticks(plan, tps) / tps, unit_bytes=FrozenDict(unit_bytes(plan)),
                       sms=cluster.comm_sms)

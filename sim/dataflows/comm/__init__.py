@@ -14,14 +14,14 @@ occupies `cluster.comm_sms` SMs of each device for its whole time: compute besid
 
 Modules: `protocols` (NCCL's protocols and latency terms, with sources), `plan` (`CommPlan`: steps, hops, chunks),
 `transfers` (one chunk's transfers, per algorithm), `bounds` (the closed form
-and bytes per unit), `choice` (NCCL's algorithm/protocol rule), `lowering` (the ops).
+and bytes per unit), `choice` (NCCL's rule: the fastest candidate, simulated), `lowering` (the ops).
 """
 from sim.dataflows.comm.bounds import bound_s, bound_ticks, unit_bytes
-from sim.dataflows.comm.choice import candidates, plan_collective
-from sim.dataflows.comm.lowering import collective_ops, collective_program, comm_units
+from sim.dataflows.comm.choice import candidates, choose, plan_collective
+from sim.dataflows.comm.lowering import ORDERS, collective_ops, collective_program, comm_units
 from sim.dataflows.comm.plan import ALGORITHMS, KINDS, MAX_CHUNKS, MAX_COMM_OPS, CommPlan, Hop, tick_rate
 from sim.dataflows.comm.protocols import PROTOCOLS, Protocol
 
-__all__ = ["ALGORITHMS", "KINDS", "MAX_CHUNKS", "MAX_COMM_OPS", "PROTOCOLS", "CommPlan", "Hop", "Protocol", "bound_s",
-           "bound_ticks", "candidates", "collective_ops", "collective_program", "comm_units", "plan_collective",
+__all__ = ["ALGORITHMS", "KINDS", "MAX_CHUNKS", "MAX_COMM_OPS", "ORDERS", "PROTOCOLS", "CommPlan", "Hop", "Protocol", "bound_s",
+           "bound_ticks", "candidates", "choose", "collective_ops", "collective_program", "comm_units", "plan_collective",
            "tick_rate", "unit_bytes"]

@@ -9,7 +9,7 @@ With transfer ticks d and latency ticks a per transfer (`hop_ticks`), the time a
 from __future__ import annotations
 
 from sim.dataflows.comm.plan import CommPlan, Hop, tick_rate, ticks
-from sim.dataflows.comm.transfers import chunk_transfers
+from sim.dataflows.comm.transfers import chunk_shapes, chunk_transfers
 
 __all__ = ["bound_s", "bound_ticks", "hop_ticks", "unit_bytes"]
 
@@ -19,22 +19,16 @@ def hop_ticks(hop: Hop, nbytes: float, ticks_per_s: float) -> tuple[int, int]:
     return ticks(nbytes / hop.bytes_per_s, ticks_per_s), ticks(hop.latency_s, ticks_per_s)
 
 
-def _chunks(plan: CommPlan) -> range:
-    """The chunks whose transfers differ: a tree alternates two mirrored trees, every other algorithm repeats one."""
-    return range(min(plan.chunks, 2 if plan.algorithm == "tree" else 1))
-
-
 def bound_ticks(plan: CommPlan, ticks_per_s: float) -> int:
     """The closed-form ticks of `plan`'s schedule, its fixed latency included."""
     path, busy = 0, {}
-    for k in _chunks(plan):
-        repeats = len(range(k, plan.chunks, len(_chunks(plan))))
+    for first, count in chunk_shapes(plan).values():
         ready: list[int] = []
-        for t in chunk_transfers(plan, k):
+        for t in chunk_transfers(plan, first):
             d, a = hop_ticks(t.hop, t.nbytes, ticks_per_s)
             ready.append(max((ready[j] for j in t.deps), default=0) + d + a)
             work = busy.setdefault(t.hop.unit, [0, a])
-            work[0] += repeats * d
+            work[0] += count * d
             work[1] = min(work[1], a)
         path = max(path, max(ready))
     return ticks(plan.base_latency_s, ticks_per_s) + max(path, max(w + a for w, a in busy.values()))
@@ -49,8 +43,7 @@ def bound_s(plan: CommPlan, ticks_per_s: float | None = None) -> float:
 def unit_bytes(plan: CommPlan) -> dict[str, float]:
     """Data bytes each engine unit sends in the whole collective (protocol flags excluded)."""
     out: dict[str, float] = {}
-    for k in _chunks(plan):
-        repeats = len(range(k, plan.chunks, len(_chunks(plan))))
-        for t in chunk_transfers(plan, k):
-            out[t.hop.unit] = out.get(t.hop.unit, 0.0) + repeats * t.nbytes
+    for first, count in chunk_shapes(plan).values():
+        for t in chunk_transfers(plan, first):
+            out[t.hop.unit] = out.get(t.hop.unit, 0.0) + count * t.nbytes
     return out

@@ -1,23 +1,31 @@
-"""Which algorithm and protocol a collective runs with: what is pinned, else NCCL's tuner rule — the pair of least
-predicted time (NCCL's src/graph/tuning.cc picks the algorithm and protocol minimizing its cost model; ours is the
-closed form of the schedule that will be simulated, `sim.dataflows.comm.bounds`)."""
+"""Which algorithm, protocol and listing order a collective runs with: what is pinned, else NCCL's tuner rule —
+the choice of least predicted time (NCCL's src/graph/tuning.cc picks the algorithm and protocol minimizing its
+cost model). Our prediction is the engine itself: every candidate is simulated, in the order of its closed form
+(a lower bound), until no remaining bound can beat the best time found — so the choice is the exact minimum, and
+a faster link or a smaller message never makes the chosen collective slower."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from accel.interconnect import Cluster
 
 from sim.dataflows.comm.bounds import bound_ticks
-from sim.dataflows.comm.plan import ALGORITHMS, MAX_COMM_OPS, CommPlan, default_chunks, fit_chunks, tick_rate
+from sim.dataflows.comm.lowering import ORDERS, collective_program
+from sim.dataflows.comm.plan import ALGORITHMS, CommPlan, chunked, tick_rate
 from sim.dataflows.comm.protocols import PROTOCOLS
+from sim.engine import simulate
 from sim.ir.mapping import MappingError
+from sim.ir.run import Run
 
-__all__ = ["candidates", "plan_collective"]
+__all__ = ["candidates", "choose", "plan_collective"]
+
+_CACHED = 256   # collectives remembered (plans ask for the same few many times)
 
 
 def candidates(kind: str, cluster: Cluster, devices: tuple[int, ...]) -> list[tuple[str, str]]:
     """(algorithm, protocol) pairs that can run `kind` on `devices`: NVLS needs a reducing switch and one node and
-    runs Simple only; every other algorithm runs every protocol."""
+    runs Simple only; the tree is for all-reduce; every other algorithm runs every protocol."""
     one_node = len({d // cluster.devices_per_node for d in devices}) == 1
     reducing = cluster.switch is not None and cluster.switch.reduction
     out = []
@@ -28,24 +36,31 @@ def candidates(kind: str, cluster: Cluster, devices: tuple[int, ...]) -> list[tu
     return out
 
 
-def _chunked(plan: CommPlan, chunks: int | None) -> CommPlan:
-    """`plan` with its pinned or default chunks, as many as the engine-op limit allows (all-to-all: one)."""
-    n = 1 if plan.kind == "all_to_all" else chunks if chunks is not None else default_chunks(plan)
-    return fit_chunks(dataclasses.replace(plan, chunks=n))
-
-
 def plan_collective(kind: str, nbytes: int, cluster: Cluster, devices: tuple[int, ...], algorithm: str | None = None,
                     protocol: str | None = None, chunks: int | None = None) -> CommPlan:
-    """The plan of a collective whose arguments are already checked (`sim.collective` checks them); unpinned
-    choices by NCCL's rule (see the module docstring)."""
+    """The plan of a collective whose arguments are already checked (`sim.collective` checks them)."""
+    return choose(kind, nbytes, cluster, devices, algorithm, protocol, chunks)[0]
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def choose(kind: str, nbytes: int, cluster: Cluster, devices: tuple[int, ...], algorithm: str | None = None,
+           protocol: str | None = None, chunks: int | None = None) -> tuple[CommPlan, Run]:
+    """(plan, its engine run) of least simulated time among the candidates that fit the pins."""
     pairs = [(a, p) for a, p in candidates(kind, cluster, devices)
              if (algorithm is None or a == algorithm) and (protocol is None or p == protocol)]
     if not pairs:
         valid = sorted({f"{a}/{p}" for a, p in candidates(kind, cluster, devices)})
         raise MappingError(f"{kind}: algorithm={algorithm!r} with protocol={protocol!r} cannot run on this group "
                            f"of {len(devices)} devices (valid here: {', '.join(valid)})")
-    plans = [_chunked(CommPlan(kind, nbytes, devices, a, p, 1, cluster), chunks) for a, p in pairs]
-    if chunks is not None and kind != "all_to_all" and any(p.chunks != chunks for p in plans):
-        raise MappingError(f"{kind}: chunks={chunks} over {len(devices)} devices lists more than {MAX_COMM_OPS:,} "
-                           f"engine ops: use fewer chunks")
-    return min(plans, key=lambda p: bound_ticks(p, tick_rate(p)))
+    plans = [chunked(CommPlan(kind, nbytes, devices, a, p, cluster), chunks) for a, p in pairs]
+    plans.sort(key=lambda p: bound_ticks(p, tick_rate(p)))
+    best = None
+    for plan in plans:
+        if best is not None and bound_ticks(plan, tick_rate(plan)) >= best[1].ticks:
+            break
+        for order in ORDERS[: 1 if plan.chunks == 1 else len(ORDERS)]:
+            ordered = dataclasses.replace(plan, order=order)
+            run = simulate(collective_program(ordered))
+            if best is None or run.ticks < best[1].ticks:
+                best = (ordered, run)
+    return best

@@ -16,7 +16,7 @@ from sim.dataflows.gpu.constants import TICKS_PER_CYCLE
 from sim.dataflows.comm.protocols import NVLS_BASE_LATENCY_S, PROTOCOLS, SLOT_BYTES, Protocol
 from sim.ir.mapping import MappingError
 
-__all__ = ["ALGORITHMS", "KINDS", "MAX_CHUNKS", "MAX_COMM_OPS", "CommPlan", "Hop", "default_chunks", "fit_chunks", "tick_rate", "ticks"]
+__all__ = ["ALGORITHMS", "KINDS", "MAX_CHUNKS", "MAX_COMM_OPS", "CommPlan", "Hop", "chunked", "tick_rate", "ticks"]
 
 KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv")
 # Algorithms per kind: `ring` (NCCL's bandwidth-optimal ring), `tree` (NCCL's double binary tree across nodes,
@@ -40,14 +40,17 @@ class Hop:
 @dataclass(frozen=True)
 class CommPlan:
     """A collective as it will be lowered: `kind` over `devices` (cluster device ids, in ring order), `nbytes` per
-    rank (nccl-tests' size), `algorithm`, `protocol`, and `chunks` pieces pipelined through the steps."""
+    rank (nccl-tests' size), `algorithm`, `protocol`, and what each transfer carries pipelined in chunks of
+    `chunk_bytes` (the last chunk is the rest: more data adds to it or adds a chunk, never reshapes the others),
+    its ops listed in `order` (`lowering.ORDERS`)."""
     kind: str
     nbytes: int
     devices: tuple[int, ...]
     algorithm: str
     protocol: str
-    chunks: int
     cluster: Cluster
+    chunk_bytes: float = math.inf
+    order: str = "wave"
 
     @property
     def size(self) -> int:
@@ -107,11 +110,26 @@ class CommPlan:
         return tuple(tuple(v) for v in out.values())
 
     @property
-    def piece_bytes(self) -> float:
-        """Bytes one transfer of one chunk carries: a rank's slice nbytes / G in rings and all-to-all; the whole
-        chunk in trees, NVLS pushes and send/recv."""
-        whole = self.nbytes / self.size if self.algorithm == "ring" or self.kind == "all_to_all" else self.nbytes
-        return whole / self.chunks
+    def whole_bytes(self) -> float:
+        """What one transfer carries over all chunks: a rank's slice nbytes / G in rings and all-to-all; the
+        whole buffer in trees, NVLS pushes and send/recv."""
+        return self.nbytes / self.size if self.algorithm == "ring" or self.kind == "all_to_all" else self.nbytes
+
+    @property
+    def chunks(self) -> int:
+        """Pipeline chunks: whole_bytes in pieces of chunk_bytes (robust to rounding at exact multiples)."""
+        if self.chunk_bytes >= self.whole_bytes:
+            return 1
+        n = math.ceil(self.whole_bytes / self.chunk_bytes)
+        return n - 1 if (n - 1) * self.chunk_bytes >= self.whole_bytes else n
+
+    def piece_bytes(self, k: int) -> float:
+        """What one transfer of chunk k carries (the last chunk: the rest)."""
+        return min(self.chunk_bytes, self.whole_bytes - k * self.chunk_bytes)
+
+    def shape(self, k: int) -> tuple[int, bool]:
+        """Chunks of one shape have the same transfers: the tree's parity and whether it is the last chunk."""
+        return (k % 2 if self.algorithm == "tree" else 0, k == self.chunks - 1)
 
     def transfers_per_chunk(self) -> int:
         """Transfers one chunk lists (known before listing them, to bound the lowering)."""
@@ -135,20 +153,23 @@ def ticks(seconds: float, ticks_per_s: float) -> int:
     return max(int(math.ceil(seconds * ticks_per_s)), 0)
 
 
-def default_chunks(plan: CommPlan) -> int:
-    """NCCL's pipeline granularity: a chunk is one slot of every channel (SLOT_BYTES × comm_sms) of what one
-    transfer carries (a ring's slice, a tree's whole buffer; an all-to-all is one piece per peer)."""
-    if plan.kind == "all_to_all":
-        return 1
-    whole = plan.piece_bytes * plan.chunks
-    return max(1, min(MAX_CHUNKS, math.ceil(whole / (SLOT_BYTES * plan.cluster.comm_sms))))
-
-
-def fit_chunks(plan: CommPlan) -> CommPlan:
-    """`plan` with as many of its chunks as MAX_COMM_OPS allows; refused if even one chunk lists too many ops."""
-    while plan.ops() > MAX_COMM_OPS and plan.chunks > 1:
-        plan = dataclasses.replace(plan, chunks=max(1, plan.chunks // 2))
-    if plan.ops() > MAX_COMM_OPS:
-        raise MappingError(f"{plan.kind} over {plan.size} devices ({plan.algorithm}) lists {plan.ops():,} engine ops, "
+def chunked(plan: CommPlan, chunks: int | None = None) -> CommPlan:
+    """`plan` cut into `chunks` equal chunks, or by default in NCCL's pipeline granularity: one slot of every
+    channel (SLOT_BYTES × comm_sms), at most MAX_CHUNKS chunks and MAX_COMM_OPS engine ops (beyond, larger
+    chunks). An all-to-all sends one piece per peer. Refused if even one chunk lists too many ops."""
+    g, per_chunk = plan.size, plan.transfers_per_chunk()
+    most = min(MAX_CHUNKS, (MAX_COMM_OPS - 2 * g) // per_chunk)
+    if most < 1:
+        raise MappingError(f"{plan.kind} over {g} devices ({plan.algorithm}) lists {per_chunk + 2 * g:,} engine ops, "
                            f"over the limit of {MAX_COMM_OPS:,}: use a smaller group")
-    return plan
+    whole = plan.whole_bytes
+    if plan.kind == "all_to_all":
+        size = whole
+    elif chunks is not None:
+        if chunks > most:
+            raise MappingError(f"{plan.kind}: chunks={chunks} over {g} devices ({plan.algorithm}) lists more than "
+                               f"{MAX_COMM_OPS:,} engine ops (at most {most} chunks here): use fewer chunks")
+        size = whole / chunks
+    else:
+        size = max(SLOT_BYTES * plan.cluster.comm_sms, whole / most)
+    return dataclasses.replace(plan, chunk_bytes=size)

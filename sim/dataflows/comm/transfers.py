@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sim.dataflows.comm.plan import CommPlan, Hop
 
-__all__ = ["Transfer", "chunk_transfers"]
+__all__ = ["Transfer", "chunk_shapes", "chunk_transfers"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def _ring(plan: CommPlan, k: int) -> list[Transfer]:
     last: list[int | None] = [None] * len(g)
     for s in range(plan.steps):
         done = s == plan.steps - 1
-        sent = [chunk.add(d, hops[p], plan.piece_bytes, () if s == 0 else (last[(p - 1) % len(g)],),
+        sent = [chunk.add(d, hops[p], plan.piece_bytes(k), () if s == 0 else (last[(p - 1) % len(g)],),
                           (g[(p + 1) % len(g)],) if done else ()) for p, d in enumerate(g)]
         last = sent
     return chunk.items
@@ -55,9 +55,9 @@ def _ring(plan: CommPlan, k: int) -> list[Transfer]:
 
 def _nvls(plan: CommPlan, k: int) -> list[Transfer]:
     chunk, g = _Chunk(), plan.devices
-    pushed = [chunk.add(d, plan.hop(d, d), plan.piece_bytes) for d in g]
+    pushed = [chunk.add(d, plan.hop(d, d), plan.piece_bytes(k)) for d in g]
     for d in g:
-        chunk.add(d, plan.hop(d, d), plan.piece_bytes / len(g), pushed, g)
+        chunk.add(d, plan.hop(d, d), plan.piece_bytes(k) / len(g), pushed, g)
     return chunk.items
 
 
@@ -67,12 +67,12 @@ def _direct(plan: CommPlan, k: int) -> list[Transfer]:
     for i, d in enumerate(g):
         for j in peers:
             q = g[(i + j) % len(g)]
-            chunk.add(d, plan.hop(d, q), plan.piece_bytes, (), (q,))
+            chunk.add(d, plan.hop(d, q), plan.piece_bytes(k), (), (q,))
     return chunk.items
 
 
 def _tree(plan: CommPlan, k: int) -> list[Transfer]:
-    chunk, nodes, n = _Chunk(), plan.node_groups(), plan.piece_bytes
+    chunk, nodes, n = _Chunk(), plan.node_groups(), plan.piece_bytes(k)
     order = list(range(len(nodes))) if k % 2 == 0 else list(reversed(range(len(nodes))))  # tree position → node
     up: dict[int, list[int]] = {}
     for pos in reversed(range(len(nodes))):           # children (higher positions) before parents
@@ -111,3 +111,19 @@ _BY_ALGORITHM = {"ring": _ring, "nvls": _nvls, "direct": _direct, "tree": _tree}
 def chunk_transfers(plan: CommPlan, k: int) -> list[Transfer]:
     """The transfers of chunk `k` (dependencies before dependents)."""
     return _BY_ALGORITHM[plan.algorithm](plan, k)
+
+
+def chunk_shapes(plan: CommPlan) -> dict[tuple[int, bool], tuple[int, int]]:
+    """Chunks with equal transfers (`CommPlan.shape`): shape → (its first chunk, how many chunks have it)."""
+    out: dict[tuple[int, bool], tuple[int, int]] = {}
+    for k in sorted({0, 1, plan.chunks - 2, plan.chunks - 1} & set(range(plan.chunks))):
+        out.setdefault(plan.shape(k), (k, 0))
+    counts: dict[tuple[int, bool], int] = {}
+    for key in out:
+        parity, last = key
+        if last:
+            counts[key] = 1
+        else:
+            body = plan.chunks - 1
+            counts[key] = (body + 1 - parity) // 2 if plan.algorithm == "tree" else body
+    return {key: (first, counts[key]) for key, (first, _) in out.items()}
