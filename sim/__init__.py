@@ -10,6 +10,7 @@ from sim.ir import FusionGroup, LevelNest, Loop, Mapping, MappingError, Result
 from sim.bounds import EinsumBound, Roofline, fully_block_sparse, gna_speedup_bound, roofline
 from sim.dataflows import DATAFLOWS, Dataflow, Lowered, dataflow, register_dataflow, verdicts
 from sim.models import Inference, LayerResult
+from sim.models import TrainingStep, training_step
 from sim.parallel.api import evaluate, inference
 from sim.parallel.collective import collective
 from sim.search.exploration import Exploration, explore
@@ -19,3 +20,4 @@ __all__ = ["DATAFLOWS", "Dataflow", "EinsumBound", "Exploration", "FusionGroup",
            "LevelNest", "Loop", "Lowered", "Mapping", "MappingError", "Result", "Roofline", "Sweep", "arch_variants",
            "collective", "dataflow", "evaluate", "explore", "fully_block_sparse", "gna_speedup_bound", "inference",
            "register_dataflow", "roofline", "sweep", "verdicts"]
+__all__ += ["TrainingStep", "training_step"]

@@ -9,5 +9,7 @@ from sim.models.choice import KernelRun
 from sim.models.compose import LayerResult, per_kernel
 from sim.models.serving import Inference, inference
 from sim.models.layers import evaluate, evaluate_layer
+from sim.models.training import TrainingStep, training_step
 
 __all__ = ["Inference", "KernelRun", "LayerResult", "evaluate", "evaluate_layer", "inference", "per_kernel"]
+__all__ += ["TrainingStep", "training_step"]
