@@ -1,0 +1,38 @@
+"""Bad inputs of `workloads.backward` and `workloads.autodiff.saved_inputs`: each raises CascadeError naming the
+Einsum, op or tensor at fault and what is supported."""
+import numpy as np
+
+import workloads
+from workloads import CascadeError
+from workloads.autodiff import saved_inputs
+from workloads.ops import OPS
+
+if "softsign" not in OPS:   # a user op without a derivative rule
+    workloads.register_op("softsign", 1, lambda x: x / (1 + np.abs(x)), {"div": 1})
+
+LOOP = "input X[m]\nR[m,p1+1] = max(R[m,p1], X[m])\nR[m,0] = -inf\nY[m] = R[m,P1]"
+
+
+def bwd(text, sizes):
+    return lambda: workloads.backward(workloads.cascade(text, sizes))
+
+
+CASES = [
+    ("backward-not-a-cascade", lambda: workloads.backward("mha"), CascadeError,
+     "backward: expected a Cascade (build one with workloads.cascade or workloads.attention), got str"),
+    ("backward-no-differentiable-input", bwd("input X[m]\nY[m] = heaviside(X[m])", {"M": 3}), CascadeError,
+     "no input reaches the output Y through a differentiable path"),
+    ("backward-unsupported-op", bwd("input X[m]\nY[m] = softsign(X[m]) * X[m]", {"M": 3}), CascadeError,
+     "op 'softsign' has no derivative here (differentiable ops: add, broadcast, div, elu, exp"),
+    ("backward-iterative-rank", bwd(LOOP, {"M": 2, "P1": 3}), CascadeError,
+     "`R[m,p1+1] = max(R[m,p1], X[m])`: the general derivation does not differentiate through an iterative rank"),
+    ("backward-causal-linear", lambda: workloads.backward(workloads.attention("linear", batch=1, heads=1, seq=3,
+                                                                              head_dim=2, causal=True)),
+     CascadeError, "Einsum S `S[b,g,m+1,e,f] = S[b,g,m,e,f] + (PK[b,g,m,e] * V[b,g,m,f])`: the general derivation"),
+    ("backward-diagonal-read", bwd("input A[m,n]\nZ[m] = A[m,m]", {"M": 3, "N": 3}), CascadeError,
+     "A is read on a diagonal (a rank repeated in one reference)"),
+    ("backward-gradient-name-taken", bwd("input Q[m]\ndQ[m] = exp(Q[m])\nY[m] = dQ[m] * Q[m]", {"M": 2}),
+     CascadeError, "the backward's gradient dQ would shadow the forward tensor of that name; rename it"),
+    ("saved-inputs-without-softmax", lambda: saved_inputs(workloads.gemm(2, 2, 2), {}), CascadeError,
+     "saved_inputs: gemm_2x2x2 has 0 softmax-attention cores"),
+]
