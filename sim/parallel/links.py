@@ -7,9 +7,10 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from sim.dataflows.comm import KINDS, collective_program, plan_collective, tick_rate
 from sim.engine import simulate
 from sim.ir import MappingError
+
+KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv")   # as sim.dataflows.comm
 
 
 @dataclass(frozen=True)
@@ -51,5 +52,6 @@ def _planned(kind: str, nbytes: int, cluster, devices: tuple[int, ...]):
     if max(devices) >= cluster.size:
         raise MappingError(f"collective {kind}: device {max(devices)} is not in {cluster.name} ({cluster.size} "
                            f"devices)")
+    from sim.dataflows.comm import collective_program, plan_collective, tick_rate   # on first use: single-device runs never load it
     plan = plan_collective(kind, nbytes, cluster, devices)
     return plan, simulate(collective_program(plan), extrapolate=False).ticks / tick_rate(plan)

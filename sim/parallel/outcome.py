@@ -49,7 +49,7 @@ def result(name: str, cluster, plan: Plan, s: Scheduled, devices: tuple[DeviceSh
     """The record of `repeat` identical steps (a model phase's layers of one kind)."""
     scaled = tuple(_scaled(d, repeat) for d in devices)
     return ParallelResult(name, cluster.name, plan, s.seconds * repeat, s.exposed_s * repeat, scaled, issued, memory,
-                          s.run, repeat, notes)
+                          s.run, repeat, notes, s.seconds)
 
 
 def _scaled(d: DeviceShare, k: int) -> DeviceShare:

@@ -38,7 +38,8 @@ class ParallelResult:
     `exposed_s`: what communication adds to it (the makespan minus that of the same step with free transfers);
     `devices`: one `DeviceShare` per device of the plan; `collectives`: what the links carried, per issue;
     `memory`: the most loaded device's weights and KV cache against its HBM; `run`: the engine run of one step (its
-    units `d<i>.compute|link|nic`, for the timeline); `repeat`: identical steps the latency covers (layers)."""
+    units `d<i>.compute|comm|link|nic`, for the timeline) and `step_s` its makespan; `repeat`: identical steps the
+    latency covers (layers)."""
     workload: str
     cluster: str
     plan: Plan
@@ -50,6 +51,7 @@ class ParallelResult:
     run: Any = None
     repeat: int = 1
     notes: tuple[str, ...] = ()
+    step_s: float = 0.0
 
     @property
     def energy_j(self) -> float:

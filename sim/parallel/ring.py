@@ -119,6 +119,7 @@ def _ring(m: Model, kw: dict, cluster, p: Plan, pre, post, pins: dict, options: 
     sends = [timed("ring.kv", "send_recv", nbytes, cluster, (i, (i + 1) % cp)) for i in range(cp)]
     step = Step(cp)
     last = {d: _chain(step, d, pre, None) for d in range(cp)}
+    ready = dict(last)                   # the K/V projection done: the device's own block can leave
     compute: dict[tuple[int, int], int] = {}
     send: dict[tuple[int, int], int] = {}
     for j in range(cp):
@@ -127,7 +128,7 @@ def _ring(m: Model, kw: dict, cluster, p: Plan, pre, post, pins: dict, options: 
             b = blocks[i][j]
             last[i] = compute[i, j] = step.add(i, "compute", b.seconds if b else 0.0, "attention.block", after)
         for i in range(cp if j < cp - 1 else 0):
-            after = [compute[i, 0] if j == 0 else send[(i - 1) % cp, j - 1]]
+            after = [h for h in [ready[i] if j == 0 else send[(i - 1) % cp, j - 1]] if h is not None]
             after += [compute[(i + 1) % cp, j - 1]] if j else []
             send[i, j] = step.add(i, sends[i].unit, sends[i].seconds, "ring.kv", after)
     for d in range(cp):

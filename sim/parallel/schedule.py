@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.dataflows.comm import collective_ops, comm_units
 from sim.dataflows.gpu.constants import TICKS_PER_CYCLE
 from sim.engine import simulate
 from sim.ir import MappingError, ProgramBuilder
@@ -122,6 +121,7 @@ def schedule(step: Step, clock_hz: float) -> Scheduled:
 
 def _program(step: Step, tps: float, free: bool):
     """The step as a program; `free`: every transfer and collective takes no time (what compute alone needs)."""
+    from sim.dataflows.comm import collective_ops, comm_units   # on first use: single-device runs never load it
     units = [unit_name(d, k) for d in range(step.devices) for k in UNIT_KINDS]
     for e in step.entries:
         if isinstance(e, Collective) and not free:

@@ -153,8 +153,9 @@ def _combine(name: str, cluster, p: Plan, steps, issued: tuple[CollectiveRun, ..
         exposed += s.exposed_s * count
         per_device = [_add(acc, d, count) for acc, d in zip(per_device, devices)]
     main = max(steps, key=lambda t: t[0].seconds * t[2])[0]
-    return ParallelResult(name, cluster.name, p, total, exposed, tuple(per_device), issued, None, main.run, 1,
-                          tuple(n for n in notes if not n.startswith(("embed:", "final_norm:", "lm_head:"))))
+    notes = tuple(n for n in notes if not n.startswith(("embed:", "final_norm:", "lm_head:")))
+    return ParallelResult(name, cluster.name, p, total, exposed, tuple(per_device), issued, None, main.run, 1, notes,
+                          main.seconds)
 
 
 def _roles(p: Plan) -> list[str]:

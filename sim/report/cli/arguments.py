@@ -10,6 +10,7 @@ from typing import Any
 from sim.report.cli.commands import cmd_evaluate, cmd_list, cmd_roofline
 from sim.report.cli.models import cmd_inference
 from sim.report.cli.inputs import SHAPE_FLAGS
+from sim.report.cli.parallel import add_cluster_flags
 from sim.report.cli.searching import cmd_explore, cmd_report, cmd_sweep
 
 MAX_INT = 2 ** 62           # a larger integer cannot be a size or count (and would overflow int64 downstream)
@@ -134,13 +135,14 @@ def _inference_parser(sub) -> None:
     """`inference`: a model, an arch and the request (prompt, batch, output tokens, what to do when it does not fit)."""
     p = sub.add_parser("inference", help="a model serving a batch: TTFT, TPOT, tokens/s, J/token, memory")
     p.add_argument("--model", required=True, help="a model from workloads.model (python -m sim list shows them)")
-    p.add_argument("--arch", required=True, help="preset name or arch file")
+    p.add_argument("--arch", help="preset name or arch file (or --cluster)")
     p.add_argument("--prompt", type=positive_int, required=True, metavar="N", help="prompt tokens per sequence")
     p.add_argument("--batch", type=positive_int, default=1, metavar="N", help="sequences (default 1)")
     p.add_argument("--output-tokens", dest="output_tokens", type=positive_int, default=1, metavar="N",
                    help="tokens generated per sequence (default 1)")
     p.add_argument("--memory", choices=("refuse", "flag"), default="refuse",
                    help="what does not fit the device: refuse (default) or simulate and flag it")
+    add_cluster_flags(p)
     _output_args(p)
     p.set_defaults(fn=cmd_inference)
 
@@ -154,11 +156,12 @@ def _subcommands(sub) -> None:
 
     p = sub.add_parser("evaluate", help="simulate a workload with one or more dataflows")
     _workload_args(p)
-    p.add_argument("--arch", required=True, help="preset name or arch file (.json/.yaml)")
+    p.add_argument("--arch", help="preset name or arch file (.json/.yaml); with --layer, or --cluster")
     p.add_argument("--dataflow", action="append",
                    help="dataflow name (repeatable; default: every searched one that supports the pair; with "
                         "--layer: the attention kernel's)")
     p.add_argument("--baseline", help="dataflow the speedups are relative to (default: the first)")
+    add_cluster_flags(p)
     _output_args(p)
     p.set_defaults(fn=cmd_evaluate)
 

@@ -14,6 +14,7 @@ from sim.ir.mapping import MappingError
 from sim.report import plots
 from sim.report.cli.inputs import CLIError, build_workload, load_arch, output_folder, shown
 from sim.report.cli.models import cmd_layer
+from sim.report.cli.parallel import many_devices
 from sim.report.cli.output import (BUSY, UTILIZATION, bar, emit, percentages, result_record, result_row,
                                    roofline_record, say, table)
 from sim.report.traced import traced
@@ -68,6 +69,7 @@ def no_dataflow(args: argparse.Namespace, c: workloads.Cascade, arch: accel.Arch
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Simulate the workload with each named dataflow (default: every one that supports the pair); a whole layer
     (`--layer`) kernel by kernel."""
+    many_devices(args, layer=args.layer)
     if args.layer:
         return cmd_layer(args)
     arch = load_arch(args.arch)

@@ -12,6 +12,7 @@ from sim.models import evaluate, inference, per_kernel
 from sim.report import plots
 from sim.report.cli.inputs import CLIError, build_workload, load_arch, output_folder
 from sim.report.cli.output import emit, result_record, say, table
+from sim.report.cli.parallel import cmd_parallel_inference, cmd_parallel_layer, many_devices
 
 KERNEL_HEAD = ["kernel", "kind", "dataflow", "ms", "share", "DRAM MB", "binds"]
 
@@ -26,6 +27,8 @@ def kernel_table(r) -> str:
 def cmd_layer(args: argparse.Namespace) -> int:
     """`evaluate --model NAME --layer`: the whole layer, each kernel on its best dataflow (`--dataflow` pins the
     attention kernel's)."""
+    if many_devices(args):
+        return cmd_parallel_layer(args)
     arch = load_arch(args.arch)
     c = build_workload(args)
     folder = output_folder(args.plot, "--plot") if args.plot else None
@@ -61,7 +64,10 @@ def inference_record(run) -> dict:
 
 
 def cmd_inference(args: argparse.Namespace) -> int:
-    """`inference --model NAME --arch ARCH --prompt N`: TTFT, TPOT, tokens/s, J/token and memory."""
+    """`inference --model NAME --arch ARCH --prompt N`: TTFT, TPOT, tokens/s, J/token and memory (`--cluster`:
+    under a parallel plan)."""
+    if many_devices(args):
+        return cmd_parallel_inference(args)
     arch = load_arch(args.arch)
     try:
         m = workloads.model(args.model)
