@@ -40,6 +40,10 @@ def regenerate(timing: bool) -> None:
     with tempfile.TemporaryDirectory() as out:
         fusemax.run(Path(out), plots=False)
         _write("fusemax", fusemax_figures(json.loads((Path(out) / "summary.json").read_text())))
+    from validation.figures import backward
+    record = backward.record()
+    _write("backward", record)
+    backward.write_doc(record)
     if timing:
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fusemax_grid.py"), "--json",
                         str(FIGURES / "fusemax_timing.json")], check=True)
