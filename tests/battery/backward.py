@@ -33,6 +33,8 @@ CASES = [
      "A is read on a diagonal (a rank repeated in one reference)"),
     ("backward-gradient-name-taken", bwd("input Q[m]\ndQ[m] = exp(Q[m])\nY[m] = dQ[m] * Q[m]", {"M": 2}),
      CascadeError, "the backward's gradient dQ would shadow the forward tensor of that name; rename it"),
+    ("backward-derivative-too-large", bwd("input A[m]\nY[m] = " + "gelu(" * 40 + "A[m]" + ")" * 40, {"M": 2}),
+     CascadeError, "the derivative for A would have more than 4096 terms (nested ops repeat their arguments)"),
     ("saved-inputs-without-softmax", lambda: saved_inputs(workloads.gemm(2, 2, 2), {}), CascadeError,
      "saved_inputs: gemm_2x2x2 has 0 softmax-attention cores"),
 ]

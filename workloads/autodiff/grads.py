@@ -17,7 +17,9 @@ from workloads.ir import Call, Const, Einsum, Expr, Ref, refs
 from workloads.order import loop_ranks
 from workloads.validate import where_einsum
 
-__all__ = ["Gradients", "Part"]
+__all__ = ["Gradients", "MAX_DERIVATIVE_NODES", "Part", "check_differentiable"]
+
+MAX_DERIVATIVE_NODES = 1 << 12   # terms of one derivative expression: far beyond a written cascade's, bounds its text
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class Gradients:
         for ref, expr in pullback(e.expr, seed, where_einsum(e), value):
             grouped[ref] = expr if ref not in grouped else Call("add", (grouped[ref], expr))
         for ref, expr in grouped.items():
+            _check_size(e, ref, expr)
             self.add_part(ref.tensor, Part(e.name, tuple(i.rank for i in ref.indices), _bound(expr, loops, e.expr)))
 
     def _max_seed(self, e: Einsum, grad: Ref) -> Expr:
@@ -111,6 +114,26 @@ def _bound(expr: Expr, loops: tuple[str, ...], forward: Expr) -> Expr:
             expr = Call(BROADCAST, (expr, ref))
             bound |= ranks
     return expr
+
+
+def _check_size(e: Einsum, ref: Ref, expr: Expr) -> None:
+    """A derivative repeats subexpressions (GELU's slope reads its argument six times): refuse one whose written
+    form would exceed MAX_DERIVATIVE_NODES, counted over the shared tree without expanding it."""
+    sizes: dict[int, int] = {}
+    stack = [expr]
+    while stack:
+        node = stack[-1]
+        args = node.args if isinstance(node, Call) else ()
+        pending = [a for a in args if id(a) not in sizes]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        sizes[id(node)] = 1 + sum(sizes[id(a)] for a in args)
+        if sizes[id(node)] > MAX_DERIVATIVE_NODES:
+            raise CascadeError(f"{where_einsum(e)}: the derivative for {ref.tensor} would have more than "
+                               f"{MAX_DERIVATIVE_NODES} terms (nested ops repeat their arguments); split the "
+                               f"expression into several Einsums")
 
 
 def check_differentiable(e: Einsum, iterative: bool) -> None:
