@@ -38,7 +38,7 @@ GQA = lambda: workloads.backward(workloads.attention("gqa", batch=1, heads=8, kv
                                                      head_dim=64))
 
 CASES = [
-    ("bwd-forward-cascade", run("flash2-bwd", mha), MappingError, "is not the FlashAttention-form backward"),
+    ("bwd-forward-cascade", run("flash2-bwd", mha), MappingError, "is not a FlashAttention-form backward"),
     ("bwd-fp8", run("flash3-bwd", fp8_backward), MappingError, "FP8 path is forward-only"),
     ("bwd-blackwell", run("flash2-bwd", bwd(dtype="bf16"), B200), MappingError, "is Blackwell (SM100)"),
     ("bwd-flash3-on-ampere", run("flash3-bwd", bwd(), A100), MappingError, "no warpgroup MMA path"),

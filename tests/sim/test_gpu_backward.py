@@ -96,7 +96,7 @@ def test_renamed_backward_runs_and_reports_its_own_einsums():
 
 
 @pytest.mark.parametrize("make,df,arch,fragment", [
-    (lambda: mha(), "flash2-bwd", H100, "is not the FlashAttention-form backward"),
+    (lambda: mha(), "flash2-bwd", H100, "is not a FlashAttention-form backward"),
     (lambda: bwd(dtype="bf16"), "flash2-bwd", B200, "Blackwell"),
     (lambda: bwd(), "flash3-bwd", A100, "warpgroup MMA"),
     (lambda: bwd(head_dim=512), "flash2-bwd", H100, "head dim 512"),
@@ -135,3 +135,19 @@ def test_a100_head_dim_256_drops_the_q_double_buffer():
     mp = sim.dataflow("flash2-bwd").plan(bwd(head_dim=256, seq=512), A100, {})
     assert mp.params["stages"] == 1 and mp.params["q_tile"] == 64
     assert sim.dataflow("flash2-bwd").plan(bwd(head_dim=256, seq=512), H100, {}).params["stages"] == 2
+
+
+def test_backward_of_one_pass_attention_is_one_pass_and_no_spatial_dataflow_maps_it():
+    for causal in (False, True):
+        c = bwd(seq=1024, causal=causal)
+        assert workloads.passes(c, "P") == workloads.passes(c, "M") == 1
+    bc = bwd(seq=1024)
+    fusemax = accel.preset("fusemax")
+    verdicts = sim.verdicts(bc, fusemax)
+    assert all(why is not None for why in verdicts.values())
+    assert "1pass softmax" in verdicts["fusemax"]
+
+
+def test_forward_attention_is_refused_cheaply_with_the_input_count():
+    why = sim.dataflow("flash2-bwd").supports(mha(), H100)
+    assert "has 3 inputs" in why and "6 (Q, K, V, dO, O, LSE)" in why

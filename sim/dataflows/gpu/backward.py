@@ -35,6 +35,7 @@ from sim.ir.mapping import Mapping, MappingError
 # The Einsums of FlashAttention's backward, in the roles the kernel gives them.
 ROLES = ("QK", "P", "dP", "Drow", "dS", "dV", "dQ", "dK")
 SOFTMAX_FORMS = ("1pass", "2pass", "3pass")
+BWD_INPUTS = ("Q", "K", "V", "dO", "O", "LSE")   # the forward inputs, the output's gradient and FA's saved tensors
 BWD_DTYPES = ("fp16", "bf16")
 # FA2's backward tiles per head dim on SM80/SM90 with ≥ 144 KB of shared memory (flash_bwd_launch_template.h,
 # Flash_bwd_kernel_traits<D, kBlockM, kBlockN, kNWarps, AtomLayoutMSdP, AtomLayoutNdKV, AtomLayoutMdQ>):
@@ -118,6 +119,11 @@ def _recognise(bc: Cascade) -> Backward | str:
     if bc.dtype not in BWD_DTYPES:
         return (f"dtype {bc.dtype}: the backward kernels are modelled for {', '.join(BWD_DTYPES)} (FlashAttention-3's "
                 f"FP8 path is forward-only)")
+    if len(bc.inputs) != len(BWD_INPUTS) or bc.inits:
+        return (f"{bc.name} is not a FlashAttention-form backward: it has {len(bc.inputs)} inputs"
+                f"{' and initial values' if bc.inits else ''}, the backward of softmax attention has "
+                f"{len(BWD_INPUTS)} ({', '.join(BWD_INPUTS)}) and none (e.g. workloads.backward(workloads."
+                f"attention('mha', ...)))")
     target = workloads.structure(bc)
     for fwd in _forwards(bc):
         try:
