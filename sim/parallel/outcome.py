@@ -9,6 +9,7 @@ import workloads
 from accel import Arch
 from workloads import Model
 from workloads.dtypes import dtype_bytes
+from workloads.models.extract import subcascade
 from workloads.models.footprint import parameters
 from workloads.models.parts import Layer
 from workloads.models.zoo import kv_cache_bytes
@@ -59,8 +60,16 @@ def _scaled(d: DeviceShare, k: int) -> DeviceShare:
                        d.nic_s * k, d.flops * k, d.hbm_bytes * k, d.energy_j * k, d.kernels)
 
 
-def device_memory(m: Model, layer: Layer, device) -> Memory:
-    """One device's weights (its layer's parameters) and the KV cache its layer reads, against its HBM."""
-    weights = parameters(layer) * dtype_bytes(m.dtype)
-    return memory(f"{m.name} layer", device, weights, kv_cache_bytes(layer), layer.sizes["B"],
+def device_memory(m: Model, layer: Layer, device, ffn: bool = True) -> Memory:
+    """One device's weights (its layer's parameters; `ffn=False`: without the FFN's, the parts after the attention
+    residual add) and the KV cache its layer reads, against its HBM."""
+    params = parameters(layer)
+    if not ffn:
+        names = [e for part in layer.parts[1 + _index(layer, "attn_residual"):] for e in part.einsums]
+        params -= parameters(subcascade(layer, tuple(names), f"{layer.name}.ffn"))
+    return memory(f"{m.name} layer", device, params * dtype_bytes(m.dtype), kv_cache_bytes(layer), layer.sizes["B"],
                   layer.sizes.get("P", 0))
+
+
+def _index(layer: Layer, part: str) -> int:
+    return next(i for i, p in enumerate(layer.parts) if p.name == part)
