@@ -8,7 +8,7 @@ latencies are one-way, for a small message, in seconds.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from accel.errors import ArchError, Problems, show
@@ -173,7 +173,3 @@ def _kind_name(kind: Any) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     return " or ".join("None" if k is type(None) else f"an accel.{k.__name__}" for k in kinds)
 
-
-def field_names(record_type: type) -> tuple[str, ...]:
-    """The fields of an interconnect record, in order (for dict conversion and messages)."""
-    return tuple(f.name for f in fields(record_type))

@@ -7,8 +7,11 @@ send/recv — the rate each link would run at in the bandwidth-optimal (ring) al
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+import numpy as np
 
 from accel.interconnect import Cluster
 from workloads.frozen import FrozenDict
@@ -78,19 +81,19 @@ def _size(nbytes: float) -> str:
 
 
 def _whole(value: Any, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise MappingError(f"sim.collective: {name} must be an integer, got {type(value).__name__} "
                            f"{str(value)[:40]!r}")
     if not low <= value <= high:
         raise MappingError(f"sim.collective: {name}={value} is out of range (expected {low} to {high})")
-    return value
+    return int(value)
 
 
 def _group(group: Any, kind: str, cluster: Cluster) -> tuple[int, ...]:
     """The group's device ids: `None` (all), a count G (devices 0…G−1) or distinct device ids."""
     if group is None:
         group = cluster.size
-    if isinstance(group, int) and not isinstance(group, bool):
+    if isinstance(group, numbers.Integral) and not isinstance(group, (bool, np.bool_)):
         devices = tuple(range(_whole(group, "group", 2, cluster.size)))
     elif isinstance(group, (tuple, list)) and len(group) <= min(cluster.size, _MAX_LISTED_DEVICES):
         devices = tuple(_whole(d, "group device", 0, cluster.size - 1) for d in group)

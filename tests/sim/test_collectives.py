@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import accel
 import sim
@@ -14,6 +17,7 @@ from sim.dataflows.comm import (PROTOCOLS, bound_ticks, collective_ops, collecti
                                 plan_collective, tick_rate)
 from sim.dataflows.comm.protocols import SLOT_BYTES
 from sim.engine import simulate, simulate_reference
+from sim.ir.mapping import MappingError
 from sim.ir.program import ProgramBuilder
 
 GB, MB = 1e9, 2 ** 20
@@ -128,3 +132,26 @@ def test_a_collective_overlaps_compute_it_does_not_wait_for():
     compute = alone // 2
     assert _with_compute(compute, overlap=True) == alone
     assert _with_compute(compute, overlap=False) == alone + compute
+
+
+_ANYTHING = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70), st.floats(allow_nan=True),
+                      st.text(max_size=12), st.lists(st.integers(-3, 20), max_size=6), st.just(H100X8),
+                      st.just(np.int64(4)), st.just(object()))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.sampled_from(["all_reduce", "all_to_all", "send_recv"]), _ANYTHING),
+       st.one_of(st.integers(1, 1 << 20), _ANYTHING), st.one_of(st.just(TWO_NODES), _ANYTHING),
+       st.one_of(st.integers(2, 16), _ANYTHING), st.sampled_from([None, "ring", "tree", "direct", "x", 3]))
+def test_arbitrary_arguments_give_a_result_or_a_mapping_error(kind, nbytes, cluster, group, algorithm):
+    try:
+        r = sim.collective(kind, nbytes, cluster, group=group, algorithm=algorithm)
+    except MappingError as err:
+        assert len(str(err)) < 400
+    else:
+        assert r.latency_s >= r.bound_s > 0 and r.bus_bandwidth_bytes_per_s > 0
+
+
+def test_numpy_integers_are_accepted():
+    r = sim.collective("all_gather", np.int64(1 << 20), H100X8, group=np.int32(4))
+    assert r.nbytes == 1 << 20 and type(r.nbytes) is int and r.group == (0, 1, 2, 3)
