@@ -7,3 +7,4 @@ and the per-device programs that a plan implies.
 from sim.parallel.api import evaluate, inference
 from sim.parallel.plans import Plan, plan
 from sim.parallel.result import DeviceShare, ParallelResult
+from sim.parallel.sweeps import PlanSweep, plan_sweep
