@@ -18,7 +18,7 @@ from sim.parallel.plans import Plan, check_fits
 from sim.parallel.result import ParallelResult
 from sim.parallel.ring import context_layer
 from sim.parallel.schedule import schedule
-from sim.parallel.shard import device_batch, device_model
+from sim.parallel.shard import device_batch, device_model, micro_batch, overlap_device
 from sim.parallel.tensor import collectives, layer_step, placed
 
 
@@ -67,28 +67,30 @@ def parallel_layer(layer: Layer, cluster, p: Plan, constraints: MappingType[str,
     m, kw = zoo_layer(layer)
     if p.cp > 1:
         return context_layer(m, kw, cluster, p, constraints, options)
-    return model_layer(m, kw, cluster, p, constraints, options)
+    return model_layer(m, kw, cluster, p, constraints, options, name=layer.name)
 
 
 def model_layer(m: Model, kw: dict[str, Any], cluster, p: Plan, constraints: MappingType[str, Any] | None,
-                options: Options, attention_only: bool = False) -> ParallelResult:
+                options: Options, attention_only: bool = False, name: str | None = None) -> ParallelResult:
     """The layer `m.layer(**kw)` under a tensor or expert plan; `attention_only`: its kernels up to the attention
     residual add, and the weights of those (a model with its FFN removed, as the TPLA paper compares)."""
     dev_model = device_model(m, p)
     dev_layer = dev_model.layer(**{**kw, "batch": device_batch(kw["batch"], p)})
     mem = device_memory(m, dev_layer, cluster.device, ffn=not attention_only)
     check(mem, "refuse")
-    lr = evaluate_layer(dev_layer, cluster.device, constraints=constraints, options=options)
+    micro = dev_model.layer(**{**kw, "batch": micro_batch(kw["batch"], p)}) if p.micro_batches > 1 else dev_layer
+    lr = evaluate_layer(micro, overlap_device(cluster, p.micro_batches > 1), constraints=constraints,
+                        options=options)
     parts = lr.parts
     if attention_only:
         parts = parts[:1 + next(i for i, r in enumerate(parts) if r.kernel.name == "attn_residual")]
-    tokens = dev_layer.sizes["B"] * dev_layer.sizes["M"]
+    tokens = micro.sizes["B"] * micro.sizes["M"]
     where = collectives(p, cluster, tokens=tokens, model_dim=m.model_dim, dtype=m.dtype,
                         top_k=m.moe.top_k if m.moe else 0)
     s = schedule(layer_step(parts, p, where), cluster.device.clock_hz)
     roles = [f"{_role(p, d)}" for d in range(p.devices)]
-    devices = shares(s, cluster.device, roles, [work(parts)] * p.devices, [lr] * p.devices)
-    name = dev_layer.name + ("[attention]" if attention_only else "")
+    devices = shares(s, cluster.device, roles, [work(parts, copies=p.micro_batches)] * p.devices, [lr] * p.devices)
+    name = (name or m.layer(**kw).name) + ("[attention]" if attention_only else "")
     return result(name, cluster, p, s, devices, placed(parts, where), mem, _notes(p, m))
 
 

@@ -23,11 +23,12 @@ from sim.parallel.result import DeviceShare, ParallelResult
 from sim.parallel.schedule import Scheduled
 
 
-def work(parts: Sequence[KernelRun], per_layer: int = 1) -> tuple[float, float, float]:
-    """(MAC FLOPs, HBM bytes, energy) of kernel runs, per layer."""
-    flops = sum(workloads.flops(p.kernel.cascade) * p.launches for p in parts) / per_layer
-    hbm = sum(p.result.dram_bytes * p.launches for p in parts) / per_layer
-    energy = sum(p.result.energy_j * p.launches for p in parts) / per_layer
+def work(parts: Sequence[KernelRun], per_layer: int = 1, copies: int = 1) -> tuple[float, float, float]:
+    """(MAC FLOPs, HBM bytes, energy) of kernel runs, per layer, for `copies` micro-batches."""
+    scale = copies / per_layer
+    flops = sum(workloads.flops(p.kernel.cascade) * p.launches for p in parts) * scale
+    hbm = sum(p.result.dram_bytes * p.launches for p in parts) * scale
+    energy = sum(p.result.energy_j * p.launches for p in parts) * scale
     return flops, hbm, energy
 
 

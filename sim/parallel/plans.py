@@ -5,7 +5,8 @@ and pipeline (pp) degrees and the options that pick among their forms — parsed
 Degrees: `tp` splits heads and FFN columns (Megatron, Shoeybi et al., arXiv 1909.08053); `cp` splits the sequence
 (`cp_kind`: ring attention, Liu et al., arXiv 2310.01889; striped, Brandon et al., arXiv 2311.09431; zig-zag, as
 Llama 3's context parallelism; Ulysses, Jacobs et al., arXiv 2309.14509); `ep` spreads the routed experts
-(DeepSeek-V3, arXiv 2412.19437); `pp` is parsed but not modelled (refused at evaluation). `attention="tpla"` runs
+(DeepSeek-V3, arXiv 2412.19437); `pp` is parsed but not modelled (refused at evaluation); `micro_batches` splits
+each device's batch into interleaved micro-batches whose collectives overlap each other's kernels. `attention="tpla"` runs
 MLA's latent sliced over the tp devices (TPLA, Tang et al., arXiv 2508.15881) instead of its heads.
 `disaggregation`: `"prefill-decode"` runs prefill and decode on separate pools and moves the KV cache between them
 (Zhong et al., DistServe, OSDI 2024); `"core-attention"` ships core attention as token-level tasks to attention
@@ -25,10 +26,11 @@ from workloads.errors import quote
 
 from sim.ir import MappingError
 
-DEGREES = ("tp", "cp", "ep", "pp")
+DEGREES = ("tp", "cp", "ep", "pp", "micro_batches")
 CHOICES = {"attention": ("tp", "tpla"), "cp_kind": ("ring", "striped", "zigzag", "ulysses"),
            "disaggregation": ("none", "prefill-decode", "core-attention")}
 MAX_DEGREE = 1 << 16          # devices one plan may name along one degree (bounds every per-device loop)
+MAX_MICRO_BATCHES = 8         # micro-batches interleaved in one step (DeepSeek-V3 overlaps two)
 MAX_PLAN_CHARS = 256          # characters of a plan string parsed at most
 MAX_KEYS = 16                 # entries of a plan dict read at most
 
@@ -43,6 +45,7 @@ class Plan:
     attention: str = "tp"
     cp_kind: str = "ring"
     disaggregation: str = "none"
+    micro_batches: int = 1
 
     def __post_init__(self) -> None:
         for name in DEGREES:
@@ -53,6 +56,8 @@ class Plan:
         for name, valid in CHOICES.items():
             if getattr(self, name) not in valid:
                 raise MappingError(f"plan: {name} must be one of {', '.join(valid)}, got {quote(getattr(self, name))}")
+        if self.micro_batches > MAX_MICRO_BATCHES:
+            raise MappingError(f"plan: micro_batches must be at most {MAX_MICRO_BATCHES}, got {self.micro_batches}")
         if self.attention == "tpla" and self.tp == 1:
             raise MappingError("plan: attention='tpla' slices MLA's latent over the tp devices: it needs tp ≥ 2")
         if self.ep > 1 and self.ep % (self.tp * self.cp) and (self.tp * self.cp) % self.ep:
@@ -75,7 +80,8 @@ class Plan:
         return self.devices == 1 and self.disaggregation == "none"
 
     def __str__(self) -> str:
-        parts = [f"{k}={getattr(self, k)}" for k in DEGREES]
+        parts = [f"{k}={getattr(self, k)}" for k in DEGREES[:4]]
+        parts += [f"micro_batches={self.micro_batches}"] if self.micro_batches > 1 else []
         parts += [f"{k}={getattr(self, k)}" for k, valid in CHOICES.items() if getattr(self, k) != valid[0]]
         return ",".join(parts)
 

@@ -24,14 +24,14 @@ from sim.ir import MappingError
 from sim.ir.options import Options
 from sim.models import inference as inference_one
 from sim.models.compose import LayerResult
-from sim.models.memory import Memory
+from sim.models.memory import Memory, check, memory
 from sim.parallel.layerplan import refuse_unmodelled
 from sim.parallel.links import CollectiveRun, timed
 from sim.parallel.outcome import result, shares, work
 from sim.parallel.plans import Plan, check_fits
 from sim.parallel.result import DeviceShare, ParallelResult
 from sim.parallel.schedule import Step, schedule
-from sim.parallel.shard import device_batch, device_model
+from sim.parallel.shard import device_model, micro_batch, overlap_device
 from sim.parallel.tensor import collectives, layer_step, placed
 
 HEADS = ("embed", "final_norm", "lm_head")
@@ -101,16 +101,29 @@ def parallel_inference(model: Any, cluster, p: Plan, *, prompt: int, batch: int,
         raise MappingError(f"plan {p}: context parallelism and core-attention disaggregation are modelled for one "
                            f"layer (sim.evaluate(layer, cluster, plan=...)); inference takes cp=1")
     dev = device_model(m, p)
-    b = device_batch(batch, p) if isinstance(batch, int) and not isinstance(batch, bool) else batch
+    b = micro_batch(batch, p) if isinstance(batch, int) and not isinstance(batch, bool) else batch
     try:
-        one = inference_one(dev, cluster.device, prompt=prompt, batch=b, output_tokens=output_tokens,
-                            memory_policy=memory_policy, constraints=constraints, options=options)
+        one = inference_one(dev, overlap_device(cluster, p.micro_batches > 1), prompt=prompt, batch=b,
+                            output_tokens=output_tokens, memory_policy="flag" if p.micro_batches > 1 else memory_policy,
+                            constraints=constraints, options=options)
+        mem = _memory(dev, cluster, p, one, memory_policy)
     except MappingError as err:
         raise MappingError(f"plan {p}, one device's shard: {err}") from None
     prefill = phase(m, dev, cluster, p, one.prefill, b * one.prompt, b)
     decode = tuple(phase(m, dev, cluster, p, r, b, b) for r in one.decode)
-    transfer = _kv_transfer(m, cluster, p, one) if pools == 2 else None
-    return _record(m, cluster, p, one, prefill, decode, transfer)
+    transfer = _kv_transfer(cluster, p, one, mem) if pools == 2 else None
+    return _record(m, cluster, p, one, mem, prefill, decode, transfer)
+
+
+def _memory(dev: Model, cluster, p: Plan, one, policy: str) -> Memory:
+    """A device's memory: the shard's weights and the KV cache of all its micro-batches."""
+    if p.micro_batches == 1:
+        return one.memory
+    sequences, cached = one.batch * p.micro_batches, one.prompt + one.output_tokens - 1
+    mem = memory(dev.name, cluster.device, one.memory.weight_bytes, one.memory.kv_cache_bytes * p.micro_batches,
+                 sequences, cached)
+    check(mem, policy)
+    return mem
 
 
 def phase(m: Model, dev: Model, cluster, p: Plan, lr: LayerResult, tokens: int, batch: int) -> ParallelResult:
@@ -125,10 +138,11 @@ def phase(m: Model, dev: Model, cluster, p: Plan, lr: LayerResult, tokens: int, 
         issued += [_times(c, count) for c in placed(parts, where, prefixes[dense])]
     heads = [r for r in lr.parts if r.kernel.name in HEADS]
     if heads:
-        gather = timed("all_gather.logits", "all_gather", batch * dev.vocab * dtype_bytes(m.dtype), cluster,
-                       tuple(range(p.tp)))
-        steps.append((schedule(_heads_step(heads, p, gather), clock), heads, 1))
-        issued += [gather] if gather.seconds else []
+        group = tuple(range(p.tp))
+        embed = timed("all_reduce.embed", "all_reduce", tokens * m.model_dim * dtype_bytes(m.dtype), cluster, group)
+        gather = timed("all_gather.logits", "all_gather", batch * dev.vocab * dtype_bytes(m.dtype), cluster, group)
+        steps.append((schedule(_heads_step(heads, p, embed, gather), clock), heads, 1))
+        issued += [c for c in (embed, gather) if c.seconds]
     return _combine(lr.workload, cluster, p, steps, tuple(issued), lr.notes)
 
 
@@ -136,11 +150,15 @@ def _times(c: CollectiveRun, count: int) -> CollectiveRun:
     return dataclasses.replace(c, count=c.count * count)
 
 
-def _heads_step(heads, p: Plan, gather: CollectiveRun) -> Step:
-    """Embedding, final norm and LM head on every device; the LM head's logits all-gathered over the tp group."""
-    step = layer_step(heads, p, {})
+def _heads_step(heads, p: Plan, embed: CollectiveRun, gather: CollectiveRun) -> Step:
+    """Embedding, final norm and LM head on every device: a vocabulary-parallel embedding's partial rows
+    all-reduced after the lookup, the LM head's logits all-gathered over the tp group (Megatron's
+    vocabulary-parallel layers)."""
+    step = layer_step(heads, p, {"before:final_norm": embed})
     if gather.plan is not None:
-        step.collective(gather, {d: step.last(d) for d in range(p.devices)})
+        for k in range(p.micro_batches):
+            step.collective(dataclasses.replace(gather, name=f"{gather.name}#{k}" if p.micro_batches > 1 else
+                                                gather.name), {d: step.last(d) for d in range(p.devices)})
     return step
 
 
@@ -148,7 +166,8 @@ def _combine(name: str, cluster, p: Plan, steps, issued: tuple[CollectiveRun, ..
     """The phase as one record: its steps one after another, each repeated over its layers."""
     total, exposed, per_device = 0.0, 0.0, [None] * p.devices
     for s, parts, count in steps:
-        devices = shares(s, cluster.device, _roles(p), [work(parts, count)] * p.devices, [None] * p.devices)
+        devices = shares(s, cluster.device, _roles(p), [work(parts, count, p.micro_batches)] * p.devices,
+                         [None] * p.devices)
         total += s.seconds * count
         exposed += s.exposed_s * count
         per_device = [_add(acc, d, count) for acc, d in zip(per_device, devices)]
@@ -168,23 +187,25 @@ def _add(acc: DeviceShare | None, d: DeviceShare, k: int) -> DeviceShare:
     return DeviceShare(d.device, d.role, *values)
 
 
-def _kv_transfer(m: Model, cluster, p: Plan, one) -> CollectiveRun:
+def _kv_transfer(cluster, p: Plan, one, mem: Memory) -> CollectiveRun:
     """The KV cache of a decode device's sequences (every layer's prompt rows), sent once from its prefill device
     (the pools are devices [0, n) and [n, 2n): across nodes, over the NIC, once a pool fills a node)."""
-    nbytes = one.memory.kv_cache_bytes * one.prompt / max(one.prompt + one.output_tokens - 1, 1)
+    nbytes = mem.kv_cache_bytes * one.prompt / max(one.prompt + one.output_tokens - 1, 1)
     return timed("send_recv.kv_cache", "send_recv", math.ceil(nbytes), cluster, (0, p.devices))
 
 
-def _record(m: Model, cluster, p: Plan, one, prefill: ParallelResult, decode: tuple[ParallelResult, ...],
-            transfer: CollectiveRun | None) -> ParallelInference:
+def _record(m: Model, cluster, p: Plan, one, mem: Memory, prefill: ParallelResult,
+            decode: tuple[ParallelResult, ...], transfer: CollectiveRun | None) -> ParallelInference:
     counted = decode[:one.output_tokens - 1]
     moved = transfer.seconds if transfer is not None else 0.0
     total = prefill.latency_s + moved + sum(r.latency_s for r in counted)
     energy = prefill.energy_j + sum(r.energy_j for r in counted)
     tpot = sum(r.latency_s for r in decode) / len(decode) if decode else None
-    tokens = one.batch * p.replicas * one.output_tokens
-    notes = one.notes + (f"per device: {one.batch} sequence{'s' * (one.batch > 1)} of the batch",)
-    return ParallelInference(m.name, cluster.name, p, one.prompt, one.batch * p.replicas, one.output_tokens,
+    per_device = one.batch * p.micro_batches
+    tokens = per_device * p.replicas * one.output_tokens
+    notes = one.notes + (f"per device: {per_device} sequence{'s' * (per_device > 1)} of the batch"
+                         + (f" in {p.micro_batches} micro-batches" if p.micro_batches > 1 else ""),)
+    return ParallelInference(m.name, cluster.name, p, one.prompt, per_device * p.replicas, one.output_tokens,
                              prefill.latency_s, tpot, tokens / total,
-                             energy / tokens if one.energy_per_token_j is not None else None, one.memory, prefill,
+                             energy / tokens if one.energy_per_token_j is not None else None, mem, prefill,
                              decode, transfer, notes)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import accel
+from accel.interconnect import cluster_sms
 from workloads import Model
 from workloads.models.moe import MoE
 
@@ -90,3 +92,21 @@ def device_batch(batch: int, p: Plan) -> int:
         raise MappingError(f"plan {p}: batch {batch} does not split over its {p.replicas} data-parallel attention "
                            f"replicas (ep ÷ (tp × cp)); use a batch divisible by {p.replicas}")
     return batch // p.replicas
+
+
+def micro_batch(batch: int, p: Plan) -> int:
+    """Sequences of one micro-batch of a device (its batch ÷ `micro_batches`)."""
+    per_device = device_batch(batch, p)
+    if per_device % p.micro_batches:
+        raise MappingError(f"plan {p}: a device's {per_device} sequences do not split into {p.micro_batches} "
+                           f"micro-batches; use a batch divisible by {p.replicas * p.micro_batches}")
+    return per_device // p.micro_batches
+
+
+def overlap_device(cluster, overlapped: bool):
+    """The device a kernel runs on: all of `cluster.device`, or, when communication runs beside it, the SMs the
+    collectives leave (`cluster.comm_sms` of them run the communication kernels, as NCCL's channels do)."""
+    if not overlapped:
+        return cluster.device
+    sms = cluster_sms(cluster.device)
+    return accel.variant(cluster.device, sms=sms - cluster.comm_sms) if sms > cluster.comm_sms else cluster.device

@@ -11,6 +11,7 @@ members (a synchronising step), so a symmetric step's devices finish together.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 from workloads.dtypes import dtype_bytes
@@ -44,18 +45,39 @@ def collectives(plan: Plan, cluster, *, tokens: int, model_dim: int, dtype: str,
 def layer_step(parts: Sequence[KernelRun], plan: Plan, where: dict[str, CollectiveRun], per_layer: int = 1,
                prefix: str = "") -> Step:
     """Every device's kernels (`parts`, named `prefix + kernel`, each run `launches ÷ per_layer` times in one layer)
-    with the collectives `where` places before kernels (see `collectives`)."""
+    with the collectives `where` places before kernels (see `collectives`). With `plan.micro_batches` = m > 1,
+    `parts` are one micro-batch's: the m micro-batches run interleaved segment by segment (the kernels between two
+    collectives), so one micro-batch's collective overlaps the next one's kernels (DeepSeek-V3's dual micro-batch
+    overlap, arXiv 2412.19437 §3.4)."""
     step = Step(plan.devices)
-    last: dict[int, int | None] = {d: None for d in range(plan.devices)}
+    mb = plan.micro_batches
+    last = [{d: None for d in range(plan.devices)} for _ in range(mb)]
+    for issue, segment in _segments(parts, where, prefix):
+        for k in range(mb):
+            if issue is not None and issue.plan is not None:
+                last[k].update(step.collective(dataclasses.replace(issue, name=_tagged(issue.name, k, mb)), last[k]))
+            for part in segment:
+                seconds = part.result.latency_s * part.launches / per_layer
+                for d in range(plan.devices):
+                    after = () if last[k][d] is None else (last[k][d],)
+                    last[k][d] = step.add(d, "compute", seconds, _tagged(part.kernel.name, k, mb), after)
+    return step
+
+
+def _tagged(name: str, k: int, mb: int) -> str:
+    return f"{name}#{k}" if mb > 1 else name
+
+
+def _segments(parts: Sequence[KernelRun], where: dict[str, CollectiveRun], prefix: str):
+    """The kernels between collectives: [(the collective before the segment or None, its kernels)]."""
+    out: list[tuple[CollectiveRun | None, list[KernelRun]]] = [(None, [])]
     pending = dict(where)
     for part in parts:
         issue = pending.pop(f"before:{base_name(part.kernel.name, prefix)}", None)
-        if issue is not None and issue.plan is not None:
-            last.update(step.collective(issue, last))
-        seconds = part.result.latency_s * part.launches / per_layer
-        for d in range(plan.devices):
-            last[d] = step.add(d, "compute", seconds, part.kernel.name, () if last[d] is None else (last[d],))
-    return step
+        if issue is not None:
+            out.append((issue, []))
+        out[-1][1].append(part)
+    return out
 
 
 def base_name(name: str, prefix: str = "") -> str:

@@ -83,3 +83,12 @@ def test_inference_under_tp_and_disaggregation():
     assert split.kv_transfer is not None and split.kv_transfer.seconds > 0
     assert split.kv_transfer.nbytes == pytest.approx(base.memory.kv_cache_bytes * 256 / 258, rel=1e-6)
     assert split.tokens_per_s < base.tokens_per_s
+
+
+def test_micro_batches_overlap_communication_with_the_other_micro_batch():
+    layer = LLAMA.layer(seq=512, batch=8)
+    one, two = (sim.evaluate(layer, NODE, plan=f"tp=8,micro_batches={k}") for k in (1, 2))
+    assert two.exposed_s < 0.5 * one.exposed_s and two.overlapped_s > 0
+    # the same work: two micro-batches of 4 sequences each compute what one batch of 8 does
+    assert sum(d.flops for d in two.devices) == pytest.approx(sum(d.flops for d in one.devices), rel=1e-9)
+    assert any(u.endswith(".comm") for u in two.run.units)
