@@ -72,6 +72,8 @@ def find_blocks(c: Cascade) -> list[Block]:
 def _match_at(c: Cascade, e: Einsum) -> Block | None:
     n_out = len(e.output.indices)
     for kind in TEMPLATES:
+        if _anchor(e) != _anchor(_template(kind, 0, 0, 1).einsums[-1]):
+            continue   # the core's output Einsum has another shape: no template of this kind can match
         for nq in range(min(MAX_LEADING, n_out - 2) + 1):
             for nkv in range(nq + 1):
                 template = _template(kind, nq, nkv, n_out - 1 - nq)
@@ -79,6 +81,11 @@ def _match_at(c: Cascade, e: Einsum) -> Block | None:
                 if binding is not None:
                     return _block(kind, template, binding)
     return None
+
+
+def _anchor(e: Einsum) -> tuple:
+    """An Einsum's reduction and top-level op, to rule templates out before building them."""
+    return e.reduce, e.expr.op if isinstance(e.expr, Call) else type(e.expr).__name__
 
 
 @functools.lru_cache(maxsize=None)
