@@ -91,3 +91,21 @@ def test_the_general_derivation_of_softmax_equals_autograd_too(softmax):
     attend(leaves["Q"], leaves["K"], leaves["V"], keep).reshape(1, 2, 2, 3, 2).backward(torch.from_numpy(d_out))
     for n, leaf in leaves.items():
         np.testing.assert_allclose(got["d" + n], leaf.grad.numpy(), rtol=0, atol=TOLERANCE)
+
+
+def test_a_core_is_recognised_whatever_its_names():
+    """Recognition is structural: the 1-pass core with every tensor and rank renamed takes the same FlashAttention
+    form (equal structure), and a core whose running max reads its arguments swapped is not recognised."""
+    import re
+    c = attention("mha", batch=1, heads=2, seq=4, head_dim=3, causal=True, key_tile=2)
+    names = {"RM": "Mx", "RD": "Den", "RNV": "Acc", "LM": "TileMax", "SLN": "E1", "SLD": "E2", "SLNV": "E3",
+             "PRM": "Corr", "SPD": "E4", "SPNV": "E5", "BQK": "Score", "AV": "Out", "m": "i", "p": "j", "p1": "t",
+             "p0": "u", "P1": "T"}
+    text = re.sub(r"\b\w+\b", lambda w: names.get(w.group(0), w.group(0)), workloads.to_text(c))
+    sizes = {{"M": "I", "P": "J", "P0": "U", "P1": "T"}.get(r, r): n for r, n in c.sizes.items()}
+    renamed = workloads.cascade(text, sizes, name=c.name)
+    assert workloads.structure(backward(renamed)) == workloads.structure(backward(c))
+    swapped = workloads.cascade(text.replace("max(Mx[b,h,i,t], TileMax[b,h,i,t])", "max(TileMax[b,h,i,t], Mx[b,h,i,t])"),
+                                sizes, name=c.name)
+    with pytest.raises(workloads.CascadeError, match="does not differentiate through an iterative rank"):
+        backward(swapped)

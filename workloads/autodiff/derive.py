@@ -45,7 +45,8 @@ def derive(c: Cascade, *, flash: bool = True) -> Cascade:
     saved = [block.output, LSE] if block else []
     _check_free(c, [d_out] + saved[1:], "input")
     _check_free(c, ["d" + n for n in c.inputs], "gradient")
-    grads = Gradients({n: t for n, (t, _) in forward.items()}, set(forward) | {d_out, *saved}, set(c.inputs),
+    taken = set(forward) | {d_out, *saved} | {"d" + n for n in c.inputs}
+    grads = Gradients({n: t for n, (t, _) in forward.items()}, taken, set(c.inputs),
                       {core.scores.tensor: SCORE_GRAD} if core and core.scores.tensor not in c.inputs else {})
     output = rename.get(c.output, c.output)
     grads.add_part(output, Part("input", forward[output][0], plain_ref(d_out, forward[output][0])))
