@@ -209,6 +209,9 @@ def stack(model_or_layer: Any, seq: int, batch: int) -> Stack:
     if not isinstance(m, Model):
         raise MappingError(f"training_step: expected a model name, a workloads.Model or a layer "
                            f"(model.layer(...)), got {type(model_or_layer).__name__}")
+    if m.variant in ("na", "gna") and seq != math.prod(m.spatial):
+        raise MappingError(f"training_step: {m.name} attends over its token layout {m.spatial} "
+                           f"({math.prod(m.spatial)} tokens); seq={seq} must equal that")
     counts = layer_counts(m)
     kinds = []
     for dense, count in counts.items():

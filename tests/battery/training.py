@@ -63,6 +63,7 @@ CASES = [
     ("training-recompute-type", step("bert", recompute="yes"), MappingError, "recompute must be True or False"),
     ("training-layer-sizes", step(lambda: workloads.model("bert").layer(seq=256, batch=1)), MappingError,
      "is built for batch 1 × seq 256"),
+    ("training-layout-tokens", step("flux", seq=512), MappingError, "seq=512 must equal that"),
     ("training-does-not-fit", step("llama3-8b"), MappingError, "the states alone exceed it"),
     ("training-attention-on-blackwell", step(lambda: workloads.model("bert").layer(seq=512, batch=2), B200),
      MappingError, "is Blackwell (SM100)"),

@@ -149,3 +149,42 @@ def test_backward_of_one_pass_attention_is_one_pass_and_only_fusemax_bwd_maps_it
 def test_forward_attention_is_refused_cheaply_with_the_input_count():
     why = sim.dataflow("flash2-bwd").supports(mha(), H100)
     assert "has 3 inputs" in why and "6 (Q, K, V, dO, O, LSE)" in why
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.integers(1, 3), heads=st.integers(1, 4), seq=st.sampled_from([64, 100, 384, 1000]),
+       kv=st.sampled_from([None, 256, 777]), d=st.sampled_from([32, 64, 80, 128, 256]), causal=st.booleans(),
+       df=st.sampled_from(["flash2-bwd", "flash3-bwd"]), arch=st.sampled_from(["a100", "h100"]))
+def test_fuzz_shapes_run_above_the_roofline_or_are_refused(batch, heads, seq, kv, d, causal, df, arch):
+    a = accel.preset(arch)
+    try:
+        bc = BACKWARD(mha(batch=batch, heads=heads, seq=seq, seq_kv=kv, head_dim=d, causal=causal))
+    except workloads.CascadeError:
+        return
+    why = sim.dataflow(df).supports(bc, a)
+    if why is not None:
+        assert isinstance(why, str) and len(why) < 600
+        return
+    r = sim.evaluate(bc, a, df)
+    assert r.latency_s >= sim.roofline(bc, a).lower_bound_s
+    assert all(0.0 <= u <= 1.0 + 1e-9 for u in r.utilization.values())
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_perturbed_backward_is_refused_or_is_the_backward(data):
+    """A backward cascade with one Einsum's op or operand changed is refused, or is still an exact backward."""
+    bc = bwd(seq=256, batch=1, heads=2)
+    text = workloads.serialize.to_text(bc)
+    edits = [("* K[", "* Q["), ("dP[b,h,m,p] - Drow", "Drow[b,h,m] - dP"), ("P[b,h,m,p] * dAV", "dS[b,h,m,p] * dAV"),
+             ("dS[b,h,m,p] * Q", "P[b,h,m,p] * Q"), ("sub_exp(QK[b,h,m,p], LSE[b,h,m])", "exp(QK[b,h,m,p])")]
+    old, new = data.draw(st.sampled_from(edits))
+    try:
+        c = workloads.cascade(text.replace(old, new, 1), bc.sizes, name=bc.name, dtype=bc.dtype)
+    except workloads.CascadeError:
+        return
+    why = sim.dataflow("flash2-bwd").supports(c, H100)
+    assert why is not None and "not the FlashAttention-form backward" in why
