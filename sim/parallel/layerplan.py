@@ -61,6 +61,9 @@ def parallel_layer(layer: Layer, cluster, p: Plan, constraints: MappingType[str,
     """`layer` under plan `p` on `cluster` (see the module docstring)."""
     check_fits(p, cluster.size, cluster.name)
     refuse_unmodelled(p, "a layer")
+    if p.disaggregation == "core-attention":
+        raise MappingError(f"plan {p}: core-attention disaggregation balances documents of mixed lengths: use "
+                           f"sim.parallel.core_attention(model, cluster, documents)")
     if p.disaggregation != "none":
         raise MappingError(f"plan {p}: disaggregation splits serving into pools; it applies to sim.inference, not to "
                            f"one layer")

@@ -11,6 +11,8 @@ from sim.models.memory import Memory
 from sim.parallel.links import CollectiveRun
 from sim.parallel.plans import Plan
 
+ROUNDING_S = 1e-12    # a difference of engine times below a tick is rounding, not time
+
 
 @dataclass(frozen=True)
 class DeviceShare:
@@ -71,7 +73,8 @@ class ParallelResult:
     @property
     def overlapped_s(self) -> float:
         """Communication seconds hidden behind compute: the longest communication less what is exposed."""
-        return max(self.communication_s - self.exposed_s, 0.0)
+        hidden = self.communication_s - self.exposed_s
+        return hidden if hidden > ROUNDING_S else 0.0
 
     @property
     def load_balance(self) -> float:

@@ -4,7 +4,8 @@ its c = N/cp tokens, with the attention core either passed around a ring or re-p
 - Ring attention (Liu et al., arXiv 2310.01889): at step j device i attends its queries to the K/V block of device
   i − j while sending the block it holds to device i + 1 (double-buffered: a block is sent once the receiver has
   finished with the block two before it). Each step's attention block is a kernel simulated on the device; the
-  transfers are ops on its NVLink (or NIC) unit timed by `sim.dataflows.comm`'s send/recv; the engine co-schedules
+  transfers are ops on its NVLink (or NIC) unit timed by `sim.dataflows.comm`'s send/recv (the blocks run on the
+  SMs the communication kernels leave, `cluster.comm_sms` of them reserved); the engine co-schedules
   both, so compute hides a transfer exactly when the block's kernel outlasts it (c ≥ FLOPs rate ÷ bandwidth).
   Causal layouts: `ring` (contiguous blocks: device i computes i + 1 blocks, a diagonal one causal, the ones after
   it masked out — the imbalance), `striped` (Brandon et al., arXiv 2311.09431: tokens dealt round-robin, every
@@ -39,6 +40,7 @@ from sim.parallel.outcome import device_memory, result, shares
 from sim.parallel.plans import Plan, divides
 from sim.parallel.result import ParallelResult
 from sim.parallel.schedule import Step, schedule
+from sim.parallel.shard import overlap_device
 
 
 def context_layer(m: Model, kw: dict[str, Any], cluster, p: Plan, constraints: MappingType[str, Any] | None,
@@ -78,10 +80,10 @@ def _work(runs: list[KernelRun]) -> tuple[float, float, float]:
             sum(r.result.dram_bytes * r.launches for r in runs), sum(r.result.energy_j * r.launches for r in runs))
 
 
-def _block(m: Model, kw: dict, queries: int, keys: int, causal: bool, cluster, pins: dict,
+def _block(m: Model, kw: dict, queries: int, keys: int, causal: bool, device, pins: dict,
            options: Options) -> KernelRun:
     core = m.attention(seq=queries, seq_kv=keys, batch=kw["batch"], causal=causal, **_form(m))
-    return run_kernel(Kernel("attention", "attention", (), core), cluster.device, pins or None, options)
+    return run_kernel(Kernel("attention", "attention", (), core), device, pins or None, options)
 
 
 def _form(m: Model) -> dict:
@@ -91,7 +93,8 @@ def _form(m: Model) -> dict:
 def _blocks(m: Model, kw: dict, cluster, p: Plan, pins: dict, options: Options) -> dict[int, list]:
     """Per device, the attention block of each ring step (None: masked out, nothing to compute)."""
     c, cp, causal = kw["seq"] // p.cp, p.cp, kw["causal"]
-    run = lambda q, k, causal_block: _block(m, kw, q, k, causal_block, cluster, pins, options)  # noqa: E731
+    device = overlap_device(cluster, True)     # the ring's sends run beside every block
+    run = lambda q, k, causal_block: _block(m, kw, q, k, causal_block, device, pins, options)  # noqa: E731
     if not causal:
         full = run(c, c, False)
         return {i: [full] * cp for i in range(cp)}
@@ -150,7 +153,7 @@ def _ulysses(m: Model, kw: dict, cluster, p: Plan, pre, post, pins: dict, option
     divides("heads", m.heads, "cp", cp, m.name)
     divides("KV heads", m.kv_heads, "cp", cp, m.name)
     shard = dataclasses.replace(m, heads=m.heads // cp, kv_heads=m.kv_heads // cp)
-    core = _block(shard, kw, kw["seq"], kw["seq"], kw["causal"], cluster, pins, options)
+    core = _block(shard, kw, kw["seq"], kw["seq"], kw["causal"], cluster.device, pins, options)
     size = dtype_bytes(m.dtype)
     group = tuple(range(cp))
     qkv = timed("all_to_all.qkv", "all_to_all", b * c * (m.heads + 2 * m.kv_heads) * m.head_dim * size, cluster, group)

@@ -99,7 +99,8 @@ def parallel_inference(model: Any, cluster, p: Plan, *, prompt: int, batch: int,
     refuse_unmodelled(p, "inference")
     if p.cp > 1 or p.disaggregation == "core-attention":
         raise MappingError(f"plan {p}: context parallelism and core-attention disaggregation are modelled for one "
-                           f"layer (sim.evaluate(layer, cluster, plan=...)); inference takes cp=1")
+                           f"prefill layer (sim.evaluate(layer, cluster, plan=...), sim.parallel.core_attention); "
+                           f"inference takes cp=1")
     dev = device_model(m, p)
     b = micro_batch(batch, p) if isinstance(batch, int) and not isinstance(batch, bool) else batch
     try:
