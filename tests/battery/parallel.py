@@ -6,7 +6,9 @@ import accel
 import sim
 import workloads
 from sim.ir.mapping import MappingError
-from sim.parallel import Plan, plan
+from sim.parallel import Plan, core_attention, plan
+from sim.report.cli import CLIError
+from sim.report.cli.app import run
 
 NODE = "hgx-h100x8"
 
@@ -63,6 +65,29 @@ CASES = [
      "applies to a whole zoo layer"),
     ("plan-memory", lambda: sim.inference("deepseek-v3", accel.preset(NODE), prompt=64, batch=8, plan="ep=8"),
      MappingError, "has 80 GB of HBM"),
+    ("plan-core-attention-layer", layer_call("llama3-8b", "disaggregation=core-attention"), MappingError,
+     "use sim.parallel.core_attention(model, cluster, documents)"),
+    ("plan-micro-batches", layer_call("llama3-8b", "tp=2,micro_batches=3"), MappingError,
+     "do not split into 3 micro-batches"),
+    ("plan-too-many-micro-batches", lambda: plan("micro_batches=64"), MappingError, "micro_batches must be at most 8"),
+    ("core-attention-devices", lambda: core_attention(workloads.model("llama3-8b"), accel.preset(NODE), [64] * 8,
+                                                      devices=9), MappingError, "(modelled inside one node)"),
+    ("core-attention-model", lambda: core_attention(workloads.model("bert"), accel.preset(NODE), [64]),
+     MappingError, "is not a causal GQA/MHA decoder"),
+    ("cli-cluster-unknown", lambda: run(["inference", "--model", "llama3-8b", "--cluster", "hgx-z9", "--prompt", "8"]),
+     CLIError, "--cluster: unknown preset 'hgx-z9'"),
+    ("cli-cluster-and-arch", lambda: run(["inference", "--model", "llama3-8b", "--cluster", NODE, "--arch", "h100",
+                                          "--prompt", "8"]), CLIError, "not both"),
+    ("cli-cluster-single-device", lambda: run(["inference", "--model", "llama3-8b", "--cluster", "h100",
+                                               "--prompt", "8"]), CLIError, "is a single device"),
+    ("cli-plan-without-cluster", lambda: run(["inference", "--model", "llama3-8b", "--arch", "h100", "--plan", "tp=2",
+                                              "--prompt", "8"]), CLIError, "give --cluster NAME"),
+    ("cli-cluster-not-layer", lambda: run(["evaluate", "--variant", "mha", "--cluster", NODE]), CLIError,
+     "evaluate takes a cluster for a whole layer"),
+    ("cli-no-target", lambda: run(["inference", "--model", "llama3-8b", "--prompt", "8"]), CLIError,
+     "--arch: name a device"),
+    ("cli-plan-refused", lambda: run(["evaluate", "--model", "bert", "--seq", "64", "--layer", "--cluster", NODE,
+                                      "--plan", "tp=5"]), CLIError, "--plan: plan: tp=5 does not divide"),
     ("plan-disaggregation-layer", layer_call("llama3-8b", "tp=2,disaggregation=prefill-decode"), MappingError,
      "applies to sim.inference"),
 ]
