@@ -56,10 +56,11 @@ def test_latency_is_monotone_in_nbytes(c, extra):
 
 def _one_node_bound(r, cluster) -> float:
     """The busbw an algorithm cannot exceed inside one node: the link per direction for a ring or direct sends;
-    a tree's chain sends every byte up and down, (G−1)/G of it; NVLS sends n to the switch and n/G back out,
-    2(G−1)/(G+1) of it."""
+    a tree's chain has middle devices that send every byte up and down (G ≥ 3), (G−1)/G of it; NVLS sends n to
+    the switch and n/G back out, 2(G−1)/(G+1) of it."""
     g, link = len(r.group), cluster.link.bytes_per_s
-    return {"nvls": link * 2 * (g - 1) / (g + 1), "tree": link * (g - 1) / g}.get(r.algorithm, link)
+    tree = link * (g - 1) / g if g >= 3 else link
+    return {"nvls": link * 2 * (g - 1) / (g + 1), "tree": tree}.get(r.algorithm, link)
 
 
 def _unit_rate(unit: str, r, cluster) -> float:
