@@ -4,7 +4,7 @@ Softmax attention takes FlashAttention's recomputation form (`flash`), everythin
 derivation over the extended-Einsum operators (`grads`, `rules`); `saved_inputs` gives the tensors the forward
 saves for the backward (O and LSE). See docs/backward.md.
 """
-from workloads.autodiff.derive import backward, derive
+from workloads.autodiff.backprop import backward, derive
 from workloads.autodiff.flash import LSE, saved_inputs
 from workloads.autodiff.match import Block, find_blocks
 
