@@ -14,11 +14,12 @@ from sim.dataflows.comm.bounds import bound_ticks
 from sim.dataflows.comm.lowering import ORDERS, collective_program
 from sim.dataflows.comm.plan import ALGORITHMS, CommPlan, chunked, tick_rate
 from sim.dataflows.comm.protocols import PROTOCOLS
+from sim.dataflows.comm.transfers import clear_cache
 from sim.engine import simulate
 from sim.ir.mapping import MappingError
 from sim.ir.run import Run
 
-__all__ = ["candidates", "choose", "plan_collective"]
+__all__ = ["candidates", "choose", "clear_caches", "plan_collective"]
 
 _CACHED = 256   # collectives remembered (plans ask for the same few many times)
 
@@ -53,10 +54,11 @@ def choose(kind: str, nbytes: int, cluster: Cluster, devices: tuple[int, ...], a
         raise MappingError(f"{kind}: algorithm={algorithm!r} with protocol={protocol!r} cannot run on this group "
                            f"of {len(devices)} devices (valid here: {', '.join(valid)})")
     plans = [chunked(CommPlan(kind, nbytes, devices, a, p, cluster), chunks) for a, p in pairs]
-    plans.sort(key=lambda p: bound_ticks(p, tick_rate(p)))
+    ranked = sorted(((bound_ticks(p, tick_rate(p)), i) for i, p in enumerate(plans)))
     best = None
-    for plan in plans:
-        if best is not None and bound_ticks(plan, tick_rate(plan)) >= best[1].ticks:
+    for bound, i in ranked:
+        plan = plans[i]
+        if best is not None and bound >= best[1].ticks:
             break
         for order in ORDERS[: 1 if plan.chunks == 1 else len(ORDERS)]:
             ordered = dataclasses.replace(plan, order=order)
@@ -64,3 +66,9 @@ def choose(kind: str, nbytes: int, cluster: Cluster, devices: tuple[int, ...], a
             if best is None or run.ticks < best[1].ticks:
                 best = (ordered, run)
     return best
+
+
+def clear_caches() -> None:
+    """Forget remembered choices and chunk shapes (for timing fresh calls)."""
+    choose.cache_clear()
+    clear_cache()

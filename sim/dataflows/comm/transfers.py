@@ -11,11 +11,15 @@ chunk; the closed form reads them too, so both describe one schedule.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass
 
 from sim.dataflows.comm.plan import CommPlan, Hop
 
-__all__ = ["Transfer", "chunk_shapes", "chunk_transfers"]
+__all__ = ["Transfer", "chunk_shapes", "chunk_transfers", "clear_cache"]
+
+_CACHED = 64   # chunk shapes remembered: a choice lists each candidate's a few times (bound, bytes, lowering)
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,16 @@ def _mark_root(chunk: _Chunk, root: int, reduced: list[int]) -> None:
 _BY_ALGORITHM = {"ring": _ring, "nvls": _nvls, "direct": _direct, "tree": _tree}
 
 
-def chunk_transfers(plan: CommPlan, k: int) -> list[Transfer]:
-    """The transfers of chunk `k` (dependencies before dependents)."""
-    return _BY_ALGORITHM[plan.algorithm](plan, k)
+def chunk_transfers(plan: CommPlan, k: int) -> tuple[Transfer, ...]:
+    """The transfers of chunk `k` (dependencies before dependents); chunks of one shape share them."""
+    return _listed(dataclasses.replace(plan, order="wave"), plan.shape(k))
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _listed(plan: CommPlan, shape: tuple[int, bool]) -> tuple[Transfer, ...]:
+    """A shape's transfers, from its representative chunk (the last one, or the first of its parity)."""
+    parity, last = shape
+    return tuple(_BY_ALGORITHM[plan.algorithm](plan, plan.chunks - 1 if last else parity))
 
 
 def chunk_shapes(plan: CommPlan) -> dict[tuple[int, bool], tuple[int, int]]:
@@ -127,3 +138,8 @@ def chunk_shapes(plan: CommPlan) -> dict[tuple[int, bool], tuple[int, int]]:
             body = plan.chunks - 1
             counts[key] = (body + 1 - parity) // 2 if plan.algorithm == "tree" else body
     return {key: (first, counts[key]) for key, (first, _) in out.items()}
+
+
+def clear_cache() -> None:
+    """Forget the remembered chunk shapes (for timing fresh calls)."""
+    _listed.cache_clear()
