@@ -116,7 +116,7 @@ def preset(name: str) -> Arch | Cluster:
 def register_preset(name: str, spec: dict[str, Any]) -> Arch:
     """Add a preset (validated now); duplicate names raise."""
     _check_preset_name(name, "register_preset")
-    if name in PRESETS:
+    if name in PRESETS or name in CLUSTERS:
         raise ArchError(f"preset {show(name)} already exists")
     arch = from_dict(spec, path=f"preset {name}")
     PRESETS[name] = copy.deepcopy(spec)
