@@ -2,7 +2,8 @@
 
 Without flags: recompute gpu_report.json, fa2_fit.json, fusemax.json and backward.json (its docs/training.md block
 with it; about a minute), then rewrite the stale doc blocks. `--timing` also reruns benchmarks/fusemax_grid.py for
-fusemax_timing.json (minutes; run it on a quiet machine). `--docs-only` only rewrites the blocks from the committed JSON; `--check` exits 1 when a block is stale.
+fusemax_timing.json (minutes; run it on a quiet machine). `--docs-only` only rewrites the blocks from the committed
+JSON; `--check` exits 1 when a block is stale.
 """
 from __future__ import annotations
 
