@@ -25,7 +25,7 @@ def target(arch: Any, plan: Any, where: str) -> tuple[Arch, Plan, Cluster | None
             raise MappingError(f"{where}: plan {p} spreads work over {p.devices} devices; give a cluster "
                                f"(e.g. accel.preset('hgx-h100x8')) instead of the single device {arch.name}")
         return arch, p, None
-    raise MappingError(f"{where}: expected an accel.Arch or an accel.Cluster, got {type(arch).__name__} "
+    raise MappingError(f"{where}: arch must be an accel.Arch or an accel.Cluster, got {type(arch).__name__} "
                        f"(e.g. accel.preset('h100') or accel.preset('hgx-h100x8'))")
 
 

@@ -59,7 +59,7 @@ CASES = [
     ("plan-on-device", lambda: sim.evaluate(workloads.model("llama3-8b").layer(seq=8), accel.preset("h100"),
                                             plan="tp=2"), MappingError, "give a cluster"),
     ("plan-target-type", lambda: sim.evaluate(workloads.model("llama3-8b").layer(seq=8), "h100", plan="tp=2"),
-     MappingError, "expected an accel.Arch or an accel.Cluster"),
+     MappingError, "arch must be an accel.Arch or an accel.Cluster"),
     ("plan-not-a-layer", lambda: sim.evaluate(workloads.attention("mha", batch=1, heads=8, seq=64, head_dim=64),
                                               accel.preset(NODE), plan="tp=2"), MappingError,
      "applies to a whole zoo layer"),
