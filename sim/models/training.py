@@ -8,7 +8,7 @@ backward kernels on the whole-model path (`choice.run_kernel`: each on its faste
 |---|---|
 | GEMM `Z[m,n] = A[m,k]·B[k,n]` (fused, grouped, the LM head) | dA = dZ·Bᵀ (an M×K×N GEMM) and dB = Aᵀ·dZ (K×N×M) |
 | attention core | `workloads.backward(core)`, FlashAttention's form, on `flash2-bwd` / `flash3-bwd` |
-| norm, RoPE, residual, activation, router, embedding, combine | one streaming pass that reads the kernel's inputs and its output's gradient and writes each input's gradient (`stream_kernel`: the bytes exactly, a stand-in cascade for the arithmetic) |
+| norm, RoPE, residual, activation, router, embedding, combine | `workloads.backward` of the kernel where a streaming dataflow runs it exactly (RoPE, residuals, activations); else one streaming pass that reads the kernel's inputs and its output's gradient and writes each input's gradient (`stream_kernel`: the bytes exactly, a stand-in cascade for the arithmetic; norms, whose derived backward re-reads a row) |
 
 With `recompute=True` (full activation recomputation per layer, Korthikanti et al., "Reducing Activation
 Recomputation in Large Transformer Models", MLSys 2023) each layer keeps only its input and runs its forward again
@@ -37,7 +37,8 @@ from workloads.models.streams import token_ranks
 from sim.dataflows.gpu.backward import derivation
 from sim.ir import MappingError
 from sim.ir.options import DEFAULT_OPTIONS, Options
-from sim.models.choice import KernelRun, run_kernel
+from sim.dataflows.registry import DATAFLOWS
+from sim.models.choice import STREAMS, KernelRun, run_kernel
 from sim.models.compose import LayerResult, compose
 from sim.models.layers import kernel_pins
 
@@ -125,8 +126,8 @@ def _gemm_dims(c) -> tuple[int, int, int, int]:
     return s.get("X", 1), s["M"], s["N"], s["K"]
 
 
-def backward_kernels(k: Kernel) -> tuple[Kernel, ...]:
-    """The kernels that compute the gradients of one forward kernel (see the module docstring)."""
+def backward_kernels(k: Kernel, arch: Arch) -> tuple[Kernel, ...]:
+    """The kernels that compute the gradients of one forward kernel on `arch` (see the module docstring)."""
     einsums, shares = _shares(k)
     rep = lambda name, kind, c, form: Kernel(name, kind, einsums, c, form, shares)  # noqa: E731
     c = k.cascade
@@ -142,9 +143,24 @@ def backward_kernels(k: Kernel) -> tuple[Kernel, ...]:
             return (rep(f"{k.name}.bwd", "attention", derive(c), "backward"),)
         except CascadeError as err:
             raise MappingError(f"training_step: the backward of kernel {k.name}: {err}") from None
+    derived = _streamed_backward(c, arch)
+    if derived is not None:
+        return (rep(f"{k.name}.bwd", k.kind, derived, "backward"),)
     read = sum(_bytes(c, t) for t in c.inputs) + _bytes(c, c.output)
     write = sum(_bytes(c, t) for t in c.inputs)
     return (stream_kernel(f"{k.name}.bwd", k.kind, read, write, c.dtype, einsums, shares),)
+
+
+def _streamed_backward(c, arch: Arch):
+    """`workloads.backward(c)` where a streaming dataflow runs it exactly on `arch`, else None."""
+    derive = derivation()
+    if derive is None:
+        return None
+    try:
+        bc = derive(c)
+    except CascadeError:
+        return None
+    return bc if any(DATAFLOWS[n].supports(bc, arch) is None for n in STREAMS if n in DATAFLOWS) else None
 
 
 def _bytes(c, tensor: str) -> int:
@@ -248,16 +264,17 @@ def _phases(st: Stack, arch: Arch, recompute: bool, constraints, options: Option
     every = [k for _, ks, _, _ in st.kinds for k in ks] + list(st.before + st.after)
     pins = kernel_pins(tuple(every), constraints, strict=False)
     fwd = _runs(st.before, arch, pins, options)
-    bwd_heads = [b for k in reversed(st.after) for b in backward_kernels(k)]
+    bwd_heads = [b for k in reversed(st.after) for b in backward_kernels(k, arch)]
     bwd = _runs(bwd_heads, arch, pins, options)
     for prefix, kernels, _, count in st.kinds:
         fwd += _runs(kernels, arch, pins, options, prefix, count)
     for prefix, kernels, _, count in reversed(st.kinds):
         if recompute:
             bwd += _runs(kernels, arch, pins, options, f"{prefix}recompute.", count)
-        bwd += _runs([b for k in reversed(kernels) for b in backward_kernels(k)], arch, pins, options, prefix, count)
+        bwd += _runs([b for k in reversed(kernels) for b in backward_kernels(k, arch)], arch, pins, options, prefix,
+                     count)
     fwd += _runs(st.after, arch, pins, options)
-    bwd += _runs([b for k in reversed(st.before) for b in backward_kernels(k)], arch, pins, options)
+    bwd += _runs([b for k in reversed(st.before) for b in backward_kernels(k, arch)], arch, pins, options)
     return fwd, bwd
 
 

@@ -51,7 +51,7 @@ def test_layer_step_runs_every_kernel_forward_and_backward():
 
 def test_backward_gemms_have_the_forward_gemms_shapes_transposed():
     k = next(k for k in layer_kernels(llama_layer()) if k.name == "down")
-    dx, dw = backward_kernels(k)
+    dx, dw = backward_kernels(k, H100)
     m, n, kk = (k.cascade.sizes[r] for r in "MNK")
     assert (dx.cascade.sizes["M"], dx.cascade.sizes["N"], dx.cascade.sizes["K"]) == (m, kk, n)
     assert (dw.cascade.sizes["M"], dw.cascade.sizes["N"], dw.cascade.sizes["K"]) == (kk, n, m)
@@ -96,3 +96,11 @@ def test_a_model_that_does_not_fit_is_refused_naming_the_limit():
 def test_str_reports_memory_with_and_without_recomputation():
     text = str(sim.training_step("t5", A100, seq=512, batch=2))
     assert "stored" in text and "with recomputation" in text and "tokens/s" in text
+
+
+def test_elementwise_backward_is_the_derived_cascade_where_a_stream_runs_it():
+    kernels = {k.name: k for k in layer_kernels(llama_layer())}
+    (act,) = backward_kernels(kernels["act"], H100)
+    assert act.form == "backward" and act.cascade == workloads.backward(kernels["act"].cascade)
+    (norm,) = backward_kernels(kernels["attn_norm"], H100)
+    assert norm.form == "backward stream"       # the derived norm backward re-reads its rows: not one stream
