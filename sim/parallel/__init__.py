@@ -9,3 +9,4 @@ from sim.parallel.plans import Plan, plan
 from sim.parallel.result import DeviceShare, ParallelResult
 from sim.parallel.sweeps import PlanSweep, plan_sweep
 from sim.parallel.distca import CoreAttention, core_attention
+from sim.parallel.serving import ParallelInference

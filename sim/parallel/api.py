@@ -10,9 +10,11 @@ from workloads.models.parts import Layer
 
 from sim.ir import Mapping, MappingError, Result
 from sim.ir.options import DEFAULT_OPTIONS, Options
-from sim.models import Inference, evaluate as evaluate_one, inference as inference_one
+from sim.models import evaluate as evaluate_one, inference as inference_one
+from sim.parallel.layerplan import parallel_layer
 from sim.parallel.plans import Plan, plan as parse_plan
 from sim.parallel.result import ParallelResult
+from sim.parallel.serving import parallel_inference
 
 
 def target(arch: Any, plan: Any, where: str) -> tuple[Arch, Plan, Cluster | None]:
@@ -34,14 +36,14 @@ def evaluate(workload: Any, arch: Any, dataflow: str | None = None, mapping: Map
              options: Options | None = None, plan: Any = None) -> Result | ParallelResult:
     """`sim.evaluate`: `workload` on one device (`arch` an Arch, see `sim.models.evaluate`), or a zoo layer on a
     cluster under `plan` (a dict `{"tp": 2, ...}`, a string `"tp=2,ep=8"` or a `Plan`; constraints then pin each
-    device's kernels) → `ParallelResult`. A trivial plan on a cluster is the single-device result on its device."""
+    device's kernels; the step is always traced) → `ParallelResult`. A trivial plan on a cluster is the
+    single-device result on its device."""
     device, p, cluster = target(arch, plan, "evaluate")
     if cluster is None:
         return evaluate_one(workload, device, dataflow, mapping, constraints, trace=trace, options=options)
     if not isinstance(workload, Layer) or dataflow not in (None, "layer") or mapping is not None:
         raise MappingError(f"evaluate: plan {p} applies to a whole zoo layer (workloads.model(NAME).layer(...)) "
                            f"planned kernel by kernel, without a dataflow or mapping")
-    from sim.parallel.layerplan import parallel_layer
     return parallel_layer(workload, cluster, p, constraints, _options(options))
 
 
@@ -54,7 +56,6 @@ def inference(model: Any, arch: Any, *, prompt: int, batch: int = 1, output_toke
     if cluster is None:
         return inference_one(model, device, prompt=prompt, batch=batch, output_tokens=output_tokens,
                              memory_policy=memory_policy, constraints=constraints, options=options)
-    from sim.parallel.serving import parallel_inference
     return parallel_inference(model, cluster, p, prompt=prompt, batch=batch, output_tokens=output_tokens,
                               memory_policy=memory_policy, constraints=constraints,
                               options=_options(options))
@@ -66,5 +67,3 @@ def _options(options: Options | None) -> Options:
         raise MappingError(f"evaluate: options must be sim.Options, got {type(options).__name__}")
     return options
 
-
-__all__ = ["Inference", "evaluate", "inference"]
