@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from sim.dataflows.gpu import blackwell, decode, elementwise, flash, gemm, gna, hopper, sparse, unfused
 from sim.dataflows.gpu import backward, backward_lowering
-from sim.dataflows.spatial import backward as _spatial_backward  # noqa: F401  (registers fusemax-bwd)
 from sim.dataflows.gpu.plans import constrain
 from sim.dataflows.registry import register_dataflow
 from sim.ir.mapping import Mapping, MappingError
