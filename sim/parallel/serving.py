@@ -32,7 +32,7 @@ from sim.parallel.plans import Plan, check_fits
 from sim.parallel.result import DeviceShare, ParallelResult
 from sim.parallel.schedule import Step, schedule
 from sim.parallel.shard import device_model, micro_batch, overlap_device
-from sim.parallel.tensor import collectives, layer_step, placed
+from sim.parallel.tensor import alone, collectives, layer_step, placed
 
 HEADS = ("embed", "final_norm", "lm_head")
 
@@ -155,7 +155,7 @@ def _heads_step(heads, p: Plan, embed: CollectiveRun, gather: CollectiveRun) -> 
     """Embedding, final norm and LM head on every device: a vocabulary-parallel embedding's partial rows
     all-reduced after the lookup, the LM head's logits all-gathered over the tp group (Megatron's
     vocabulary-parallel layers)."""
-    step = layer_step(heads, p, {"before:final_norm": embed})
+    step = layer_step(heads, p, {"before:final_norm": alone(embed)})
     if gather.plan is not None:
         for k in range(p.micro_batches):
             step.collective(dataclasses.replace(gather, name=f"{gather.name}#{k}" if p.micro_batches > 1 else

@@ -87,3 +87,19 @@ def test_tpla_halves_the_kv_cache_per_device_mla_tp_does_not():
     per_token = ds.mla["latent"] + ds.mla["rope_dim"]
     assert one.memory.kv_cache_bytes == 8 * 4096 * per_token * 2
     assert tpla.memory.kv_cache_bytes == 8 * 4096 * (ds.mla["latent"] // 2 + ds.mla["rope_dim"]) * 2
+
+
+def test_expert_parallel_across_nodes_is_node_limited():
+    """ep = 32 over 4 nodes: each token crosses to at most 4 nodes (once each, over the NICs between devices of one
+    local index), then reaches its 8 experts over NVLink inside each node; the combine reverses the stages."""
+    ds = workloads.model("deepseek-v3")
+    layer = ds.layer(seq=1, seq_kv=256, batch=128, form="absorbed")
+    r = sim.evaluate(layer, accel.cluster("hgx-h800x8", nodes=4), plan="ep=32")
+    tokens = 128 // 32
+    nic = [c for c in r.collectives if c.unit == "nic"]
+    link = [c for c in r.collectives if c.unit == "link"]
+    assert len(nic) == 2 * 8 and len(link) == 2 * 4
+    assert {c.nbytes for c in nic if "dispatch" in c.name} == {tokens * 4 * ds.model_dim}
+    assert {c.nbytes for c in link if "dispatch" in c.name} == {tokens * 8 * ds.model_dim}
+    assert {c.nbytes for c in nic if "combine" in c.name} == {tokens * 4 * ds.model_dim * 2}
+    assert all(c.group == 4 for c in nic) and all(c.group == 8 for c in link)
