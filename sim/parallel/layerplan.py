@@ -112,6 +112,8 @@ def _notes(p: Plan, m: Model) -> tuple[str, ...]:
         notes.append("tensor parallel: norms, residual adds" + (", the latent down-projection and RoPE key" if
                                                               m.variant == "mla" else "") + " replicated per device")
     if p.ep > 1:
-        notes.append("expert parallel: dispatch spreads each token's copies over the whole expert group (no "
-                     "node-limited deduplication of NIC traffic)")
+        experts = m.moe.experts // p.ep if m.moe else 0
+        notes.append(f"expert parallel: {experts} routed experts per device, attention data parallel over the "
+                     f"{p.ep} devices (a {p.ep}th of the batch each), the shared expert on every device; FP8 dispatch "
+                     f"and BF16 combine all-to-alls (node-limited across nodes)")
     return tuple(notes)

@@ -76,8 +76,8 @@ class Plan:
 
     @property
     def trivial(self) -> bool:
-        """Whether the plan splits nothing (one device, no disaggregation)."""
-        return self.devices == 1 and self.disaggregation == "none"
+        """Whether the plan splits nothing (one device, one micro-batch, no disaggregation)."""
+        return self.devices == 1 and self.micro_batches == 1 and self.disaggregation == "none"
 
     def __str__(self) -> str:
         parts = [f"{k}={getattr(self, k)}" for k in DEGREES[:4]]
