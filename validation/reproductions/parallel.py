@@ -154,6 +154,34 @@ INTRO = [
     "device's compute, comm, NVLink and NIC units). Exposed communication is the step's makespan minus that of the",
     "same step with free transfers (both simulated); `pp > 1` is refused (pipeline parallelism is not modelled).",
     "",
+    "## What each plan simulates",
+    "",
+    "| plan | per device | on the links |",
+    "|---|---|---|",
+    "| `tp=g` (Megatron) | heads, KV heads, FFN columns, routed/shared expert hidden and the vocabulary ÷ g; norms, "
+    "residual adds and the router whole; MLA: heads ÷ g, the latent down-projection, its norm and the RoPE key whole "
+    "| an all-reduce of tokens × hidden before each residual add; the embedding's all-reduce and the logits' "
+    "all-gather in inference |",
+    "| `tp=g,attention=tpla` (TPLA) | all heads, the latent C/g (its slice of the down-projection and of RMSNorm), "
+    "the RoPE part whole; the up- and output projections on the partial output (replicated work) | as tp |",
+    "| `cp=c` ring / striped / zigzag | the layer's kernels on N/c tokens; attention as c ring steps, each a block "
+    "kernel on the SMs the sends leave | each step's K/V block to the next device, double-buffered, overlapped by "
+    "the engine |",
+    "| `cp=c,cp_kind=ulysses` | all N tokens of H/c heads in attention | all-to-alls of Q, K, V and of the output |",
+    "| `ep=e` (DeepSeek-V3) | experts ÷ e, attention data parallel on a 1/e share of the batch, the shared expert "
+    "whole | FP8 dispatch and BF16 combine all-to-alls; across nodes node-limited (≤ 4 nodes per token over the "
+    "NICs, then NVLink) |",
+    "| `micro_batches=m` | m interleaved micro-batches of 1/m of the batch, on the SMs the collectives leave | each "
+    "micro-batch's collectives overlap the others' kernels |",
+    "| `disaggregation=prefill-decode` | prefill on devices [0, n), decode on [n, 2n) | the KV cache of the prompt "
+    "moved once |",
+    "| `sim.parallel.core_attention` (DistCA) | equal token ranges; attention tasks rebatched over the devices | "
+    "queries and K/V prefixes to the servers, outputs back, ping-pong |",
+    "",
+    "Not modelled (refused or noted): pipeline parallelism; expert parallelism beside tp or cp; context parallelism "
+    "in inference and beside tp; the merge of ring steps' partial outputs; tensor parallelism of local (NA/GNA) "
+    "attention.",
+    "",
 ]
 
 
