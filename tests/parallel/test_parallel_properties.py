@@ -30,6 +30,8 @@ PLANS = [
     (LLAMA.layer(seq=2048, batch=1), "cp=4,cp_kind=zigzag", NODE),
     (LLAMA.layer(seq=2048, batch=1), "cp=4,cp_kind=ulysses", NODE),
     (workloads.model("bert").layer(seq=512, batch=2), "cp=4", NODE),
+    (LLAMA.layer(seq=4096, batch=1), "cp=16,cp_kind=zigzag", accel.cluster(NODE, nodes=2)),
+    (DS.layer(seq=1, seq_kv=256, batch=32, form="absorbed"), "ep=16,micro_batches=2", accel.cluster(NODE, nodes=2)),
 ]
 
 
@@ -92,3 +94,17 @@ def test_micro_batches_overlap_communication_with_the_other_micro_batch():
     # the same work: two micro-batches of 4 sequences each compute what one batch of 8 does
     assert sum(d.flops for d in two.devices) == pytest.approx(sum(d.flops for d in one.devices), rel=1e-9)
     assert any(u.endswith(".comm") for u in two.run.units)
+
+
+@pytest.mark.parametrize("plan", ["tp=8", "tp=4,disaggregation=prefill-decode"])
+def test_more_link_bandwidth_never_slows_inference(plan):
+    runs = [sim.inference("llama3-8b", faster_links(accel.cluster(NODE, nodes=2), f), prompt=64, batch=4,
+                          output_tokens=2, plan=plan) for f in (0.5, 2.0)]
+    assert runs[1].ttft_s <= runs[0].ttft_s * (1 + 1e-9) and runs[1].tpot_s <= runs[0].tpot_s * (1 + 1e-9)
+
+
+@pytest.mark.slow
+def test_docs_parallel_is_generated():
+    from validation.reproductions import parallel
+    text = parallel.render(parallel.ep_decode(), parallel.ring_sweep(), parallel.tpla_vs_mla(), parallel.distca())
+    assert parallel.DOC.read_text() == text
