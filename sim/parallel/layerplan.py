@@ -91,15 +91,16 @@ def model_layer(m: Model, kw: dict[str, Any], cluster, p: Plan, constraints: Map
     where = collectives(p, cluster, tokens=tokens, model_dim=m.model_dim, dtype=m.dtype,
                         top_k=m.moe.top_k if m.moe else 0)
     s = schedule(layer_step(parts, p, where), cluster.device.clock_hz)
-    roles = [f"{_role(p, d)}" for d in range(p.devices)]
+    roles = [_role(p, d, m.moe.experts if m.moe else 0) for d in range(p.devices)]
     devices = shares(s, cluster.device, roles, [work(parts, copies=p.micro_batches)] * p.devices, [lr] * p.devices)
     name = (name or m.layer(**kw).name) + ("[attention]" if attention_only else "")
     return result(name, cluster, p, s, devices, placed(parts, where), mem, _notes(p, m))
 
 
-def _role(p: Plan, d: int) -> str:
+def _role(p: Plan, d: int, experts: int) -> str:
     if p.ep > 1:
-        return f"ep rank {d} (attention replica {d}, experts {d}/{p.ep})"
+        share = experts // p.ep
+        return f"ep rank {d} (experts {d * share}-{(d + 1) * share - 1})"
     return f"tp rank {d}"
 
 
