@@ -49,8 +49,9 @@ def zoo_layer(layer: Layer) -> tuple[Model, dict[str, Any]]:
 
 def refuse_unmodelled(p: Plan, where: str) -> None:
     """Plans whose forms are not modelled are refused, naming what is."""
-    if p.pp > 1:
-        raise MappingError(f"plan {p}: pipeline parallelism is not modelled ({where} takes pp=1)")
+    if p.pp > 1 and where != "inference":
+        raise MappingError(f"plan {p}: a layer is one pipeline stage ({where} takes pp=1; sim.inference "
+                           f"pipelines a model's layers)")
     if p.ep > 1 and p.tp * p.cp > 1:
         raise MappingError(f"plan {p}: expert parallelism beside tp or cp is not modelled (ep > 1 runs the attention "
                            f"data parallel over the expert group: tp=cp=1)")

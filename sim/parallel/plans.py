@@ -5,7 +5,8 @@ and pipeline (pp) degrees and the options that pick among their forms — parsed
 Degrees: `tp` splits heads and FFN columns (Megatron, Shoeybi et al., arXiv 1909.08053); `cp` splits the sequence
 (`cp_kind`: ring attention, Liu et al., arXiv 2310.01889; striped, Brandon et al., arXiv 2311.09431; zig-zag, as
 Llama 3's context parallelism; Ulysses, Jacobs et al., arXiv 2309.14509); `ep` spreads the routed experts
-(DeepSeek-V3, arXiv 2412.19437); `pp` is parsed but not modelled (refused at evaluation); `micro_batches` splits
+(DeepSeek-V3, arXiv 2412.19437); `pp` cuts a model's layers into stages (inference, one batch in flight);
+`micro_batches` splits
 each device's batch into interleaved micro-batches whose collectives overlap each other's kernels. `attention="tpla"` runs
 MLA's latent sliced over the tp devices (TPLA, Tang et al., arXiv 2508.15881) instead of its heads.
 `disaggregation`: `"prefill-decode"` runs prefill and decode on separate pools and moves the KV cache between them

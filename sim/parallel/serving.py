@@ -4,6 +4,10 @@ re-run as multi-device steps on the engine — one step per layer kind, with the
 kernels (`tensor`), repeated over the layers of that kind (a collective synchronises the devices, so consecutive
 layers do not overlap) — plus the heads: a vocabulary-parallel LM head all-gathers its logits.
 
+`pp` stages (GPipe's partition, Huang et al., arXiv 1811.06965): each stage's tp devices run a 1/pp share of the
+layers one stage after another, the activations sent between stages; with one batch in flight no stage overlaps
+another, so the time is every stage's plus the sends.
+
 `disaggregation="prefill-decode"` (DistServe, Zhong et al., OSDI 2024): prefill on one pool of the plan's devices,
 decode on another; each sequence's KV cache (every layer's rows of its prompt) moves from a prefill device to a
 decode device once, over the NIC when the pools are on different nodes, before the first decode step.
@@ -101,11 +105,12 @@ def parallel_inference(model: Any, cluster, p: Plan, *, prompt: int, batch: int,
         raise MappingError(f"plan {p}: context parallelism and core-attention disaggregation are modelled for one "
                            f"prefill layer (sim.evaluate(layer, cluster, plan=...), sim.parallel.core_attention); "
                            f"inference takes cp=1")
-    dev = device_model(m, p)
+    dev = stage_model(m, p)
     b = micro_batch(batch, p) if isinstance(batch, int) and not isinstance(batch, bool) else batch
+    own_check = p.micro_batches > 1 or p.pp > 1
     try:
         one = inference_one(dev, overlap_device(cluster, p.micro_batches > 1), prompt=prompt, batch=b,
-                            output_tokens=output_tokens, memory_policy="flag" if p.micro_batches > 1 else memory_policy,
+                            output_tokens=output_tokens, memory_policy="flag" if own_check else memory_policy,
                             constraints=constraints, options=options)
         mem = _memory(dev, cluster, p, one, memory_policy)
     except MappingError as err:
@@ -117,34 +122,59 @@ def parallel_inference(model: Any, cluster, p: Plan, *, prompt: int, batch: int,
 
 
 def _memory(dev: Model, cluster, p: Plan, one, policy: str) -> Memory:
-    """A device's memory: the shard's weights and the KV cache of all its micro-batches."""
-    if p.micro_batches == 1:
+    """A device's memory: its stage's weights (one of the embedding and the LM head when pipelined, unless they are
+    tied) and the KV cache of all its micro-batches."""
+    if p.micro_batches == 1 and p.pp == 1:
         return one.memory
+    weights = one.memory.weight_bytes
+    if p.pp > 1 and dev.vocab and not dev.tied:
+        weights -= dev.vocab * dev.model_dim * dtype_bytes(dev.dtype)
     sequences, cached = one.batch * p.micro_batches, one.prompt + one.output_tokens - 1
-    mem = memory(dev.name, cluster.device, one.memory.weight_bytes, one.memory.kv_cache_bytes * p.micro_batches,
+    mem = memory(f"{dev.name} (one device)", cluster.device, weights, one.memory.kv_cache_bytes * p.micro_batches,
                  sequences, cached)
     check(mem, policy)
     return mem
 
 
+def stage_model(m: Model, p: Plan) -> Model:
+    """The model one device serves: its tensor/expert shard of one pipeline stage's layers."""
+    dev = device_model(m, dataclasses.replace(p, pp=1))
+    if p.pp == 1:
+        return dev
+    if p.ep > 1 or p.micro_batches > 1 or p.disaggregation != "none":
+        raise MappingError(f"plan {p}: pipeline parallelism beside expert parallelism, micro-batches or "
+                           f"disaggregation is not modelled")
+    if len(layer_counts(m)) > 1 or m.layers % p.pp:
+        raise MappingError(f"plan {p}: pp={p.pp} must divide {m.name}'s {m.layers} layers into equal stages of one "
+                           f"layer kind")
+    return dataclasses.replace(dev, layers=m.layers // p.pp)
+
+
 def phase(m: Model, dev: Model, cluster, p: Plan, lr: LayerResult, tokens: int, batch: int) -> ParallelResult:
-    """One phase (prefill or a decode step) under the plan: its heads, then each layer kind's step × its layers."""
-    prefixes, counts = _prefixes(dev), layer_counts(dev)
+    """One phase (prefill or a decode step) under the plan: each layer kind's step × its layers, and the heads; with
+    pp stages, each stage's layers on its own tp devices one stage after another, the activations sent between
+    (one batch in flight: no stage overlaps another), the heads on the last stage."""
+    prefixes, counts, stage = _prefixes(dev), layer_counts(dev), dataclasses.replace(p, pp=1)
     top_k = m.moe.top_k if m.moe else 0
-    where = collectives(p, cluster, tokens=tokens, model_dim=m.model_dim, dtype=m.dtype, top_k=top_k)
+    where = collectives(stage, cluster, tokens=tokens, model_dim=m.model_dim, dtype=m.dtype, top_k=top_k)
     steps, issued, clock = [], [], cluster.device.clock_hz
     for dense, count in counts.items():
         parts = [r for r in lr.parts if r.kernel.name.startswith(prefixes[dense])]
-        steps.append((schedule(layer_step(parts, p, where, count, prefixes[dense]), clock), parts, count))
-        issued += [_times(c, count) for c in placed(parts, where, prefixes[dense])]
+        steps.append((schedule(layer_step(parts, stage, where, count, prefixes[dense]), clock), parts, count))
+        issued += [_times(c, count * p.pp) for c in placed(parts, where, prefixes[dense])]
     heads = [r for r in lr.parts if r.kernel.name in HEADS]
     if heads:
         group = tuple(range(p.tp))
         embed = timed("all_reduce.embed", "all_reduce", tokens * m.model_dim * dtype_bytes(m.dtype), cluster, group)
         gather = timed("all_gather.logits", "all_gather", batch * dev.vocab * dtype_bytes(m.dtype), cluster, group)
-        steps.append((schedule(_heads_step(heads, p, embed, gather), clock), heads, 1))
+        steps.append((schedule(_heads_step(heads, stage, embed, gather), clock), heads, 1))
         issued += [c for c in (embed, gather) if c.seconds]
-    return _combine(lr.workload, cluster, p, steps, tuple(issued), lr.notes)
+    hop = None
+    if p.pp > 1:
+        hop = timed("send_recv.stage", "send_recv", tokens * m.model_dim * dtype_bytes(m.dtype), cluster,
+                    (0, p.tp), count=p.pp - 1)
+        issued.append(hop)
+    return _combine(lr.workload, cluster, p, steps, tuple(issued), lr.notes, hop)
 
 
 def _times(c: CollectiveRun, count: int) -> CollectiveRun:
@@ -163,29 +193,45 @@ def _heads_step(heads, p: Plan, embed: CollectiveRun, gather: CollectiveRun) -> 
     return step
 
 
-def _combine(name: str, cluster, p: Plan, steps, issued: tuple[CollectiveRun, ...], notes) -> ParallelResult:
-    """The phase as one record: its steps one after another, each repeated over its layers."""
-    total, exposed, per_device = 0.0, 0.0, [None] * p.devices
+def _combine(name: str, cluster, p: Plan, steps, issued: tuple[CollectiveRun, ...], notes,
+             hop: CollectiveRun | None = None) -> ParallelResult:
+    """The phase as one record: its steps one after another, each repeated over its layers (and stages)."""
+    total, exposed, tp, roles = 0.0, 0.0, p.devices // p.pp, _roles(p)
+    per_device: list[DeviceShare | None] = [None] * p.devices
     for s, parts, count in steps:
-        devices = shares(s, cluster.device, _roles(p), [work(parts, count, p.micro_batches)] * p.devices,
-                         [None] * p.devices)
-        total += s.seconds * count
-        exposed += s.exposed_s * count
-        per_device = [_add(acc, d, count) for acc, d in zip(per_device, devices)]
+        heads = parts[0].kernel.name in HEADS
+        stages = [p.pp - 1] if heads else range(p.pp)
+        devices = shares(s, cluster.device, roles[:tp], [work(parts, count, p.micro_batches)] * tp, [None] * tp)
+        for st in stages:
+            for r, d in enumerate(devices):
+                k = st * tp + r
+                per_device[k] = _add(per_device[k], d, count, k, roles[k])
+        total += s.seconds * count * len(stages)
+        exposed += s.exposed_s * count * len(stages)
+    if hop is not None:
+        total += hop.total_s
+        exposed += hop.total_s
     main = max(steps, key=lambda t: t[0].seconds * t[2])[0]
     notes = tuple(n for n in notes if not n.startswith(("embed:", "final_norm:", "lm_head:")))
-    return ParallelResult(name, cluster.name, p, total, exposed, tuple(per_device), issued, None, main.run, 1, notes,
-                          main.seconds)
+    if p.pp > 1:
+        notes += (f"{p.pp} pipeline stages of {tp} device{'s' * (tp > 1)}, one batch in flight; the heads on the "
+                  f"last stage",)
+    return ParallelResult(name, cluster.name, p, total, exposed, tuple(d for d in per_device if d is not None),
+                          issued, None, main.run, 1, notes, main.seconds)
 
 
 def _roles(p: Plan) -> list[str]:
-    return [f"ep rank {d}" if p.ep > 1 else f"tp rank {d}" for d in range(p.devices)]
+    tp = p.devices // p.pp
+    if p.pp > 1:
+        return [f"pp stage {d // tp}, tp rank {d % tp}" for d in range(p.devices)]
+    return [f"ep rank {d}" if p.ep > 1 else f"tp rank {d}" for d in range(tp)]
 
 
-def _add(acc: DeviceShare | None, d: DeviceShare, k: int) -> DeviceShare:
+def _add(acc: DeviceShare | None, d: DeviceShare, k: int, device: int, role: str) -> DeviceShare:
+    """`acc` plus `k` times device share `d`, as device `device` of the plan."""
     fields = ("compute_s", "comm_s", "overlapped_s", "link_s", "nic_s", "flops", "hbm_bytes", "energy_j")
     values = [getattr(d, f) * k + (getattr(acc, f) if acc is not None else 0.0) for f in fields]
-    return DeviceShare(d.device, d.role, *values)
+    return DeviceShare(device, role, *values)
 
 
 def _kv_transfer(cluster, p: Plan, one, mem: Memory) -> CollectiveRun:

@@ -108,3 +108,18 @@ def test_docs_parallel_is_generated():
     from validation.reproductions import parallel
     text = parallel.render(parallel.ep_decode(), parallel.ring_sweep(), parallel.tpla_vs_mla(), parallel.distca())
     assert parallel.DOC.read_text() == text
+
+
+def test_pipeline_stages_split_the_layers_and_add_their_sends():
+    """pp = 2 with one batch in flight: the same work on twice the devices, each stage half the layers; the latency
+    is tp's alone plus the activations' send between the stages; each device holds half the layers' weights."""
+    cluster = accel.cluster(NODE, nodes=2)
+    flat, piped = (sim.inference("llama3-8b", cluster, prompt=128, batch=2, output_tokens=2, plan=p)
+                   for p in ("tp=8", "tp=8,pp=2"))
+    hop = next(c for c in piped.prefill.collectives if c.name == "send_recv.stage")
+    assert hop.unit == "nic" and hop.nbytes == 2 * 128 * LLAMA.model_dim * 2
+    assert piped.ttft_s == pytest.approx(flat.ttft_s + hop.total_s, rel=1e-6)
+    total = lambda r: sum(d.flops for d in r.devices)  # noqa: E731
+    assert total(piped.prefill) == pytest.approx(total(flat.prefill), rel=1e-9)
+    assert len(piped.prefill.devices) == 16
+    assert piped.memory.weight_bytes < 0.6 * flat.memory.weight_bytes

@@ -152,7 +152,7 @@ INTRO = [
     "`sim.parallel.plan_sweep(models, clusters, plans, ...)` (any executor, Dask included), and",
     "`python -m sim evaluate --model M --layer --cluster C --plan P` (`inference` too; `--plot DIR` draws every",
     "device's compute, comm, NVLink and NIC units). Exposed communication is the step's makespan minus that of the",
-    "same step with free transfers (both simulated); `pp > 1` is refused (pipeline parallelism is not modelled).",
+    "same step with free transfers (both simulated).",
     "",
     "## What each plan simulates",
     "",
@@ -173,12 +173,15 @@ INTRO = [
     "NICs, then NVLink) |",
     "| `micro_batches=m` | m interleaved micro-batches of 1/m of the batch, on the SMs the collectives leave | each "
     "micro-batch's collectives overlap the others' kernels |",
+    "| `pp=s` (inference) | a 1/s stage of the layers (one of the embedding and the LM head) | the activations "
+    "between stages; one batch in flight, so stages do not overlap |",
     "| `disaggregation=prefill-decode` | prefill on devices [0, n), decode on [n, 2n) | the KV cache of the prompt "
     "moved once |",
     "| `sim.parallel.core_attention` (DistCA) | equal token ranges; attention tasks rebatched over the devices | "
     "queries and K/V prefixes to the servers, outputs back, ping-pong |",
     "",
-    "Not modelled (refused or noted): pipeline parallelism; expert parallelism beside tp or cp; context parallelism "
+    "Not modelled (refused or noted): a pipeline of several batches in flight, and pp for one layer; expert "
+    "parallelism beside tp or cp; context parallelism "
     "in inference and beside tp; the merge of ring steps' partial outputs; tensor parallelism of local (NA/GNA) "
     "attention.",
     "",
