@@ -106,7 +106,8 @@ def test_more_link_bandwidth_never_slows_inference(plan):
 @pytest.mark.slow
 def test_docs_parallel_is_generated():
     from validation.reproductions import parallel
-    text = parallel.render(parallel.ep_decode(), parallel.ring_sweep(), parallel.tpla_vs_mla(), parallel.distca())
+    text = parallel.render(parallel.ep_decode(), parallel.ring_sweep(), parallel.tpla_vs_mla(), parallel.distca(),
+                           parallel.ep_layer())
     assert parallel.DOC.read_text() == text
 
 
