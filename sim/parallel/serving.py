@@ -31,7 +31,7 @@ from sim.models.compose import LayerResult
 from sim.models.memory import Memory, check, memory
 from sim.parallel.layerplan import refuse_unmodelled
 from sim.parallel.links import CollectiveRun, timed
-from sim.parallel.outcome import result, shares, work
+from sim.parallel.outcome import shares, work
 from sim.parallel.plans import Plan, check_fits
 from sim.parallel.result import DeviceShare, ParallelResult
 from sim.parallel.schedule import Step, schedule
