@@ -1,9 +1,9 @@
-"""`python -m sim`: the command line. With no subcommand it runs the default job (the roofline of BERT-base
-attention at 4K tokens on H100 and FuseMax). Subcommands:
+"""`python -m sim`: the command line. With no subcommand it runs the default job (BERT-base attention at 4K
+tokens on H100 and FuseMax: its roofline, and the best mapping found, simulated). Subcommands:
 
   list       presets, attention variants, models, dataflows and each dataflow's verdict for a workload on each arch
   evaluate   simulate a workload on an arch with one or more dataflows (a whole layer with --model NAME --layer)
-  inference  a model serving a batch on one device: TTFT, TPOT, tokens/s, J/token, memory
+  inference  a model serving a batch on one device or a cluster (--cluster, --plan): TTFT, TPOT, tokens/s, memory
   roofline   per-Einsum compute and traffic bounds on one or more archs
   explore    search dataflows × mapping parameters for the best mapping (sim.explore)
   sweep      designs (arch variants × their own dataflows and cascades) × sequence lengths (sim.sweep)
