@@ -75,7 +75,8 @@ class Inference:
                          + [f"  note: {n}" for n in self.notes])
 
 
-def _model(model: Any) -> Model:
+def resolve_model(model: Any) -> Model:
+    """A model given by name or as a `workloads.Model`; MappingError otherwise (what `inference` accepts)."""
     if isinstance(model, str):
         try:
             return workloads.model(model)
@@ -185,7 +186,7 @@ def inference(model: Any, arch: Arch, *, prompt: int, batch: int = 1, output_tok
     """Serve `batch` sequences of `prompt` tokens, generating `output_tokens` each (see the module docstring).
     A run whose weights and KV cache do not fit the device is refused naming the limit (`memory_policy="flag"`
     simulates it and records `memory.fits=False`); `constraints` pin kernels by name or kind, as for a layer."""
-    m = _model(model)
+    m = resolve_model(model)
     prompt, batch, out = _check_request(m, arch, prompt, batch, output_tokens)
     options = DEFAULT_OPTIONS if options is None else options
     steps = tuple(prompt + i + 1 for i in range(max(out - 1, 1))) if m.autoregressive else ()

@@ -19,8 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping as MappingType
 
-import workloads
-from workloads import CascadeError, Model
+from workloads import Model
 from workloads.dtypes import dtype_bytes
 from workloads.models.footprint import layer_counts
 
@@ -29,6 +28,7 @@ from sim.ir.options import Options
 from sim.models import inference as inference_one
 from sim.models.compose import LayerResult
 from sim.models.memory import Memory, check, memory
+from sim.models.serving import resolve_model
 from sim.parallel.layerplan import refuse_unmodelled
 from sim.parallel.links import CollectiveRun, timed
 from sim.parallel.outcome import shares, work
@@ -76,17 +76,6 @@ class ParallelInference:
         return "\n".join(lines + [f"  note: {n}" for n in self.notes])
 
 
-def _model(model: Any) -> Model:
-    if isinstance(model, str):
-        try:
-            return workloads.model(model)
-        except CascadeError as err:
-            raise MappingError(f"inference: {err}") from None
-    if not isinstance(model, Model):
-        raise MappingError(f"inference: model must be a model name or a workloads.Model, got {type(model).__name__}")
-    return model
-
-
 def _prefixes(m: Model) -> dict[bool, str]:
     """The layer-group prefixes `sim.models.inference` names a phase's kernels with."""
     counts = layer_counts(m)
@@ -97,7 +86,7 @@ def parallel_inference(model: Any, cluster, p: Plan, *, prompt: int, batch: int,
                        memory_policy: str, constraints: MappingType[str, Any] | None,
                        options: Options) -> ParallelInference:
     """Serve the batch under plan `p` (see the module docstring)."""
-    m = _model(model)
+    m = resolve_model(model)
     pools = 2 if p.disaggregation == "prefill-decode" else 1
     check_fits(p, cluster.size // pools, f"{cluster.name}" + (" (half of it: one pool)" if pools == 2 else ""))
     refuse_unmodelled(p, "inference")

@@ -141,3 +141,11 @@ def _argument_problem(e: TypeError, extra: dict) -> str:
     flag = SHAPE_FLAGS.get(name, f"--param {name}=...")
     what = f"this workload needs {flag}" if "missing" in str(e) else f"{flag} is not an argument of this workload"
     return f"{what} ({e})"
+
+
+def load_model(args) -> "workloads.Model":
+    """The zoo model `--model` names; CLIError naming the flag otherwise."""
+    try:
+        return workloads.model(args.model)
+    except workloads.CascadeError as e:
+        raise CLIError(f"--model: {e}") from None

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 
-import workloads
 
 from sim.ir.mapping import MappingError
 from sim.models import evaluate, inference, per_kernel
 from sim.report import plots
-from sim.report.cli.inputs import CLIError, build_workload, load_arch, output_folder
+from sim.report.cli.inputs import CLIError, build_workload, load_arch, load_model, output_folder
 from sim.report.cli.output import emit, result_record, say, table
 from sim.report.cli.parallel import cmd_parallel_inference, cmd_parallel_layer, many_devices
 
@@ -69,10 +68,7 @@ def cmd_inference(args: argparse.Namespace) -> int:
     if many_devices(args):
         return cmd_parallel_inference(args)
     arch = load_arch(args.arch)
-    try:
-        m = workloads.model(args.model)
-    except workloads.CascadeError as e:
-        raise CLIError(f"--model: {e}") from None
+    m = load_model(args)
     folder = output_folder(args.plot, "--plot") if args.plot else None
     try:
         run = inference(m, arch, prompt=args.prompt, batch=args.batch, output_tokens=args.output_tokens,

@@ -7,11 +7,10 @@ from __future__ import annotations
 import argparse
 
 import accel
-import workloads
 
 from sim.ir.mapping import MappingError
 from sim.parallel import evaluate, inference, plan as parse_plan
-from sim.report.cli.inputs import CLIError, build_workload, output_folder, shown
+from sim.report.cli.inputs import CLIError, build_workload, load_model, output_folder, shown
 from sim.report.cli.output import emit, say, table
 from sim.report.plots.devices import plot_device_timeline
 
@@ -118,10 +117,7 @@ def cmd_parallel_layer(args: argparse.Namespace) -> int:
 def cmd_parallel_inference(args: argparse.Namespace) -> int:
     """`inference --cluster C --plan P`: the model served under the plan."""
     cluster = load_cluster(args)
-    try:
-        m = workloads.model(args.model)
-    except workloads.CascadeError as e:
-        raise CLIError(f"--model: {e}") from None
+    m = load_model(args)
     folder = output_folder(args.plot, "--plot") if args.plot else None
     try:
         run = inference(m, cluster, prompt=args.prompt, batch=args.batch, output_tokens=args.output_tokens,
