@@ -3,6 +3,7 @@ attention on A100/H100, name their kernels, account every Einsum of the given ca
 slower than the forward and faster causal than dense, and refuse what they do not model with the reason."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -10,8 +11,12 @@ import pytest
 import accel
 import sim
 import workloads
+from sim.dataflows.gpu import backward_costs, backward_lowering
 from sim.dataflows.gpu.backward import derivation, fa_convention_flops, recognise
+from sim.dataflows.gpu.machine import sm_rates
+from sim.engine import simulate
 from sim.ir.mapping import MappingError
+from sim.ir.options import DEFAULT_OPTIONS
 
 import backward_standin
 
@@ -149,6 +154,56 @@ def test_backward_of_one_pass_attention_is_one_pass_and_only_fusemax_bwd_maps_it
 def test_forward_attention_is_refused_cheaply_with_the_input_count():
     why = sim.dataflow("flash2-bwd").supports(mha(), H100)
     assert "has 3 inputs" in why and "6 (Q, K, V, dO, O, LSE)" in why
+
+
+def _fa2_costs(arch, mech=backward_costs.ALL, **kw):
+    bc = bwd(**kw)
+    p = sim.dataflow("flash2-bwd").plan(bc, arch, {}).params
+    return backward_costs.Costs(recognise(bc), p, sm_rates(arch, "fp16"), False, DEFAULT_OPTIONS, mech), p
+
+
+@pytest.mark.parametrize("arch", [A100, H100], ids=lambda a: a.name)
+def test_fa2_mechanisms_each_add_time_and_none_is_the_idealized_loop(arch):
+    bc = bwd(seq=4096)
+    mp = sim.dataflow("flash2-bwd").plan(bc, arch, {})
+    ticks = lambda mech: simulate(backward_lowering.lower(bc, arch, mp, DEFAULT_OPTIONS, False, mech).program).ticks
+    full, none = ticks(backward_costs.ALL), ticks(backward_costs.NONE)
+    for name in backward_costs.FA2_MECHANISMS:
+        without = ticks(dataclasses.replace(backward_costs.ALL, **{name: False}))
+        assert none <= without < full, name
+    assert full == sim.evaluate(bc, arch, "flash2-bwd").cycles * 4       # the registered dataflow models them all
+
+
+@pytest.mark.parametrize("arch", [A100, H100], ids=lambda a: a.name)
+def test_fa2_steps_run_one_after_another(arch):
+    """Equal CTAs, one wave pattern: the main kernel lasts (CTAs on an SM) × (Q tiles) × the sum of one Q tile's
+    steps — S, exp, P store, dP, dS, dS store, dV, dQ, dK — within the loads and the CTA's prologue/epilogue."""
+    k, p = _fa2_costs(arch, seq=4096)
+    steps = (sum(k.gemm.values()) + max(k.exp, k.exp_fma) + k.fma + 2 * k.store_cycles)
+    ctas = 2 * 8 * 4096 // p["kv_tile"]
+    per_sm = -(-ctas // sm_rates(arch).sms)
+    r = sim.evaluate(bwd(seq=4096), arch, "flash2-bwd")
+    ratio = r.kernels["dq_dk_dv"] * arch.clock_hz / (per_sm * 4096 // p["q_tile"] * steps)
+    assert 1.0 <= ratio < 1.06
+
+
+def test_fa2_gemm_fill_is_a_two_stage_pipeline_of_k_steps():
+    k, p = _fa2_costs(H100, seq=1024)
+    smem = sm_rates(H100).smem
+    steps = 128 // backward_costs.MMA_K                     # QK's k extent is the head dim
+    traffic = k.reads["QK"] / smem
+    assert math.isclose(k.gemm["QK"], backward_costs.SMEM_LATENCY_CYCLES + max(traffic / steps + k.tensor,
+                                                                                 traffic + k.tensor / steps))
+    assert k.gemm["dK"] == max(k.tensor, k.reads["dK"] / smem)     # dK's fragments load behind the atomics
+    idle, _ = _fa2_costs(H100, backward_costs.NONE, seq=1024)
+    assert idle.gemm["dV"] == max(k.tensor, (k.reads["dV"] + k.store) / smem)   # P's store hidden in dV's traffic
+
+
+def test_fa3_backward_does_not_take_fa2s_mechanisms():
+    bc = bwd(seq=1024)
+    p = sim.dataflow("flash3-bwd").plan(bc, H100, {}).params
+    k = backward_costs.Costs(recognise(bc), p, sm_rates(H100, "fp16"), True, DEFAULT_OPTIONS, backward_costs.ALL)
+    assert k.mech == backward_costs.NONE
 
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402

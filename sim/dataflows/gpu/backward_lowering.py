@@ -3,13 +3,14 @@ dQ conversion and, for grouped heads, the sum of the sharing heads' dK/dV — on
 
 Main kernel (FA2: flash_bwd_dq_dk_dv_loop_seqk_parallel; FA3: the SM90 backward mainloop): one CTA per (batch,
 head, KV tile) in launch order, KV tile fastest. A CTA loads K_j and V_j once, then for each Q tile i that sees the
-tile (causal: from the diagonal on; partially masked tiles first) loads Q_i, dO_i, LSE_i and D_i into a stage slot
-and runs, per row group, S = Q_i K_jᵀ and dP = dO_i V_jᵀ, P = exp(S − LSE) on the SFU, dS = P ∘ (dP − D) on the FMA
-pipe, dV += Pᵀ dO_i, dK += dSᵀ Q_i and dQ_i += dS K_j, whose fp32 tile is added into the global accumulator with
-atomics at L2; the epilogue scales dK and stores dK_j and dV_j. FA2's warps do all of it in order (one group); FA3's
-two MMA warpgroups each own half the keys, so one group's exp and dS run while the other's GEMMs do. A GEMM lasts
-max(tensor cycles, its shared-memory operand reads ÷ the SMEM bandwidth): a GEMM whose warps split its output tile
-wm × wn reads the A operand wn times and the B operand wm times (FA2's AtomLayout parameters).
+tile (causal: from the diagonal on; partially masked tiles first) loads Q_i, dO_i, LSE_i and D_i and runs S = Q_i
+K_jᵀ and dP = dO_i V_jᵀ, P = exp(S − LSE) on the SFU, dS = P ∘ (dP − D) on the FMA pipe, dV += Pᵀ dO_i, dK += dSᵀ
+Q_i and dQ_i += dS K_j, whose fp32 tile is added into the global accumulator with atomics at L2; the epilogue
+scales dK and stores dK_j and dV_j. FA2's 8 warps run each step after the one before (`fa2_iteration`, its
+structure in `backward_costs`): P and dS stored to shared memory, each GEMM after a barrier or a store first loading
+a k-step of fragments. FA3's two MMA warpgroups each own half the keys,
+so one group's exp and dS run while the other's GEMMs do (`fa3_iteration`). A GEMM lasts at least max(tensor
+cycles, its shared-memory operand traffic ÷ the SMEM bandwidth).
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ import workloads
 from accel import Arch
 from workloads import Cascade
 
-from sim.dataflows.gpu.backward import Backward, check_fit, shape_of
-from sim.dataflows.gpu.constants import (FP32_BYTES, MASK_FMA_OPS, MAX_UNROLLED_OPS, TICKS_PER_CYCLE, calibrated,
+from sim.dataflows.gpu.backward import check_fit, shape_of
+from sim.dataflows.gpu.backward_costs import ALL, Costs, Mechanisms
+from sim.dataflows.gpu.constants import (FP32_BYTES, MAX_UNROLLED_OPS, TICKS_PER_CYCLE, calibrated,
                                          check_calibration)
 from sim.dataflows.gpu.fused import useful_actions
 from sim.dataflows.gpu.machine import SM, place, sm_rates
@@ -33,14 +35,12 @@ from sim.ir.mapping import Mapping, MappingError
 from sim.ir.options import DEFAULT_OPTIONS, Options
 from sim.ir.program import Program, Segment, validate
 
-UNITS = ("tensor", "sfu", "fma", "l2", "hbm", "host")
+UNITS = ("tensor", "sfu", "fma", "smem", "l2", "hbm", "host")
+MEMORY_UNITS = ("smem", "l2", "hbm")
+BWD_UNIT_LEVELS = {**UNIT_LEVELS, "smem": "SMEM"}     # the smem unit carries the P and dS stores
 LEVELS = ("HBM.read", "HBM.write", "L2.read", "L2.write", "SMEM.read", "SMEM.write")
 ROLE_TAGS = ("QK", "P", "dP", "Drow", "dS", "dV", "dQ", "dK")
 PHASES = ("load", "epilogue", "launch", "atomic", "convert", "sum")
-# Per score of the backward: the FMA that scales S and subtracts the LSE (exp's input), dP − D and its product with
-# P, and the fp32 → 16-bit converts of P and dS before their GEMMs (FA2 backward, Algorithm 2 lines 11-13).
-BWD_SCORE_FMA_OPS = 5
-ATOMIC_RMW = 2             # an fp32 atomic add reads and writes its word at the L2 slice that owns it
 PRE_FMA_OPS = 2            # per element of dO ∘ O summed: a multiply and an add (D = rowsum(dO ∘ O))
 FA_KERNEL_EFFICIENCY = 1.0  # FlashAttention's own memory-bound kernels stream at the measured bandwidth (as the
 #                            split-KV combine does); PyTorch's sum of grouped dK/dV at STREAM_EFFICIENCY
@@ -90,51 +90,11 @@ class BwdProgram:
     def build(self) -> Program:
         """The validated Program."""
         caps = np.array([max(int(v), 1) for v in self.capacity.values()], np.int64)
-        program = Program(units=UNITS, unit_is_memory=tuple(u in ("l2", "hbm") for u in UNITS),
+        program = Program(units=UNITS, unit_is_memory=tuple(u in MEMORY_UNITS for u in UNITS),
                           buffers=tuple(self.capacity), buffer_capacity=caps, levels=LEVELS,
                           tags=ROLE_TAGS + PHASES, ticks_per_cycle=TICKS_PER_CYCLE, segments=tuple(self.segments))
         validate(program)
         return program
-
-
-def gemm_reads(a: Attention, p, fa3: bool) -> dict[str, float]:
-    """Shared-memory operand bytes one row group's GEMMs read per iteration (see the module docstring)."""
-    br, d, e = p["q_tile"], a.e, a.elem
-    if fa3:     # each warpgroup owns kv_tile / groups keys and reads each operand once
-        c = p["kv_tile"] // p["groups"]
-        q, kv, sc = br * d * e, c * d * e, br * c * e
-        return {"QK": q + kv, "dP": q + kv, "dV": sc + q, "dK": sc + q, "dQ": sc + kv}
-    c, w = p["kv_tile"], p["warps"]
-    q, kv, sc = br * d * e, c * d * e, br * c * e
-    sdp, dkv, dq = p["layout_sdp"], p["layout_dkv"], p["layout_dq"]
-    return {"QK": q * (w // sdp) + kv * sdp, "dP": q * (w // sdp) + kv * sdp,
-            "dV": sc * (w // dkv) + q * dkv, "dK": sc * (w // dkv) + q * dkv, "dQ": sc * (w // dq) + kv * dq}
-
-
-class Costs:
-    """Cycles and bytes of one CTA's pieces for a backward mapping on `sm`."""
-
-    def __init__(self, b: Backward, p, sm: SM, fa3: bool, options: Options):
-        a = b.a
-        self.a, self.p, self.fa3 = a, p, fa3
-        self.groups = p.get("groups", 1)
-        br, bc, d = p["q_tile"], p["kv_tile"], a.e
-        keys = bc // self.groups
-        rate = sm.mac if fa3 else sm.mma_sync * calibrated(options, "FA2_MMA_EFFICIENCY")
-        macs = br * keys * d
-        reads = gemm_reads(a, p, fa3)
-        writes = br * keys * a.elem        # P (before dV) and dS (before dK) land in shared memory
-        self.gemm = {k: max(macs / rate, (v + (writes if k in ("dV", "dK") else 0)) / sm.smem)
-                     for k, v in reads.items()}
-        self.smem = {k: v + (writes if k in ("dV", "dK") else 0) for k, v in reads.items()}
-        self.exp = br * keys / sm.sfu
-        self.fma = br * keys * BWD_SCORE_FMA_OPS / sm.fma
-        self.mask = br * keys * MASK_FMA_OPS / sm.fma
-        self.tile_bytes = 2 * br * d * a.elem + 2 * br * FP32_BYTES      # Q_i, dO_i, LSE_i, D_i
-        self.atomic_bytes = br * d * FP32_BYTES * ATOMIC_RMW
-        self.kv_bytes = 2 * bc * d * a.elem
-        self.out_bytes = 2 * bc * d * a.elem
-        self.scale_fma = bc * d / sm.fma          # dK scaled by the softmax scale once
 
 
 def tile_pattern(a: Attention, br: int, bc: int) -> tuple[np.ndarray, np.ndarray]:
@@ -169,31 +129,74 @@ def prologue(g: BwdProgram, k: Costs, s: Share, hold: int, kv_hbm: float) -> Pie
     return p
 
 
-def iteration(g: BwdProgram, k: Costs, s: Share, masked: bool, acc_hbm: float) -> Piece:
-    """One Q tile of the KV-outer loop (see the module docstring)."""
-    p, sm = g.piece(), s.sm
-    tile_hbm = k.tile_bytes * s.hbm_per_l2
-    l2 = p.op("l2", cycles(k.tile_bytes / sm.l2), acquire={"qdo": k.tile_bytes}, tag="load",
-              bytes={"L2.read": k.tile_bytes * s.iter})
-    ld = p.op("hbm", cycles(tile_hbm / sm.hbm), deps=[l2], tag="load", bytes={"HBM.read": tile_hbm * s.iter})
-    smem = lambda role: {"SMEM.read": k.smem[role] * s.iter}  # noqa: E731
-    first = [(p.op("tensor", cycles(k.gemm["QK"]), deps=[ld], tag="QK", bytes=smem("QK")),
-              p.op("tensor", cycles(k.gemm["dP"]), deps=[ld], tag="dP", bytes=smem("dP")))
-             for _ in range(k.groups)]
+def _load(p: Piece, s: Share, nbytes: float, buffer: str) -> int:
+    """A tile of `nbytes` through L2 and HBM into `buffer`; returns the op after which it is on chip."""
+    l2 = p.op("l2", cycles(nbytes / s.sm.l2), acquire={buffer: nbytes}, tag="load", bytes={"L2.read": nbytes * s.iter})
+    hbm = nbytes * s.hbm_per_l2
+    return p.op("hbm", cycles(hbm / s.sm.hbm), deps=[l2], tag="load", bytes={"HBM.read": hbm * s.iter})
+
+
+def _accumulate(p: Piece, k: Costs, s: Share, acc_hbm: float) -> None:
+    """dQ_i's atomic adds. They occupy L2 without holding back the next tile's loads (L2 serves requests out of
+    order); the fp32 accumulator enters and leaves HBM once over the kernel."""
+    p.op("l2", cycles(k.atomic_bytes / s.sm.l2), tag="atomic", bytes={"L2.write": k.atomic_bytes * s.iter})
+    if acc_hbm:
+        p.op("hbm", cycles(acc_hbm / s.sm.hbm), tag="atomic",
+             bytes={"HBM.read": acc_hbm / 2 * s.iter, "HBM.write": acc_hbm / 2 * s.iter})
+
+
+def _gemm(p: Piece, k: Costs, s: Share, role: str, deps, release=None) -> int:
+    """One GEMM of the iteration on the tensor cores, with its shared-memory traffic."""
+    bytes_ = {lv: n * s.iter for lv, n in k.smem_bytes(role).items()}
+    return p.op("tensor", cycles(k.gemm[role]), deps=deps, tag=role, bytes=bytes_, release=release)
+
+
+def _store(p: Piece, k: Costs, s: Share, role: str, deps) -> list[int]:
+    """P or dS written to shared memory for the transposed GEMMs, when modelled as a step of its own."""
+    if not k.mech.smem_stores:
+        return list(deps)
+    return [p.op("smem", cycles(k.store_cycles), deps=deps, tag=role, bytes={"SMEM.write": k.store * s.iter})]
+
+
+def fa2_iteration(g: BwdProgram, k: Costs, s: Share, masked: bool, acc_hbm: float) -> Piece:
+    """One Q tile of FA2's loop (`backward_costs` has its structure; each mechanism off restores an idealization:
+    the exp beside dP, the stores inside the GEMMs' traffic, no fill)."""
+    p, m = g.piece(), k.mech
+    loads, free = [_load(p, s, k.tile_bytes, "q")], {"q": k.tile_bytes}
+    mask = k.mask if masked else 0.0
+    qk = _gemm(p, k, s, "QK", loads)
+    exp = [p.op("sfu", cycles(k.exp), deps=[qk], tag="P")]
+    if m.in_order:     # the exp's input FMA, the mask and P's convert run beside the MUFU
+        exp.append(p.op("fma", cycles(k.exp_fma + mask), deps=[qk], tag="P"))
+    p_stored = _store(p, k, s, "P", exp)
+    dp = _gemm(p, k, s, "dP", p_stored if m.in_order else loads)
+    ds = p.op("fma", cycles(k.fma + (0.0 if m.in_order else mask)), deps=p_stored + [dp], tag="dS")
+    ds_stored = _store(p, k, s, "dS", [ds])
+    if m.in_order:     # the kernel's order: dV, barrier, dQ and its atomics, dK
+        dv = _gemm(p, k, s, "dV", ds_stored)
+        dq = _gemm(p, k, s, "dQ", [dv])
+        _gemm(p, k, s, "dK", [dq], release=free)
+    else:
+        _gemm(p, k, s, "dV", ds_stored)
+        _gemm(p, k, s, "dK", ds_stored, release=free)
+        _gemm(p, k, s, "dQ", ds_stored)
+    _accumulate(p, k, s, acc_hbm)
+    return p
+
+
+def fa3_iteration(g: BwdProgram, k: Costs, s: Share, masked: bool, acc_hbm: float) -> Piece:
+    """One Q tile of FA3's mainloop: Q, dO, LSE and D staged together; per warpgroup S and dP, the exp, dS, then
+    its three gradient GEMMs."""
+    p = g.piece()
+    ld = _load(p, s, k.tile_bytes, "q")
+    first = [(_gemm(p, k, s, "QK", [ld]), _gemm(p, k, s, "dP", [ld])) for _ in range(k.groups)]
     for w, (qk, dp) in enumerate(first):
         exp = p.op("sfu", cycles(k.exp), deps=[qk], tag="P")
         ds = p.op("fma", cycles(k.fma + (k.mask if masked else 0.0)), deps=[exp, dp], tag="dS")
-        last = w == k.groups - 1
-        p.op("tensor", cycles(k.gemm["dV"]), deps=[ds], tag="dV", bytes=smem("dV"))
-        p.op("tensor", cycles(k.gemm["dK"]), deps=[ds], tag="dK", bytes=smem("dK"),
-             release={"qdo": k.tile_bytes} if last else None)
-        p.op("tensor", cycles(k.gemm["dQ"]), deps=[ds], tag="dQ", bytes=smem("dQ"))
-    # The atomic adds occupy L2 without holding back the next tile's loads (L2 serves requests out of order);
-    # the fp32 accumulator enters and leaves HBM once over the kernel.
-    p.op("l2", cycles(k.atomic_bytes / sm.l2), tag="atomic", bytes={"L2.write": k.atomic_bytes * s.iter})
-    if acc_hbm:
-        p.op("hbm", cycles(acc_hbm / sm.hbm), tag="atomic",
-             bytes={"HBM.read": acc_hbm / 2 * s.iter, "HBM.write": acc_hbm / 2 * s.iter})
+        _gemm(p, k, s, "dV", [ds])
+        _gemm(p, k, s, "dK", [ds], release={"q": k.tile_bytes} if w == k.groups - 1 else None)
+        _gemm(p, k, s, "dQ", [ds])
+    _accumulate(p, k, s, acc_hbm)
     return p
 
 
@@ -207,7 +210,7 @@ def epilogue(g: BwdProgram, k: Costs, s: Share, hold: int) -> Piece:
     return p
 
 
-def main_kernel(g: BwdProgram, k: Costs, options: Options, name: str) -> str:
+def main_kernel(g: BwdProgram, k: Costs, name: str) -> str:
     """The KV-outer kernel on the most loaded SM; returns a note on its grid."""
     a, p, sm = k.a, k.p, g.sm
     partial, full = tile_pattern(a, p["q_tile"], p["kv_tile"])
@@ -216,6 +219,7 @@ def main_kernel(g: BwdProgram, k: Costs, options: Options, name: str) -> str:
     classes, pattern = np.unique(pairs, axis=0, return_inverse=True)
     it = sum(k.gemm.values()) * k.groups
     est = 1.0 + classes[:, 0] * (it + k.mask) + classes[:, 1] * it
+    iteration = fa3_iteration if k.fa3 else fa2_iteration
     placed = place(est, pattern.reshape(-1), reps, sm.sms)
     ctas, iters = len(partial) * reps, int(pairs.sum()) * reps
     sim_ctas = sum(n for _, _, n in placed.runs)
@@ -228,8 +232,7 @@ def main_kernel(g: BwdProgram, k: Costs, options: Options, name: str) -> str:
     acc_hbm = 2 * reps * a.m * a.e * FP32_BYTES / max(iters, 1)
     hold = sm.smem_bytes // p["ctas_per_sm"]
     for c, busy, count in placed.runs:
-        s = Share(sm.sharing(busy, p["stages"] * p["ctas_per_sm"] * k.tile_bytes), hbm_per_l2, cta_scale,
-                  iter_scale)
+        s = Share(sm.sharing(busy, g.capacity["q"]), hbm_per_l2, cta_scale, iter_scale)
         n_p, n_f = (int(x) for x in classes[c])
         pieces = [prologue(g, k, s, hold, kv_hbm), iteration(g, k, s, True, acc_hbm),
                   iteration(g, k, s, False, acc_hbm), epilogue(g, k, s, hold)]
@@ -250,9 +253,10 @@ def main_kernel(g: BwdProgram, k: Costs, options: Options, name: str) -> str:
             f"runs {placed.simulated}")
 
 
-def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options, fa3: bool) -> Lowered:
+def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options, fa3: bool, mech: Mechanisms = ALL) -> Lowered:
     """The backward's kernels in sequence: preprocess (D = rowsum(dO ∘ O), the dQ accumulator zeroed), the KV-outer
-    main kernel, the dQ conversion, and for grouped heads the sum of the sharing heads' dK/dV."""
+    main kernel, the dQ conversion, and for grouped heads the sum of the sharing heads' dK/dV. `mech`: which parts
+    of FA2's structure are modelled (all, unless explaining one)."""
     name = mp.dataflow
     check_calibration(options, name)
     if not options.symmetric:
@@ -262,13 +266,13 @@ def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options, fa3: bool) -> L
     a, p = b.a, mp.params
     sm = sm_rates(check_arch(arch, name), a.dtype)
     check_fit(name, a, p, sm, fa3)
-    k = Costs(b, p, sm, fa3, options)
-    g = BwdProgram(sm, {"smem": sm.smem_bytes, "qdo": p["stages"] * p["ctas_per_sm"] * k.tile_bytes})
+    k = Costs(b, p, sm, fa3, options, mech)
+    g = BwdProgram(sm, {"smem": sm.smem_bytes, "q": p["stages"] * p["ctas_per_sm"] * k.tile_bytes})
     rows = a.batch * a.heads * a.m
     g.stream("preprocess", 2 * rows * a.e * a.elem, rows * FP32_BYTES + rows * a.e * FP32_BYTES,
              FA_KERNEL_EFFICIENCY, "load", ("Drow", rows * a.e * PRE_FMA_OPS))
     notes = []
-    g.kernel("dq_dk_dv", lambda: notes.append(main_kernel(g, k, options, name)))
+    g.kernel("dq_dk_dv", lambda: notes.append(main_kernel(g, k, name)))
     g.stream("convert_dq", rows * a.e * FP32_BYTES, rows * a.e * a.elem, FA_KERNEL_EFFICIENCY, "convert",
              ("dQ", rows * a.e))
     if a.group > 1:     # dK/dV per query head (FA2's dk_expanded), summed over the sharing heads by PyTorch
@@ -277,10 +281,11 @@ def lower(c: Cascade, arch: Arch, mp: Mapping, options: Options, fa3: bool) -> L
                  ("dK", expanded / a.elem))
     kernel = ("FlashAttention-3 backward: wgmma + TMA, two MMA warpgroups of half the keys each, dQ by TMA "
               "bulk reduce-add" if fa3 else
-              "FlashAttention-2 backward: mma.sync in order on the same warps, dQ by fp32 atomicAdd")
+              "FlashAttention-2 backward: mma.sync, every step after the one before on the same warps, dQ by fp32 "
+              "atomicAdd")
     return Lowered(program=g.build(), unit_keys={u: u for u in UNITS}, actions=useful_actions(c, arch),
                    tags=b.names, flops=float(workloads.flops(c)),
-                   notes=(kernel, *notes), phases=PHASES, kernels=g.kernels, unit_levels=UNIT_LEVELS)
+                   notes=(kernel, *notes), phases=PHASES, kernels=g.kernels, unit_levels=BWD_UNIT_LEVELS)
 
 
 def fa2_bwd_lower(c: Cascade, arch: Arch, mp: Mapping, options: Options = DEFAULT_OPTIONS) -> Lowered:
