@@ -2,8 +2,10 @@
 they join. Strict, frozen, hashable records like the rest of `accel`: a record checks its own fields when it is made
 and refuses bad ones with one ArchError naming each key path (`cluster.link.bytes_per_s`).
 
-Bandwidths are per direction (a link moving 450 GB/s each way is 900 GB/s "bidirectional" in datasheet terms);
-latencies are one-way, for a small message, in seconds.
+Bandwidths are per direction (a link moving 450 GB/s each way is 900 GB/s "bidirectional" in datasheet terms)
+and are the datasheet's signalling rate; `efficiency` is the share of it that carries payload (packet and flit
+headers, flow control and acknowledgements take the rest), so a transfer's data moves at `achievable_bytes_per_s`
+= bytes_per_s × efficiency. Latencies are one-way, for a small message, in seconds.
 """
 from __future__ import annotations
 
@@ -51,23 +53,32 @@ def _check(record: Any, root: str, numbers: dict[str, tuple]) -> None:
 
 _RATE = (0.0, MAX_BYTES_PER_S, True, False)
 _LATENCY = (0.0, MAX_LATENCY_S, False, False)
+_EFFICIENCY = (0.0, 1.0, True, False)   # a share of the datasheet rate: above 0, at most all of it
 
 
 @dataclass(frozen=True)
 class Link:
-    """A device's link to the intra-node fabric (all its NVLink lanes together): `bytes_per_s` each way."""
+    """A device's link to the intra-node fabric (all its NVLink lanes together): `bytes_per_s` each way, of which
+    `efficiency` (0 < e ≤ 1; 1: the datasheet peak) carries payload."""
     name: str
     bytes_per_s: float
     latency_s: float
+    efficiency: float = 1.0
 
     def __post_init__(self) -> None:
-        _check(self, "link", {"bytes_per_s": _RATE, "latency_s": _LATENCY})
+        _check(self, "link", {"bytes_per_s": _RATE, "latency_s": _LATENCY, "efficiency": _EFFICIENCY})
+
+    @property
+    def achievable_bytes_per_s(self) -> float:
+        """The payload rate each way: bytes_per_s × efficiency."""
+        return self.bytes_per_s * self.efficiency
 
 
 @dataclass(frozen=True)
 class Switch:
     """The intra-node switch (NVSwitch) every device's link reaches. `reduction`: it can sum data in the switch
-    (NVLink SHARP), at `bytes_per_s` per device port and direction."""
+    (NVLink SHARP), at `bytes_per_s` per device port and direction (a datasheet rate: its ports speak the link's
+    protocol, so the link's `efficiency` applies to what crosses them)."""
     name: str
     bytes_per_s: float
     reduction: bool = False
@@ -82,7 +93,8 @@ class Switch:
 class Nic:
     """One device's network interface to other nodes: `bytes_per_s` each way; `latency_s` to a node under the
     same leaf switch, `cross_leaf_latency_s` through the spine; `planes` independent network planes (a multi-plane
-    fat tree puts each NIC of a node on its own plane); `nodes_per_leaf` and `max_nodes` bound the fabric."""
+    fat tree puts each NIC of a node on its own plane); `nodes_per_leaf` and `max_nodes` bound the fabric;
+    `efficiency` (0 < e ≤ 1; 1: the line rate) is the share of `bytes_per_s` that carries payload."""
     name: str
     bytes_per_s: float
     latency_s: float
@@ -90,14 +102,20 @@ class Nic:
     planes: int = 1
     nodes_per_leaf: int = 32
     max_nodes: int = 256
+    efficiency: float = 1.0
 
     def __post_init__(self) -> None:
         _check(self, "nic", {"bytes_per_s": _RATE, "latency_s": _LATENCY, "cross_leaf_latency_s": _LATENCY,
                              "planes": (1, MAX_PLANES, False, True), "nodes_per_leaf": (1, MAX_DEVICES, False, True),
-                             "max_nodes": (1, MAX_DEVICES, False, True)})
+                             "max_nodes": (1, MAX_DEVICES, False, True), "efficiency": _EFFICIENCY})
         if self.cross_leaf_latency_s < self.latency_s:
             raise ArchError(f"nic.cross_leaf_latency_s: {self.cross_leaf_latency_s:g} s is below the same-leaf "
                             f"latency_s {self.latency_s:g} s (a path through the spine is never shorter)")
+
+    @property
+    def achievable_bytes_per_s(self) -> float:
+        """The payload rate each way: bytes_per_s × efficiency."""
+        return self.bytes_per_s * self.efficiency
 
     def latency_for(self, nodes: int) -> float:
         """One-way latency between the farthest two of `nodes` nodes (same leaf while they fit under one)."""
@@ -162,11 +180,16 @@ class Cluster:
     def __str__(self) -> str:
         switch = (f", {self.switch.name}{' with in-switch reduction' if self.switch.reduction else ''}"
                   if self.switch else "")
-        net = (f"; {self.nodes} nodes over {self.nic.name} {self.nic.bytes_per_s / 1e9:g} GB/s per device"
+        net = (f"; {self.nodes} nodes over {self.nic.name} {_rate(self.nic)} per device"
                if self.nic and self.nodes > 1 else "")
         return (f"Cluster {self.name}: {self.size} × {self.device.name}, {self.devices_per_node} per node over "
-                f"{self.link.name} {self.link.bytes_per_s / 1e9:g} GB/s per direction{switch}{net}; "
-                f"collectives on {self.comm_sms} SMs")
+                f"{self.link.name} {_rate(self.link)} per direction{switch}{net}; collectives on {self.comm_sms} SMs")
+
+
+def _rate(port: Link | Nic) -> str:
+    """`port`'s datasheet rate, and its payload rate where that is less."""
+    peak = f"{port.bytes_per_s / 1e9:g} GB/s"
+    return peak if port.efficiency == 1 else f"{peak} ({port.achievable_bytes_per_s / 1e9:.4g} GB/s achievable)"
 
 
 def _kind_name(kind: Any) -> str:

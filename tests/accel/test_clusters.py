@@ -23,6 +23,7 @@ def test_node_presets_carry_the_datasheet_numbers(name, device, per_node, link_g
     assert c.device.name == device and c.devices_per_node == per_node and c.size == per_node
     assert c.link.bytes_per_s == link_gb * GB and c.link.latency_s == pytest.approx(3.33e-6)
     assert c.switch.reduction and c.nic is None and c.comm_sms == 20
+    assert c.link.efficiency == 0.8 and c.link.achievable_bytes_per_s == pytest.approx(0.8 * link_gb * GB)
 
 
 def test_device_presets_are_unchanged():
@@ -55,6 +56,22 @@ def test_clusters_are_frozen_hashable_and_picklable():
     assert "16 × h100" in str(c) and "infiniband" in str(c)
 
 
+def test_payload_shares_default_to_the_measured_ones_and_can_be_overridden():
+    """NVLink ~160 of 200 GB/s and a NIC ~40 of 50 GB/s achievable (arXiv 2505.09343); 1.0 is the datasheet peak."""
+    c = accel.cluster("hgx-h800x8", nodes=2)
+    assert c.link.achievable_bytes_per_s == pytest.approx(160 * GB)
+    assert c.nic.efficiency == 0.8 and c.nic.achievable_bytes_per_s == pytest.approx(40 * GB)
+    assert "160 GB/s achievable" in str(c) and "40 GB/s achievable" in str(c)
+    peak = accel.cluster("hgx-h800x8", nodes=2, link_efficiency=1.0, nic_efficiency=1)
+    assert peak.link.achievable_bytes_per_s == 200 * GB and peak.nic.achievable_bytes_per_s == 50 * GB
+    assert peak.name == "hgx-h800x8-x2-infiniband-link-eff1-nic-eff1" and peak != c
+    assert accel.cluster("hgx-h800x8", nodes=2, nic_efficiency=0.8) == c
+    assert accel.cluster("gb200-nvl72", link_efficiency=1.0).name == "gb200-nvl72-link-eff1"
+    assert Link("nvlink", 1e9, 1e-6).efficiency == 1.0 and Nic("ib", 1e9, 1e-6, 2e-6).efficiency == 1.0
+    spec = accel.cluster_from_dict({"node": "hgx-b200x8", "nodes": 2, "nic_efficiency": 0.9, "link_efficiency": 0.7})
+    assert spec.nic.efficiency == 0.9 and spec.link.efficiency == 0.7
+
+
 def test_cluster_from_dict():
     c = accel.cluster_from_dict({"node": "hgx-b200x8", "nodes": 2, "fabric": "roce"})
     assert c.size == 16 and c.nic.name == "roce"
@@ -69,6 +86,16 @@ def test_cluster_from_dict():
     (lambda: Link("nvlink", float("nan"), 1e-6), "link.bytes_per_s"),
     (lambda: Link("nvlink", "fast", 1e-6), "link.bytes_per_s: expected a number, got str"),
     (lambda: Link("", 1e9, 1e-6), "link.name"),
+    (lambda: Link("nvlink", 1e9, 1e-6, 0.0), "link.efficiency: 0.0 is out of range (expected above 0 and at most 1)"),
+    (lambda: Link("nvlink", 1e9, 1e-6, 1.25), "link.efficiency: 1.25 is out of range"),
+    (lambda: Nic("ib", 1e9, 1e-6, 2e-6, efficiency=-0.5), "nic.efficiency: -0.5 is out of range"),
+    (lambda: Nic("ib", 1e9, 1e-6, 2e-6, efficiency="80%"), "nic.efficiency: expected a number, got str"),
+    (lambda: accel.cluster("hgx-h100x8", link_efficiency=0), "accel.cluster: link_efficiency: link.efficiency: 0"),
+    (lambda: accel.cluster("hgx-h100x8", nodes=2, nic_efficiency=float("nan")),
+     "accel.cluster: nic_efficiency: nic.efficiency: nan is out of range"),
+    (lambda: accel.cluster("hgx-h100x8", nodes=2, nic_efficiency=True), "nic.efficiency: expected a number, got bool"),
+    (lambda: accel.cluster_from_dict({"node": "hgx-h100x8", "link_efficiency": 80}),
+     "accel.cluster: link_efficiency: link.efficiency: 80 is out of range"),
     (lambda: Switch("nvswitch", 1e9, reduction="yes"), "switch.reduction"),
     (lambda: Nic("ib", 1e9, 3e-6, 2e-6), "nic.cross_leaf_latency_s"),
     (lambda: Nic("ib", 1e9, 1e-6, 2e-6, planes=0), "nic.planes"),

@@ -4,7 +4,8 @@
     python -m validation.figures.collectives --check   # exit 1 if it is stale
 
 Inputs: the `hgx-h100x8` node preset (8 × H100 SXM5, NVLink 4 at 450 GB/s per direction per GPU, NVSwitch with
-NVLink SHARP) and two of them over InfiniBand (`accel.cluster("hgx-h100x8", nodes=2)`, one 400 Gb/s NIC per GPU);
+NVLink SHARP) and two of them over InfiniBand (`accel.cluster("hgx-h100x8", nodes=2)`, one 400 Gb/s NIC per GPU),
+payload at the presets' achievable share of each rate (0.8, measured on H800 by arXiv 2505.09343; assumed for H100);
 nccl-tests' default sweep `-b 8 -e 8G -f 2` (per-rank sizes 8 B to 8 GiB in ×2 steps); all-reduce, all-gather and
 reduce-scatter over every GPU, algorithm and protocol chosen as NCCL's tuner would (`sim.dataflows.comm.choice`).
 """
@@ -49,12 +50,36 @@ def _table(cluster: accel.Cluster) -> list[str]:
 
 
 def _inputs() -> list[str]:
-    lines = ["| protocol | share of link bandwidth | fixed latency | per-step latency (share of the link's) |",
+    lines = ["| protocol | share of the link's payload rate | fixed latency | per-step latency (share of the link's) |",
              "|---|---|---|---|"]
     for p in PROTOCOLS.values():
         lines.append(f"| {p.name} | {p.bandwidth_fraction:.4g} | {p.base_latency_s * 1e6:.3g} µs | NVLink "
                      f"{p.nvlink_step_fraction:.3g}, network {p.net_step_fraction:.3g} |")
     return lines
+
+
+def _gb(rate: float) -> str:
+    return f"{rate / GB:.4g}"
+
+
+def _bounds(one: accel.Cluster, two: accel.Cluster) -> list[str]:
+    """The busbw bounds at the achievable rates (the datasheet's beside them)."""
+    g, link, peak = one.devices_per_node, one.link.achievable_bytes_per_s, one.link.bytes_per_s
+    nvls = 2 * (g - 1) / (g + 1)
+    nics = two.devices_per_node * two.nic.achievable_bytes_per_s
+    return [
+        "## Bounds",
+        f"- Ring (all three kinds): busbw ≤ the link's achievable per-direction rate, {_gb(link)} GB/s on NVLink 4",
+        f"  ({one.link.efficiency:g} × its {_gb(peak)} GB/s datasheet rate).",
+        "- NVLS all-reduce: each GPU sends its n bytes into the switch's reduction and its reduced n/G slice back",
+        f"  out (n(1 + 1/G) per direction), so busbw ≤ {_gb(link)} × 2(G−1)/(G+1) = {_gb(link * nvls)} GB/s for "
+        f"G = {g}",
+        f"  ({_gb(peak * nvls)} GB/s at the datasheet rate): above the ring bound, as the switch does the "
+        "reduction's traffic.",
+        "- Two nodes: a ring crosses each node boundary through the node's NICs together (NCCL's channels),",
+        f"  so busbw ≤ min({_gb(link)}, {two.devices_per_node} × {_gb(two.nic.achievable_bytes_per_s)}) = "
+        f"{_gb(min(link, nics))} GB/s.",
+    ]
 
 
 def render() -> str:
@@ -69,6 +94,13 @@ def render() -> str:
         "## Inputs",
         f"- One node: `{one}`.",
         f"- Two nodes: `{two}`.",
+        f"- Achievable payload: {one.link.efficiency:g} of NVLink's and {two.nic.efficiency:g} of a NIC's datasheet "
+        "rate, the shares DeepSeek",
+        "  measured on H800 (~160 of 200 GB/s per direction over NVLink, ~40 of 50 GB/s per 400 Gb/s InfiniBand",
+        "  NIC, arXiv 2505.09343: packet headers and flow control take the rest). That H100's NVLink 4 keeps the",
+        "  same share is an assumption, not a measurement (as for B200's NVLink 5 and for RoCE);",
+        "  `accel.cluster(node, link_efficiency=1.0, nic_efficiency=1.0)` gives the datasheet peak. Latency terms",
+        "  do not depend on the share.",
         "- Latencies: NVLink 3.33 µs, InfiniBand 2.8 µs under one leaf (3.7 µs across leaves) — DeepSeek-V3's",
         "  measured figures (arXiv 2505.09343, Table 5).",
         "- Protocols (NCCL's LL, LL128, Simple; fixed latencies and step-latency ratios from NCCL's cost model,",
@@ -82,30 +114,21 @@ def render() -> str:
         "- nccl-tests' conventions: `nbytes` per rank, algbw = nbytes / time, busbw = algbw × 2(G−1)/G for",
         "  all-reduce and × (G−1)/G for all-gather and reduce-scatter (NVIDIA/nccl-tests, doc/PERFORMANCE.md).",
         "",
-        "## Bounds",
-        "- Ring (all three kinds): busbw ≤ the link's per-direction bandwidth, 450 GB/s on NVLink 4.",
-        "- NVLS all-reduce: each GPU sends its n bytes into the switch's reduction and its reduced n/G slice back",
-        "  out (n(1 + 1/G) per direction), so busbw ≤ 450 × 2(G−1)/(G+1) = 700 GB/s for G = 8: above the ring",
-        "  bound, as the switch does the reduction's traffic.",
-        "- Two nodes: a ring crosses each node boundary through the node's 8 NICs together (NCCL's channels),",
-        "  so busbw ≤ min(450, 8 × 50) = 400 GB/s.",
+        *_bounds(one, two),
         "",
         "## Published figures",
-        "None is cited here: we hold no public nccl-tests table for these systems with its source. The model has",
-        "no efficiency factor, so its large-message figures sit at the datasheet link rate, which real transfers",
-        "do not fully reach (DeepSeek reports ~160 of 200 GB/s per direction on H800 NVLink and ~40 of 50 GB/s",
-        "per 400 Gb/s NIC, arXiv 2505.09343): read them as upper estimates of measured busbw.",
+        "None is cited here: we hold no public nccl-tests table for these systems with its source.",
         "",
         "## 8 × H100 (hgx-h100x8)",
         "Small messages are latency-bound (a ring all-reduce of 8 B is the LL protocol's fixed latency plus 14",
         "steps of NVLink latency); from a few MiB NVLS takes over all-reduce; all-gather and reduce-scatter",
-        "approach the 450 GB/s link bound.",
+        f"approach the {_gb(one.link.achievable_bytes_per_s)} GB/s achievable link bound.",
         "",
         *_table(one),
         "",
         "## 2 × 8 H100 over InfiniBand (hgx-h100x8, nodes=2)",
         "Small all-reduces take the tree (fewer latency steps than a 16-rank ring); large ones approach the",
-        "NICs' 400 GB/s per node.",
+        f"NICs' {_gb(two.devices_per_node * two.nic.achievable_bytes_per_s)} GB/s achievable per node.",
         "",
         *_table(two),
         "",

@@ -10,7 +10,9 @@ Interface for programs that run a collective beside other work (compute co-sched
 `plan_collective` takes checked arguments (`sim.collective` checks and times them alone); `collective_ops` appends
 the ops to a segment body, waiting for `after` (op indices, or device → op indices); ticks default to the cluster
 device's GPU-program rate (`tick_rate`), so kernels and collectives share a program. The collective's kernel
-occupies `cluster.comm_sms` SMs of each device for its whole time: compute beside it has the rest.
+occupies `cluster.comm_sms` SMs of each device for its whole time: compute beside it has the rest. Payload moves at
+each link's and NIC's achievable rate (`accel.Link.efficiency`, `accel.Nic.efficiency` of the datasheet rate);
+latency terms do not depend on it.
 
 Modules: `protocols` (NCCL's protocols and latency terms, with sources), `plan` (`CommPlan`: steps, hops, chunks),
 `transfers` (one chunk's transfers, per algorithm), `bounds` (the closed form

@@ -1,7 +1,9 @@
 """The closed form (α–β model) of a collective's schedule, in the engine's own ticks: a lower bound on what the
 engine simulates, equal to it where the schedule has no overlap left to find (one chunk, or no latency).
 
-With transfer ticks d and latency ticks a per transfer (`hop_ticks`), the time after the fixed latency is at least
+With transfer ticks d (bytes over the hop's achievable payload rate: the datasheet rate × the link's or NIC's
+`efficiency` × the protocol's data share) and latency ticks a per transfer (`hop_ticks`), the time after the fixed
+latency is at least
 - one chunk's critical path: the largest Σ (d + a) along its dependency chains (a ring's 2(G−1) hops for
   all-reduce, G−1 for all-gather and reduce-scatter; a tree's way up and down; NVLS's push and multicast); and
 - the busiest unit's work over all chunks plus its last latency: C·Σ d + a (a ring's 2(G−1)·C·d + a).

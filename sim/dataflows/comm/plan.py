@@ -30,7 +30,8 @@ MAX_COMM_OPS = 1 << 18   # engine ops one collective may list (bounds lowering a
 @dataclass(frozen=True)
 class Hop:
     """One device's sends in a step: over `transport` (`link` or `nic`) on engine unit `unit`, at `bytes_per_s`
-    (after the protocol's share), each result visible `latency_s` after its transfer ends."""
+    (the achievable payload rate after the protocol's share), each result visible `latency_s` after its transfer
+    ends."""
     transport: str
     unit: str
     bytes_per_s: float
@@ -84,18 +85,21 @@ class CommPlan:
     def hop(self, sender: int, receiver: int, *, spread: bool = False) -> Hop:
         """How `sender` reaches `receiver`: its NVLink inside a node, else its NIC. A ring's or tree's crossing
         between nodes is spread by NCCL's channels over every NIC of the sender's node in the group (`spread`): one
-        unit of their summed bandwidth."""
+        unit of their summed bandwidth. Rates are achievable payload rates (the datasheet rate × the link's or NIC's
+        `efficiency`: the switch's ports speak NVLink, so NVLS pushes pay the link's), × the protocol's data share;
+        latencies are the link's."""
         c, p = self.cluster, self.proto
         if self.node(sender) == self.node(receiver):
             rate = c.link.bytes_per_s if self.algorithm != "nvls" or c.switch is None else \
                 min(c.link.bytes_per_s, c.switch.bytes_per_s)
-            return Hop("link", f"d{sender}.link", rate * p.bandwidth_fraction,
+            return Hop("link", f"d{sender}.link", rate * c.link.efficiency * p.bandwidth_fraction,
                        c.link.latency_s * p.nvlink_step_fraction)
         latency = c.nic.latency_for(self.nodes_spanned) * p.net_step_fraction
+        rate = c.nic.achievable_bytes_per_s * p.bandwidth_fraction
         if spread:
             nics = sum(1 for d in self.devices if self.node(d) == self.node(sender))
-            return Hop("nic", f"n{self.node(sender)}.nic", c.nic.bytes_per_s * nics * p.bandwidth_fraction, latency)
-        return Hop("nic", f"d{sender}.nic", c.nic.bytes_per_s * p.bandwidth_fraction, latency)
+            return Hop("nic", f"n{self.node(sender)}.nic", rate * nics, latency)
+        return Hop("nic", f"d{sender}.nic", rate, latency)
 
     def ring_hops(self) -> tuple[Hop, ...]:
         """Hop i: ring position i to position i + 1 (wrapping)."""
