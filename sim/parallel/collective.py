@@ -3,7 +3,9 @@
 nccl-tests conventions (NVIDIA/nccl-tests, doc/PERFORMANCE.md): `nbytes` is the per-rank buffer size (all-gather:
 the gathered output; reduce-scatter: the input; all-to-all: the send buffer), `algbw = nbytes / time`, and
 `busbw = algbw × 2(G−1)/G` for all-reduce, × (G−1)/G for all-gather, reduce-scatter and all-to-all, × 1 for
-send/recv — the rate each link would run at in the bandwidth-optimal (ring) algorithm, comparable across G.
+send/recv — the rate each link would run at in the bandwidth-optimal (ring) algorithm, comparable across G. Links
+move payload at their achievable rate (`accel.Link.efficiency` × the datasheet rate), so a large collective's busbw
+approaches that, not the datasheet's.
 """
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ import pickle
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import accel
 from accel import ArchError, Cluster, Link, Nic, Switch
@@ -112,3 +114,19 @@ def test_cluster_from_dict():
 def test_bad_specs_are_refused_naming_the_path(make, fragment):
     with pytest.raises(ArchError, match=re.escape(fragment)):
         make()
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5),
+                    st.text(max_size=6), st.lists(st.floats(0, 1), max_size=2), st.just(object()))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_VALUES, _VALUES, st.sampled_from([1, 2]))
+def test_arbitrary_efficiencies_give_a_cluster_or_an_arch_error(link, nic, nodes):
+    try:
+        c = accel.cluster("hgx-h100x8", nodes=nodes, link_efficiency=link, nic_efficiency=nic)
+    except ArchError as err:
+        assert len(str(err)) < 300 and ("link_efficiency" in str(err) or "nic_efficiency" in str(err))
+    else:
+        assert 0 < c.link.efficiency <= 1 and 0 < c.nic.efficiency <= 1
+        assert c.link.achievable_bytes_per_s <= c.link.bytes_per_s and c.nic.achievable_bytes_per_s <= 50 * GB
