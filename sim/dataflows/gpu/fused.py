@@ -20,13 +20,15 @@ from workloads import Cascade
 from sim.bounds.rooflines import assign
 from sim.dataflows.registry import Lowered
 from sim.dataflows.gpu.constants import (MAX_CTAS_PER_SM, MAX_GRID_CTAS, MAX_HEAD_UNITS, MAX_REGS_PER_THREAD,
-                                         MAX_RUNS, MAX_WARPS_PER_CTA, PARTIAL_BYTES, THREADS_PER_WARP, check_calibration)
+                                         MAX_RUNS, MAX_WARPS_PER_CTA, PARTIAL_BYTES, RIVAL_SIMULATION_OPS, THREADS_PER_WARP,
+                                         check_calibration)
 from sim.dataflows.gpu.costs import (Kernel, Unit, iteration_cycles, mod_ops, pipe_ops, tile_cost, tile_pattern,
                                      unit_shape)
 from sim.dataflows.gpu.machine import SM, place, sm_rates
 from sim.dataflows.gpu.plans import check_arch, shape_of
 from sim.dataflows.gpu.programs import UNIT_LEVELS, AttentionKernel, CtaCost, GpuProgram, Load, Run, attention
 from sim.dataflows.gpu.shape import Attention, op_counts
+from sim.engine import simulate
 from sim.ir.mapping import Mapping, MappingError
 from sim.ir.options import Options
 
@@ -180,8 +182,9 @@ def _room(g: Grid, sm: SM) -> int:
 
 def placement(g: Grid, tile, load: Load, cta: CtaCost, kern: Kernel, sm: SM, options: Options, name: str):
     """The simulated SM's units as runs of (partial tiles, full tiles, busy SMs, units), and how many units it
-    runs: the most loaded SM (symmetric), or every SM's equal share (symmetric=False). A unit's estimated work
-    counts its compute and its memory time at the full grid's bandwidth share, whichever is longer."""
+    runs — the most loaded SM by estimate (symmetric), or every SM's equal share (symmetric=False) — followed by
+    its rivals, other SMs the estimate cannot rank below it (`machine.place`). A unit's estimated work counts its
+    compute and its memory time at the full grid's bandwidth share, whichever is longer."""
     pairs = np.stack([g.partial, g.full], axis=1)
     classes, pattern = np.unique(pairs, axis=0, return_inverse=True)
     compute, memory = iteration_cycles(tile, kern.groups), max(load.l2, load.hbm)
@@ -189,15 +192,18 @@ def placement(g: Grid, tile, load: Load, cta: CtaCost, kern: Kernel, sm: SM, opt
     est = (edges + classes[:, 0] * max(compute + tile.mask_fma * kern.groups, memory)
            + classes[:, 1] * max(compute, memory) + 1.0)
     if options.symmetric:
-        p = place(est, pattern.reshape(-1), g.reps, sm.sms, g.rank_major)
+        p = place(est, pattern.reshape(-1), g.reps, sm.sms, g.rank_major, features=classes)
         tiles = classes.tolist()
-        runs = tuple((tiles[k][0], tiles[k][1], busy, n) for k, busy, n in p.runs)
-        return (runs if len(runs) <= MAX_RUNS else regroup(runs)), p.simulated
+        out = []
+        for sm_runs, simulated in ((p.runs, p.simulated),) + p.rivals:
+            runs = tuple((tiles[k][0], tiles[k][1], busy, n) for k, busy, n in sm_runs)
+            out.append(((runs if len(runs) <= MAX_RUNS else regroup(runs)), simulated))
+        return out
     if len(classes) != 1 or g.units % sm.sms:
         raise MappingError(f"{name}: Options(symmetric=False) needs equal CTAs in a multiple of the SM count "
                            f"({g.units} units, {len(classes)} kinds, {sm.sms} SMs)")
     per = g.units // sm.sms
-    return ((int(classes[0][0]), int(classes[0][1]), sm.sms, per),), per
+    return [(((int(classes[0][0]), int(classes[0][1]), sm.sms, per),), per)]
 
 
 def regroup(runs, limit: int = MAX_RUNS) -> tuple[tuple[int, int, int, int], ...]:
@@ -235,7 +241,33 @@ def fmha(prog: GpuProgram, c: Cascade, a: Attention, arch: Arch, kern: Kernel, p
     extra = extra_work(c, a, arch, g, tile, kern.groups, prog.sm)
     load, cta = transfers(a, g, prog.sm.sharing(first, min(g.slots, -(-g.units // first)) * stage),
                           params.get("splits", 1), extra, prog.sm.sharing(first))
-    where, simulated = placement(g, tile, load, cta, kern, prog.sm, options, name)
+    choices = placement(g, tile, load, cta, kern, prog.sm, options, name)
+
+    def lay_out(target: GpuProgram, where, simulated: int) -> str:
+        return _lay_out(target, a, g, tile, kern, params, extra, stage, load, cta, tags, where, simulated)
+    if len(choices) == 1:
+        return lay_out(prog, *choices[0])
+    # SMs the estimate cannot rank: the slowest of them, each simulated alone, while that stays cheap.
+    first = _kernel_run(prog, lambda p: lay_out(p, *choices[0]), options)
+    if first.ops_simulated > RIVAL_SIMULATION_OPS:
+        others = len(choices) - 1
+        return lay_out(prog, *choices[0]) + (f"; the simulated SM is the most loaded by estimate ({others} other "
+                                              f"SM{'s' * (others > 1)} it cannot rank below it not simulated)")
+    ticks = [first.ticks] + [_kernel_run(prog, lambda p: lay_out(p, *ch), options).ticks for ch in choices[1:]]
+    return lay_out(prog, *choices[int(np.argmax(ticks))])
+
+
+def _kernel_run(prog: GpuProgram, build: Callable[[GpuProgram], str], options: Options):
+    """The engine run of one kernel laid out by `build` on a fresh program of `prog`'s SM (a kernel starts with a
+    barrier, so what runs before it does not change its own time)."""
+    scratch = GpuProgram(prog.sm, prog.copies)
+    build(scratch)
+    return simulate(scratch.build(), extrapolate=options.extrapolate)
+
+
+def _lay_out(prog: GpuProgram, a: Attention, g: Grid, tile, kern: Kernel, params, extra, stage: int, load: Load,
+             cta: CtaCost, tags: tuple[str, str], where, simulated: int) -> str:
+    """The fused kernel of the simulated SM running `where` (`simulated` units) on `prog`; returns the note."""
     sim_tiles = sum((p + f) * n for p, f, _, n in where) * prog.copies
     scale = (g.units / (simulated * prog.copies), g.tiles / max(sim_tiles, 1))
     where = _within_aggregate(where, load, cta, scale, prog.sm.sms)

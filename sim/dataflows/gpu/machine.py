@@ -21,7 +21,7 @@ import accel
 from accel import Arch
 
 from sim.dataflows.gpu.constants import (DEFAULT_HBM_FRACTION, DEFAULT_TENSOR_FRACTION, FP32_BYTES, HBM_LATENCY_S,
-                                         MAX_DISPATCHED_CTAS)
+                                         MAX_DISPATCHED_CTAS, MAX_RIVALS)
 from sim.ir.mapping import MappingError
 
 GPU_LEVELS = ("HBM", "L2", "SMEM", "RF")
@@ -173,12 +173,18 @@ class Placement:
     runs: tuple[tuple[int, int, int], ...]
     ctas: int             # CTAs in the grid
     simulated: int        # CTAs on the simulated SM
+    rivals: tuple[tuple[tuple[tuple[int, int, int], ...], int], ...] = ()   # other SMs that may be slower: (runs, CTAs)
 
 
-def place(estimates: np.ndarray, pattern: np.ndarray, reps: int, sms: int, rank_major: bool = False) -> Placement:
+def place(estimates: np.ndarray, pattern: np.ndarray, reps: int, sms: int, rank_major: bool = False,
+          features: np.ndarray | None = None) -> Placement:
     """Greedy dispatch of `reps` repetitions of a CTA `pattern` (class indices, launch order) with per-class work
     `estimates` — repetition by repetition, or (`rank_major`) each pattern entry for every repetition in turn —;
-    the most loaded SM is simulated. Equal CTAs are placed in closed form (round robin)."""
+    the most loaded SM is simulated. Equal CTAs are placed in closed form (round robin).
+
+    An estimate only ranks the SMs: with `features` (per class, e.g. its partially masked and full tiles, each
+    adding time), every other SM whose summed features and CTA count no SM's dominate is a rival — it may be the
+    slower one — listed when there are at most MAX_RIVALS of them, for the caller to simulate too."""
     n = len(pattern) * reps
     if len(set(pattern.tolist())) == 1:
         full, rest = divmod(n, sms)
@@ -190,12 +196,33 @@ def place(estimates: np.ndarray, pattern: np.ndarray, reps: int, sms: int, rank_
                            f"tiles")
     classes = np.repeat(pattern, reps) if rank_major else np.tile(pattern, reps)
     owner, worst = critical_sm(estimates[classes], sms)
-    mine = np.flatnonzero(owner == worst)
+    runs, count = _sm_runs(owner, worst, classes, sms)
+    rivals = () if features is None else tuple(_sm_runs(owner, s, classes, sms)
+                                               for s in rival_sms(owner, classes, features, sms, worst))
+    return Placement(runs, n, count, rivals)
+
+
+def _sm_runs(owner: np.ndarray, sm: int, classes: np.ndarray, sms: int) -> tuple[tuple[tuple[int, int, int], ...], int]:
+    """One SM's CTAs as runs of (class, busy SMs, count), and how many it runs."""
+    mine = np.flatnonzero(owner == sm)
     counts = np.sort(np.bincount(owner, minlength=sms))
     busy = sms - np.searchsorted(counts, np.arange(len(mine)), side="right")   # SMs with more CTAs than k
     key = classes[mine] * (sms + 1) + busy
-    runs = _runs(key)
-    return Placement(tuple((k // (sms + 1), k % (sms + 1), count) for k, count in runs), n, len(mine))
+    return tuple((k // (sms + 1), k % (sms + 1), c) for k, c in _runs(key)), len(mine)
+
+
+def rival_sms(owner: np.ndarray, classes: np.ndarray, features: np.ndarray, sms: int, worst: int) -> list[int]:
+    """The SMs besides `worst` whose summed per-class `features` and CTA count are dominated by no other SM's
+    (one SM per distinct sum), or none when there are more than MAX_RIVALS of them."""
+    per_cta = np.column_stack([np.asarray(features, float)[classes], np.ones(len(classes))])
+    sums = np.zeros((sms, per_cta.shape[1]))
+    np.add.at(sums, owner, per_cta)
+    _, first = np.unique(sums, axis=0, return_index=True)
+    first = first[np.any(sums[first] != sums[worst], axis=1)]
+    rows = sums[first]
+    above = (rows[None, :, :] >= rows[:, None, :]).all(axis=2) & (rows[None, :, :] > rows[:, None, :]).any(axis=2)
+    front = first[~above.any(axis=1) & ~((sums[worst] >= rows).all(axis=1) & (sums[worst] > rows).any(axis=1))]
+    return sorted(int(s) for s in front) if len(front) <= MAX_RIVALS else []
 
 
 def critical_sm(estimates: np.ndarray, sms: int) -> tuple[np.ndarray, int]:
