@@ -18,8 +18,8 @@ others, 1.0 being the datasheet peak.
 """
 from __future__ import annotations
 
-import difflib
 import dataclasses
+import difflib
 from typing import Any, Callable
 
 from accel.errors import ArchError, show
