@@ -8,7 +8,7 @@ from workloads import masks as mask_rules
 from workloads.dtypes import dtype_bytes as _dtype_bytes
 from workloads.errors import CascadeError, quote
 from workloads.frozen import FrozenDict
-from workloads.ir import LAST, Call, Cascade, Einsum, refs, require_cascade
+from workloads.ir import LAST, Call, Cascade, Einsum, interned, refs, require_cascade
 from workloads.ops import OPS, REDUCE_OPS
 from workloads.order import execution_order, is_carried, iterative_rank, loop_ranks, producers
 
@@ -27,7 +27,7 @@ def points(c: Cascade) -> dict[str, int]:
         hash(c)
     except TypeError:   # a Cascade built by hand around unhashable parts: count it without the memo
         return {e.name: _points(c, e) for e in c.einsums}
-    return dict(_points_of(c))
+    return dict(_points_of(interned(c)))
 
 
 @functools.lru_cache(maxsize=64)   # cascades are hashable; a lowering, its roofline and its FLOPs count them alike
@@ -111,7 +111,7 @@ def op_counts(c: Cascade) -> dict[str, dict[str, int]]:
         hash(c)
     except TypeError:   # unhashable parts: count without the memo
         return {e.name: {op: n * sizes[e.name] for op, n in point_cost(e).items()} for e in c.einsums}
-    return {name: dict(ops) for name, ops in _op_counts_of(c).items()}
+    return {name: dict(ops) for name, ops in _op_counts_of(interned(c)).items()}
 
 
 @functools.lru_cache(maxsize=64)

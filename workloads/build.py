@@ -8,7 +8,7 @@ from typing import Iterable, Mapping, NamedTuple
 
 from workloads.dtypes import DTYPE_BYTES
 from workloads.errors import CascadeError, quote, shorten
-from workloads.ir import EACH, Cascade, Einsum, Index, Init, Mask, Ref, Split, Tensor
+from workloads.ir import EACH, Cascade, Einsum, Index, Init, Mask, Ref, Split, Tensor, interned
 from workloads.order import execution_order
 from workloads.parse import Statement, parse
 from workloads.validate import (check_inits, check_masks, check_sizes, check_used_sizes, resolve, tensor_table)
@@ -134,7 +134,7 @@ def retile(c: Cascade, inner: str, size: int) -> Cascade:
         hash((c, inner, size))
     except TypeError:   # a Cascade built by hand around unhashable parts: retile it without the memo
         return _retile(c, inner, size)
-    return _retiled(c, inner, size)
+    return _retiled(interned(c), inner, size)
 
 
 @functools.lru_cache(maxsize=512)   # searches retile the same cascade to the same few key tiles again and again

@@ -9,6 +9,7 @@ execution) is a pure function elsewhere in this package.
 from __future__ import annotations
 
 import numbers
+import weakref
 from dataclasses import dataclass, fields
 from typing import Mapping, Union
 
@@ -51,7 +52,7 @@ class _CachedHash:
         return cached
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_hash", "_interned")}
 
 
 class _Plain:
@@ -212,6 +213,34 @@ class Cascade(_CachedHash):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
+
+
+_INTERNED: dict[int, list] = {}   # hash -> weak references to the canonical cascades of that hash
+
+
+def interned(c: Cascade) -> Cascade:
+    """The first-met live object among the cascades equal to `c`. Memos key on it, so a lookup compares by
+    identity: an equal copy (e.g. unpickled in a worker) is compared in full once, not on every lookup (~60 µs for
+    attention). Held weakly: a canonical cascade nobody uses any more is forgotten."""
+    hit = c.__dict__.get("_interned")
+    if hit is not None:
+        return hit
+    key = hash(c)
+    bucket = _INTERNED.setdefault(key, [])
+    hit = next((other for other in (ref() for ref in bucket) if other is not None and other == c), None)
+    if hit is None:
+        bucket.append(weakref.ref(c, lambda ref, key=key: _forget(key, ref)))
+        hit = c
+    object.__setattr__(c, "_interned", hit)
+    return hit
+
+
+def _forget(key: int, ref: weakref.ref) -> None:
+    bucket = _INTERNED.get(key, [])
+    if ref in bucket:
+        bucket.remove(ref)
+    if not bucket:
+        _INTERNED.pop(key, None)
 
 
 def refs(expr: Expr) -> list[Ref]:

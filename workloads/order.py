@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from workloads.errors import CascadeError, shorten
-from workloads.ir import EACH, LAST, Cascade, Einsum, Ref, refs
+from workloads.ir import EACH, LAST, Cascade, Einsum, Ref, interned, refs
 
 
 def producers(c: Cascade) -> dict[str, Einsum]:
@@ -71,7 +71,7 @@ def execution_order(c: Cascade) -> tuple[tuple[str, ...], tuple[str, ...], tuple
         hash(c)
     except TypeError:   # a Cascade built by hand around unhashable parts: order it without the memo
         return _execution_order(c)
-    return _ordered(c)
+    return _ordered(interned(c))
 
 
 @functools.lru_cache(maxsize=256)   # lowerings, rooflines and counts of one cascade all ask for its order
