@@ -55,8 +55,8 @@ REGISTER_OVERHEAD = 28
 # ---- model limits (what the per-SM lowering lists, not hardware) ------------------------------------------------
 MAX_DISPATCHED_CTAS = 1 << 20   # unequal CTAs are placed one by one (greedy dispatch); equal ones in closed form
 MAX_RIVALS = 3                  # SMs simulated beside the estimated most loaded one when theirs may be slower
-RIVAL_SIMULATION_OPS = 20_000   # ... while one SM's kernel simulates at most this many ops (rivals then differ by
-                                # ~1%: 0.6-1.2% on 16K-64K causal prefill; up to 32% on 1K-4K grids, always simulated)
+RIVAL_SIMULATION_TILES = 4096   # ... while the simulated SM runs at most this many KV tiles (beyond, its rivals
+                                # differ by ~1%: 0.6-1.2% on 16K-64K causal prefill; up to 32% on 1K-4K grids)
 MAX_GRID_CTAS = 1 << 40         # any larger grid is certainly a mistake (CUDA's own limit is ~2^31 · 2^16 · 2^16)
 MAX_HEAD_UNITS = 1 << 22        # units (row blocks × KV splits) of one (batch, head), listed as one pattern
 MAX_UNROLLED_OPS = 1 << 16      # ops of one CTA's body with its KV loop unrolled (beyond, the loop is a segment)

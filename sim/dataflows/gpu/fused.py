@@ -20,7 +20,7 @@ from workloads import Cascade
 from sim.bounds.rooflines import assign
 from sim.dataflows.registry import Lowered
 from sim.dataflows.gpu.constants import (MAX_CTAS_PER_SM, MAX_GRID_CTAS, MAX_HEAD_UNITS, MAX_REGS_PER_THREAD,
-                                         MAX_RUNS, MAX_WARPS_PER_CTA, PARTIAL_BYTES, RIVAL_SIMULATION_OPS, THREADS_PER_WARP,
+                                         MAX_RUNS, MAX_WARPS_PER_CTA, PARTIAL_BYTES, RIVAL_SIMULATION_TILES, THREADS_PER_WARP,
                                          check_calibration)
 from sim.dataflows.gpu.costs import (Kernel, Unit, iteration_cycles, mod_ops, pipe_ops, tile_cost, tile_pattern,
                                      unit_shape)
@@ -248,12 +248,11 @@ def fmha(prog: GpuProgram, c: Cascade, a: Attention, arch: Arch, kern: Kernel, p
     if len(choices) == 1:
         return lay_out(prog, *choices[0])
     # SMs the estimate cannot rank: the slowest of them, each simulated alone, while that stays cheap.
-    first = _kernel_run(prog, lambda p: lay_out(p, *choices[0]), options)
-    if first.ops_simulated > RIVAL_SIMULATION_OPS:
+    if sum((p + f) * n for p, f, _, n in choices[0][0]) > RIVAL_SIMULATION_TILES:
         others = len(choices) - 1
         return lay_out(prog, *choices[0]) + (f"; the simulated SM is the most loaded by estimate ({others} other "
                                               f"SM{'s' * (others > 1)} it cannot rank below it not simulated)")
-    ticks = [first.ticks] + [_kernel_run(prog, lambda p: lay_out(p, *ch), options).ticks for ch in choices[1:]]
+    ticks = [_kernel_run(prog, lambda p: lay_out(p, *ch), options).ticks for ch in choices]
     return lay_out(prog, *choices[int(np.argmax(ticks))])
 
 

@@ -215,8 +215,7 @@ def rival_sms(owner: np.ndarray, classes: np.ndarray, features: np.ndarray, sms:
     """The SMs besides `worst` whose summed per-class `features` and CTA count are dominated by no other SM's
     (one SM per distinct sum), or none when there are more than MAX_RIVALS of them."""
     per_cta = np.column_stack([np.asarray(features, float)[classes], np.ones(len(classes))])
-    sums = np.zeros((sms, per_cta.shape[1]))
-    np.add.at(sums, owner, per_cta)
+    sums = np.column_stack([np.bincount(owner, weights=col, minlength=sms) for col in per_cta.T])
     _, first = np.unique(sums, axis=0, return_index=True)
     first = first[np.any(sums[first] != sums[worst], axis=1)]
     rows = sums[first]
@@ -233,10 +232,9 @@ def critical_sm(estimates: np.ndarray, sms: int) -> tuple[np.ndarray, int]:
     n = len(estimates)
     owner = np.empty(n, dtype=np.int64)
     load = np.zeros(sms)
-    index = np.arange(sms)
     i = 0
     while i < n:
-        order = np.lexsort((index, load))
+        order = np.argsort(load, kind="stable")   # ties: the lowest SM index first
         take = min(sms, n - i)
         cand, est = order[:take], estimates[i:i + take]
         after = load[cand] + est                       # loads of the wave's SMs once given their CTA
