@@ -4,8 +4,9 @@ met. Prints; never asserts.
     python benchmarks/speed.py [--repeat 3] [--sweep-repeat 1] [--json FILE] [--write-readme]
 
 Each row reuses the measurement of its own script (first_run, gpu_speed, explore_speed, engine_throughput,
-sweep_speed, models_speed; run those for the details). "before" is read from `speed_before.json`: medians measured on
-the same 2-core machine at the commit named there, or the figure the speed report gave where a path did not exist yet.
+sweep_speed, models_speed; run those for the details), each step in a fresh process. "before" is read from
+`speed_before.json`: medians measured on the same 2-core machine at the commit named there, or the figure the speed
+report gave where a path did not exist yet.
 `--write-readme` replaces the README's speed table (between its `speed:` markers) with this output, naming the machine.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -161,23 +163,41 @@ def write_readme(text: str) -> None:
     README.write_text(head + BEGIN + "\n" + text + "\n" + END + rest.split(END, 1)[1])
 
 
+STEPS = {"first_evaluation": first_evaluation, "gpu_evaluations": gpu_evaluations, "explores": explores,
+         "engine": engine, "whole_model": whole_model, "sweeps": sweeps}
+
+
+def measure(step: str, repeat: int) -> dict[str, float]:
+    """One step's figures, measured in a fresh process (as a user's run would be: no heap or caches left by the
+    other steps)."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run([sys.executable, __file__, "--step", step, "--repeat", str(repeat), "--json", out.name],
+                       check=True)
+        return json.loads(Path(out.name).read_text())["medians"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--sweep-repeat", type=int, default=1)
+    ap.add_argument("--step", choices=sorted(STEPS), help="measure only this step, here (used by the full run)")
     ap.add_argument("--json", type=Path, default=None, help="write the measured values to this file")
     ap.add_argument("--write-readme", action="store_true")
     args = ap.parse_args()
-    before = json.loads(BEFORE.read_text())
-    now: dict[str, float] = {}
-    for step in (first_evaluation, gpu_evaluations, explores, engine, whole_model):
-        now.update(step(args.repeat))
-        print(f"  measured {step.__name__}", file=sys.stderr, flush=True)
-    now.update(sweeps(args.sweep_repeat))
-    text = (f"{table(now, before)}\n\nMedians on {machine()}; before: {before['source']}.")
-    print(text)
+    if args.step:
+        now = STEPS[args.step](args.repeat)
+    else:
+        now = {}
+        for step in STEPS:
+            now.update(measure(step, args.sweep_repeat if step == "sweeps" else args.repeat))
+            print(f"  measured {step}", file=sys.stderr, flush=True)
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "medians": now}, indent=1) + "\n")
+    if args.step:
+        return
+    text = f"{table(now, json.loads(BEFORE.read_text()))}\n\nMedians on {machine()}; before: " \
+           f"{json.loads(BEFORE.read_text())['source']}."
+    print(text)
     if args.write_readme:
         write_readme(text)
 
