@@ -150,8 +150,19 @@ def table(now: dict[str, float], before: dict) -> str:
 def machine() -> str:
     """The machine the figures were measured on, in words."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, " \
+    return f"{cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, " \
            f"load average {load:.1f} at the end"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else the platform's word for it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def write_readme(text: str) -> None:
