@@ -252,16 +252,18 @@ def fmha(prog: GpuProgram, c: Cascade, a: Attention, arch: Arch, kern: Kernel, p
         others = len(choices) - 1
         return lay_out(prog, *choices[0]) + (f"; the simulated SM is the most loaded by estimate ({others} other "
                                               f"SM{'s' * (others > 1)} it cannot rank below it not simulated)")
-    ticks = [_kernel_run(prog, lambda p: lay_out(p, *ch), options).ticks for ch in choices]
-    return lay_out(prog, *choices[int(np.argmax(ticks))])
+    runs = [_kernel_run(prog, lambda p: lay_out(p, *ch), options) for ch in choices]
+    note, scratch, _ = max(runs, key=lambda r: r[2].ticks)       # the first of the slowest, as argmax
+    prog.adopt(scratch)
+    return note
 
 
 def _kernel_run(prog: GpuProgram, build: Callable[[GpuProgram], str], options: Options):
-    """The engine run of one kernel laid out by `build` on a fresh program of `prog`'s SM (a kernel starts with a
-    barrier, so what runs before it does not change its own time)."""
+    """(note, scratch program, engine run) of one kernel laid out by `build` on a fresh program of `prog`'s SM (a
+    kernel starts with a barrier, so what runs before it does not change its own time)."""
     scratch = GpuProgram(prog.sm, prog.copies)
-    build(scratch)
-    return simulate(scratch.build(), extrapolate=options.extrapolate)
+    note = build(scratch)
+    return note, scratch, simulate(scratch.build(), extrapolate=options.extrapolate)
 
 
 def _lay_out(prog: GpuProgram, a: Attention, g: Grid, tile, kern: Kernel, params, extra, stage: int, load: Load,

@@ -22,6 +22,7 @@ from accel import Arch
 
 from sim.dataflows.gpu.constants import (DEFAULT_HBM_FRACTION, DEFAULT_TENSOR_FRACTION, FP32_BYTES, HBM_LATENCY_S,
                                          MAX_DISPATCHED_CTAS, MAX_RIVALS)
+from sim.engine.dispatch import greedy_dispatch
 from sim.ir.mapping import MappingError
 
 GPU_LEVELS = ("HBM", "L2", "SMEM", "RF")
@@ -226,25 +227,8 @@ def rival_sms(owner: np.ndarray, classes: np.ndarray, features: np.ndarray, sms:
 
 def critical_sm(estimates: np.ndarray, sms: int) -> tuple[np.ndarray, int]:
     """Greedy dispatch in launch order to the least-loaded SM (ties: the lowest SM index): each CTA's SM, and the
-    most loaded SM. Computed a wave at a time: with the SMs in (load, index) order, the next CTAs go to the next
-    SMs in that order for as long as every SM given a CTA in this wave stays after the next candidate — the same
-    assignment as one heap pop per CTA, in a few NumPy calls per wave."""
-    n = len(estimates)
-    owner = np.empty(n, dtype=np.int64)
-    load = np.zeros(sms)
-    i = 0
-    while i < n:
-        order = np.argsort(load, kind="stable")   # ties: the lowest SM index first
-        take = min(sms, n - i)
-        cand, est = order[:take], estimates[i:i + take]
-        after = load[cand] + est                       # loads of the wave's SMs once given their CTA
-        best = np.minimum.accumulate(after)            # the least of them so far ...
-        first = np.minimum.accumulate(np.where(after == best, cand, sms))
-        ahead = (best[:-1] > load[cand[1:]]) | ((best[:-1] == load[cand[1:]]) & (first[:-1] > cand[1:]))
-        k = take if ahead.all() else int(np.argmin(ahead)) + 1   # ... must stay after the next candidate
-        owner[i:i + k] = cand[:k]
-        load[cand[:k]] = after[:k]
-        i += k
+    most loaded SM (`sim.engine.dispatch`, one heap operation per CTA)."""
+    owner, load = greedy_dispatch(estimates, sms)
     return owner, int(np.argmax(load))
 
 

@@ -68,6 +68,21 @@ class Piece:
         self._arrays = None
         return i
 
+    def back_within(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ops, their targets in the previous instance of this piece) of the back dependencies it resolves."""
+        return self.back_from(self)
+
+    def back_from(self, before: "Piece") -> tuple[np.ndarray, np.ndarray]:
+        """(ops, their targets in `before`) of the back dependencies on labels `before` has, in `back`'s order
+        (computed once per pair of pieces)."""
+        key = id(before)
+        cache = self.arrays().setdefault("back", {})
+        if key not in cache:
+            pairs = [(i, before.labels[label]) for i, label in self.back if label in before.labels]
+            table = np.array(pairs, np.int64).reshape(-1, 2)
+            cache[key] = (table[:, 0], table[:, 1], before)    # `before` held: its id stays its own
+        return cache[key][:2]
+
     @property
     def size(self) -> int:
         """Ops in the piece."""
@@ -116,11 +131,10 @@ def compose(name: str, pieces: Sequence[Piece], counts: Sequence[int], repeat: i
             dst.append((base[:, None] + j).ravel())
             prev.append(np.zeros(n * len(i), bool))
         before = used[k - 1][0] if k > 0 else None
-        for i, label in p.back:
-            for s_, t_, pr in _back(p, n, base, i, label, loop, before, block[k]):
-                src.append(s_)
-                dst.append(t_)
-                prev.append(np.full(len(s_), pr))
+        for s_, t_, pr in _back(p, n, base, loop, before, block[k]):
+            src.append(s_)
+            dst.append(t_)
+            prev.append(np.full(len(s_), pr))
     dep_ptr, dep_op, dep_prev = _csr(total, src, [dst, prev], (np.int32, np.bool_))
     members = {key: _members(arrays, used, bases, key) for key in ("acquire", "release")}
     acq_ptr, acq_buf, acq_amount = _csr(total, members["acquire"][0], members["acquire"][1:], (np.int32, np.int64))
@@ -131,16 +145,20 @@ def compose(name: str, pieces: Sequence[Piece], counts: Sequence[int], repeat: i
                    rel_buf=rel_buf, rel_amount=rel_amount, level_bytes=per_op["level_bytes"], tag=per_op["tag"])
 
 
-def _back(p: Piece, n: int, base: np.ndarray, i: int, label: str, loop: bool, before: Piece | None, start: int):
-    """(sources, targets, previous-iteration flag) of back dependency (op `i`, `label`) of a block of `n`
-    instances of `p` starting at op `start`, whose previous piece is `before`."""
+def _back(p: Piece, n: int, base: np.ndarray, loop: bool, before: Piece | None, start: int):
+    """(sources, targets, previous-iteration flag) of the back dependencies of a block of `n` instances of `p`
+    starting at op `start`, whose previous piece is `before`: on the previous instance of `p` within the block, on
+    `before` for the first instance. Per source op they keep `p.back`'s order."""
+    ops, targets = p.back_within()
     if loop:
-        return [(np.array([i]), np.array([p.labels[label]]), True)] if label in p.labels else []
+        return [(ops, targets, True)] if len(ops) else []
     out = []
-    if label in p.labels and n > 1:
-        out.append((base[1:] + i, base[1:] - p.size + p.labels[label], False))
-    if before is not None and label in before.labels:
-        out.append((base[:1] + i, np.array([start - before.size + before.labels[label]]), False))
+    if len(ops) and n > 1:
+        out.append(((base[1:, None] + ops).ravel(), (base[1:, None] - p.size + targets).ravel(), False))
+    if before is not None:
+        ops, targets = p.back_from(before)
+        if len(ops):
+            out.append((base[0] + ops, start - before.size + targets, False))
     return out
 
 

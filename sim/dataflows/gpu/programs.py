@@ -87,6 +87,18 @@ class GpuProgram:
         """Append a composed body (`pieces.compose`) under a unique name."""
         self.parts.append(clone(body, self._name(name), repeat, barrier))
 
+    def adopt(self, other: "GpuProgram") -> None:
+        """Append the kernels `other` (a program of the same SM and copies) laid out, with its buffer sizes, so a
+        layout simulated on a scratch program is not built twice."""
+        self.close()
+        other.close()
+        offset = self.count
+        for part in other.parts:
+            seg = part.build() if isinstance(part, SegmentBuilder) else part
+            self.parts.append(clone(seg, self._name(seg.name.rsplit(".", 1)[0]), seg.repeat, seg.barrier))
+        self.kernels.update({name: (a + offset, b + offset) for name, (a, b) in other.kernels.items()})
+        self.capacity.update(other.capacity)
+
     def stage_buffer(self, capacity: int) -> None:
         """Size every copy's K/V stage buffer."""
         for j in self.suffixes:
