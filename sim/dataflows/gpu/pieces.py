@@ -68,20 +68,23 @@ class Piece:
         self._arrays = None
         return i
 
-    def back_within(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ops, their targets in the previous instance of this piece) of the back dependencies it resolves."""
-        return self.back_from(self)
-
-    def back_from(self, before: "Piece") -> tuple[np.ndarray, np.ndarray]:
-        """(ops, their targets in `before`) of the back dependencies on labels `before` has, in `back`'s order
-        (computed once per pair of pieces)."""
-        key = id(before)
-        cache = self.arrays().setdefault("back", {})
+    def dep_template(self, before: "Piece | None", loop: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ops, targets, previous-iteration flags) of one instance's dependencies, grouped by op in the order
+        listed (its own deps first, then `back`'s): targets relative to the instance's first op, back ones in the
+        instance of `before` just ahead (`before` None: none; `loop`: the engine's previous iteration of this
+        piece). Computed once per pair of pieces."""
+        key = ("loop" if loop else id(before))
+        cache = self.arrays().setdefault("templates", {})
         if key not in cache:
-            pairs = [(i, before.labels[label]) for i, label in self.back if label in before.labels]
-            table = np.array(pairs, np.int64).reshape(-1, 2)
-            cache[key] = (table[:, 0], table[:, 1], before)    # `before` held: its id stays its own
-        return cache[key][:2]
+            rows = [(i, j, False) for i, j in self.deps]
+            if before is not None or loop:
+                source = self if loop else before
+                shift = 0 if loop else -before.size
+                rows += [(i, source.labels[label] + shift, loop) for i, label in self.back if label in source.labels]
+            rows.sort(key=lambda r: r[0])      # stable: per op, own deps before back ones, each in listed order
+            table = np.array([r[:2] for r in rows], np.int64).reshape(-1, 2)
+            cache[key] = (table[:, 0], table[:, 1], np.array([r[2] for r in rows], bool), before)  # `before` held
+        return cache[key][:3]
 
     @property
     def size(self) -> int:
@@ -96,15 +99,14 @@ class Piece:
             for i, lv, n in self.level_bytes:
                 rows[i, lv] += n
             table = lambda entries, cols: np.array(entries, np.int64).reshape(-1, cols).T  # noqa: E731
-            self._arrays = {"unit": ops[:, 0].astype(np.int32), "duration": ops[:, 1], "latency": ops[:, 2],
-                            "tag": ops[:, 3].astype(np.int32), "level_bytes": rows, "deps": table(self.deps, 2),
+            self._arrays = {"fields": ops, "level_bytes": rows,
                             "acquire": table(self.acquire, 3), "release": table(self.release, 3)}
         return self._arrays
 
 
 def _repeat(x: np.ndarray, n: int) -> np.ndarray:
     """`x` stacked `n` times along its first axis."""
-    return x if n == 1 else np.broadcast_to(x, (n,) + x.shape).reshape((n * x.shape[0],) + x.shape[1:])
+    return x if n == 1 else np.tile(x, (n,) + (1,) * (x.ndim - 1))
 
 
 def compose(name: str, pieces: Sequence[Piece], counts: Sequence[int], repeat: int = 1, barrier: bool = False,
@@ -121,45 +123,28 @@ def compose(name: str, pieces: Sequence[Piece], counts: Sequence[int], repeat: i
     block = np.concatenate([[0], np.cumsum(sizes * reps)])            # first op of each block
     total = int(block[-1])
     per_op = {key: np.concatenate([_repeat(a[key], n) for a, (_, n) in zip(arrays, used)])
-              for key in ("unit", "duration", "latency", "tag", "level_bytes")}
+              for key in ("fields", "level_bytes")}
+    fields = per_op["fields"]           # (unit, duration, latency, tag) per op
     bases = [block[k] + np.arange(n, dtype=np.int64) * p.size for k, (p, n) in enumerate(used)]
     src, dst, prev = [], [], []
-    for k, ((p, n), a, base) in enumerate(zip(used, arrays, bases)):
-        if a["deps"].size:
-            i, j = a["deps"]
-            src.append((base[:, None] + i).ravel())
-            dst.append((base[:, None] + j).ravel())
-            prev.append(np.zeros(n * len(i), bool))
-        before = used[k - 1][0] if k > 0 else None
-        for s_, t_, pr in _back(p, n, base, loop, before, block[k]):
-            src.append(s_)
-            dst.append(t_)
-            prev.append(np.full(len(s_), pr))
+    for k, ((p, n), base) in enumerate(zip(used, bases)):
+        blocks = [(p.dep_template(None, loop=True), base)] if loop else \
+            [(p.dep_template(used[k - 1][0] if k > 0 else None), base[:1])] + \
+            ([(p.dep_template(p), base[1:])] if n > 1 else [])
+        for (ops, targets, flags), starts in blocks:
+            if len(ops):
+                src.append((starts[:, None] + ops).ravel())
+                dst.append((starts[:, None] + targets).ravel())
+                prev.append(_repeat(flags, len(starts)))
     dep_ptr, dep_op, dep_prev = _csr(total, src, [dst, prev], (np.int32, np.bool_))
     members = {key: _members(arrays, used, bases, key) for key in ("acquire", "release")}
     acq_ptr, acq_buf, acq_amount = _csr(total, members["acquire"][0], members["acquire"][1:], (np.int32, np.int64))
     rel_ptr, rel_buf, rel_amount = _csr(total, members["release"][0], members["release"][1:], (np.int32, np.int64))
-    return Segment(name=name, repeat=int(repeat), barrier=bool(barrier), unit=per_op["unit"],
-                   duration=per_op["duration"], latency=per_op["latency"], dep_ptr=dep_ptr, dep_op=dep_op,
+    return Segment(name=name, repeat=int(repeat), barrier=bool(barrier), unit=fields[:, 0].astype(np.int32),
+                   duration=fields[:, 1].copy(), latency=fields[:, 2].copy(), dep_ptr=dep_ptr, dep_op=dep_op,
                    dep_prev=dep_prev, acq_ptr=acq_ptr, acq_buf=acq_buf, acq_amount=acq_amount, rel_ptr=rel_ptr,
-                   rel_buf=rel_buf, rel_amount=rel_amount, level_bytes=per_op["level_bytes"], tag=per_op["tag"])
-
-
-def _back(p: Piece, n: int, base: np.ndarray, loop: bool, before: Piece | None, start: int):
-    """(sources, targets, previous-iteration flag) of the back dependencies of a block of `n` instances of `p`
-    starting at op `start`, whose previous piece is `before`: on the previous instance of `p` within the block, on
-    `before` for the first instance. Per source op they keep `p.back`'s order."""
-    ops, targets = p.back_within()
-    if loop:
-        return [(ops, targets, True)] if len(ops) else []
-    out = []
-    if len(ops) and n > 1:
-        out.append(((base[1:, None] + ops).ravel(), (base[1:, None] - p.size + targets).ravel(), False))
-    if before is not None:
-        ops, targets = p.back_from(before)
-        if len(ops):
-            out.append((base[0] + ops, start - before.size + targets, False))
-    return out
+                   rel_buf=rel_buf, rel_amount=rel_amount, level_bytes=per_op["level_bytes"],
+                   tag=fields[:, 3].astype(np.int32))
 
 
 def _members(arrays, used, bases, key: str) -> tuple[list, list, list]:
@@ -175,14 +160,13 @@ def _members(arrays, used, bases, key: str) -> tuple[list, list, list]:
 
 
 def _csr(total: int, src: list, members: list, dtypes: tuple) -> tuple[np.ndarray, ...]:
-    """CSR pointer and member arrays (members grouped by source op, in the order listed within an op)."""
+    """CSR pointer and member arrays; `src` lists the source op of each member, already in op order (pieces list
+    their entries op by op and blocks follow each other)."""
     if not src:
         return (np.zeros(total + 1, np.int64),) + tuple(np.zeros(0, d) for d in dtypes)
-    s = np.concatenate(src)
-    order = np.argsort(s, kind="stable")
     ptr = np.zeros(total + 1, np.int64)
-    np.cumsum(np.bincount(s, minlength=total), out=ptr[1:])
-    return (ptr,) + tuple(np.concatenate(m)[order].astype(d) for m, d in zip(members, dtypes))
+    np.cumsum(np.bincount(np.concatenate(src), minlength=total), out=ptr[1:])
+    return (ptr,) + tuple(np.concatenate(m).astype(d, copy=False) for m, d in zip(members, dtypes))
 
 
 def clone(seg: Segment, name: str, repeat: int, barrier: bool) -> Segment:
