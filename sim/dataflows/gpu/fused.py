@@ -185,8 +185,9 @@ def placement(g: Grid, tile, load: Load, cta: CtaCost, kern: Kernel, sm: SM, opt
     runs — the most loaded SM by estimate (symmetric), or every SM's equal share (symmetric=False) — followed by
     its rivals, other SMs the estimate cannot rank below it (`machine.place`). A unit's estimated work counts its
     compute and its memory time at the full grid's bandwidth share, whichever is longer."""
-    pairs = np.stack([g.partial, g.full], axis=1)
-    classes, pattern = np.unique(pairs, axis=0, return_inverse=True)
+    span = int(g.full.max(initial=0)) + 1       # (partial, full) as one key: a 1-D unique, not a row-wise one
+    keys, pattern = np.unique(g.partial.astype(np.int64) * span + g.full, return_inverse=True)
+    classes = np.stack([keys // span, keys % span], axis=1)
     compute, memory = iteration_cycles(tile, kern.groups), max(load.l2, load.hbm)
     edges = max(cta.pro_l2, cta.pro_hbm) + max(cta.epi_l2, cta.epi_hbm) + cta.epi_fma
     est = (edges + classes[:, 0] * max(compute + tile.mask_fma * kern.groups, memory)
@@ -253,17 +254,18 @@ def fmha(prog: GpuProgram, c: Cascade, a: Attention, arch: Arch, kern: Kernel, p
         return lay_out(prog, *choices[0]) + (f"; the simulated SM is the most loaded by estimate ({others} other "
                                               f"SM{'s' * (others > 1)} it cannot rank below it not simulated)")
     runs = [_kernel_run(prog, lambda p: lay_out(p, *ch), options) for ch in choices]
-    note, scratch, _ = max(runs, key=lambda r: r[2].ticks)       # the first of the slowest, as argmax
-    prog.adopt(scratch)
+    note, scratch, built, _ = max(runs, key=lambda r: r[3].ticks)    # the first of the slowest, as argmax
+    prog.adopt(scratch, built)
     return note
 
 
 def _kernel_run(prog: GpuProgram, build: Callable[[GpuProgram], str], options: Options):
-    """(note, scratch program, engine run) of one kernel laid out by `build` on a fresh program of `prog`'s SM (a
-    kernel starts with a barrier, so what runs before it does not change its own time)."""
+    """(note, scratch program, its Program, engine run) of one kernel laid out by `build` on a fresh program of
+    `prog`'s SM (a kernel starts with a barrier, so what runs before it does not change its own time)."""
     scratch = GpuProgram(prog.sm, prog.copies)
     note = build(scratch)
-    return note, scratch, simulate(scratch.build(), extrapolate=options.extrapolate)
+    built = scratch.build()
+    return note, scratch, built, simulate(built, extrapolate=options.extrapolate)
 
 
 def _lay_out(prog: GpuProgram, a: Attention, g: Grid, tile, kern: Kernel, params, extra, stage: int, load: Load,

@@ -61,6 +61,7 @@ class GpuProgram:
         self.parts: list[SegmentBuilder | Segment] = []
         self.kernels: dict[str, tuple[int, int]] = {}
         self._open: tuple[str, int] | None = None
+        self._prebuilt: tuple[Program | None, int] | None = None   # an adopted program's Program, while all of it
 
     @property
     def count(self) -> int:
@@ -87,12 +88,14 @@ class GpuProgram:
         """Append a composed body (`pieces.compose`) under a unique name."""
         self.parts.append(clone(body, self._name(name), repeat, barrier))
 
-    def adopt(self, other: "GpuProgram") -> None:
+    def adopt(self, other: "GpuProgram", built: Program | None = None) -> None:
         """Append the kernels `other` (a program of the same SM and copies) laid out, with its buffer sizes, so a
-        layout simulated on a scratch program is not built twice."""
+        layout simulated on a scratch program is not built twice; `built` is `other.build()`, reused (validated
+        once) when this program holds nothing else."""
         self.close()
         other.close()
         offset = self.count
+        self._prebuilt = (built, len(other.parts)) if built is not None and not offset else None
         for part in other.parts:
             seg = part.build() if isinstance(part, SegmentBuilder) else part
             self.parts.append(clone(seg, self._name(seg.name.rsplit(".", 1)[0]), seg.repeat, seg.barrier))
@@ -101,6 +104,7 @@ class GpuProgram:
 
     def stage_buffer(self, capacity: int) -> None:
         """Size every copy's K/V stage buffer."""
+        self._prebuilt = None
         for j in self.suffixes:
             self.capacity[f"kv{j}"] = max(int(capacity), 1)
 
@@ -125,6 +129,8 @@ class GpuProgram:
     def build(self) -> Program:
         """The validated Program."""
         self.close()
+        if self._prebuilt is not None and self._prebuilt[1] == self.count:
+            return self._prebuilt[0]
         b = self.builder
         program = Program(units=b.units, unit_is_memory=b.unit_is_memory, buffers=b.buffers,
                           buffer_capacity=np.array([self.capacity[n] for n in b.buffers], np.int64), levels=LEVELS,
