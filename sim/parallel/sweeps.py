@@ -18,6 +18,7 @@ from accel import Cluster
 from workloads import Model, model as zoo_model
 
 from sim.ir import MappingError
+from sim.ir.tasks import Chunk, cut
 from sim.parallel.api import inference
 from sim.parallel.plans import plan as parse_plan
 from sim.parallel.result import ParallelResult
@@ -61,8 +62,7 @@ def plan_sweep(models: Sequence[str | Model], clusters: Sequence[Cluster], plans
     if len(cells) > MAX_CELLS:
         raise MappingError(f"plan_sweep: {len(cells)} cells is over {MAX_CELLS}")
     request = (prompt, batch, output_tokens)
-    size = max(1, -(-len(cells) // TASKS_PER_SWEEP))
-    chunks = [(cells[i:i + size], request) for i in range(0, len(cells), size)]
+    chunks = cut(cells, request, TASKS_PER_SWEEP)
     show = progress if progress is not None else sys.stderr.isatty() and len(chunks) > 1
     return PlanSweep(tuple(_run(chunks, executor, bool(show))))
 
@@ -73,7 +73,7 @@ def _listed(items: Any, what: str) -> list:
     return list(items)
 
 
-def _run(chunks: list[tuple], executor: Executor | None, show: bool) -> list[dict]:
+def _run(chunks: list[Chunk], executor: Executor | None, show: bool) -> list[dict]:
     own = executor is None and len(chunks) > 1 and (os.cpu_count() or 1) > 1
     pool = ProcessPoolExecutor(max_workers=min(len(chunks), os.cpu_count() or 1)) if own else executor
     try:
@@ -89,9 +89,9 @@ def _run(chunks: list[tuple], executor: Executor | None, show: bool) -> list[dic
             pool.shutdown()
 
 
-def _cells(chunk: tuple) -> list[dict]:
+def _cells(chunk: Chunk) -> list[dict]:
     """One chunk's cells, served in a worker."""
-    cells, (prompt, batch, output_tokens) = chunk
+    cells, (prompt, batch, output_tokens) = chunk.cells, chunk.settings
     return [_cell(m, c, p, prompt, batch, output_tokens) for m, c, p in cells]
 
 

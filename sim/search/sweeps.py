@@ -33,6 +33,7 @@ from sim.bounds import area
 from sim.dataflows.registry import Dataflow
 from sim.ir.mapping import MappingError
 from sim.ir.options import DEFAULT_OPTIONS, Options
+from sim.ir.tasks import Chunk, cut
 from sim.search.candidates import portable
 from sim.search.exploration import check_run_settings, explore, resolve_dataflows
 from sim.search.pareto import pareto
@@ -99,8 +100,7 @@ def sweep(workloads: Cascade | Sequence[Cascade] | MappingType[str, Cascade],
     sendable = tuple(portable(df) for df in resolve_dataflows(dataflows))
     settings = (objective, sendable, dict(constraints or {}), budget, seed, options or DEFAULT_OPTIONS)
     cells = [(w, a) for w in wl.values() for a in ar.values()]
-    size = max(1, -(-len(cells) // TASKS_PER_SWEEP))
-    chunks = [(cells[i:i + size], settings) for i in range(0, len(cells), size)]
+    chunks = cut(cells, settings, TASKS_PER_SWEEP)
     if progress is None:
         progress = sys.stderr.isatty() and len(cells) > 1
     bar = progress_bar(progress, len(cells), "sweep")
@@ -113,7 +113,7 @@ def sweep(workloads: Cascade | Sequence[Cascade] | MappingType[str, Cascade],
     return Sweep(Table(rows), tuple(results))
 
 
-def _run(chunks: list[tuple], executor: Executor | None, bar: Any) -> list[Exploration]:
+def _run(chunks: list[Chunk], executor: Executor | None, bar: Any) -> list[Exploration]:
     """The chunks' explorations in grid order: on `executor`, on an own process pool, or here."""
     own = executor is None and len(chunks) > 1 and (os.cpu_count() or 1) > 1
     pool = ProcessPoolExecutor(max_workers=min(len(chunks), os.cpu_count() or 1)) if own else executor
@@ -122,9 +122,9 @@ def _run(chunks: list[tuple], executor: Executor | None, bar: Any) -> list[Explo
             out = []
             for chunk in chunks:
                 out.extend(_cells(chunk))
-                bar.update(len(chunk[0]))
+                bar.update(len(chunk))
             return out
-        futures = {pool.submit(_cells, chunk): len(chunk[0]) for chunk in chunks}
+        futures = {pool.submit(_cells, chunk): len(chunk) for chunk in chunks}
         for f in as_completed(futures):
             bar.update(futures[f])
         return [x for f in futures for x in f.result()]
@@ -163,9 +163,9 @@ def _noun(kind: type) -> str:
     return "an accel.Arch (e.g. accel.preset('h100'))" if kind is Arch else "a workloads.Cascade"
 
 
-def _cells(chunk: tuple) -> list[Exploration]:
+def _cells(chunk: Chunk) -> list[Exploration]:
     """The cells of one chunk, explored in a worker."""
-    cells, (objective, dataflows, constraints, budget, seed, options) = chunk
+    cells, (objective, dataflows, constraints, budget, seed, options) = chunk.cells, chunk.settings
     out = []
     for workload, arch in cells:
         x = explore(workload, arch, objective=objective, dataflows=dataflows, constraints=constraints,

@@ -1,5 +1,6 @@
 """sim.sweep: explore over workload × architecture grids, architecture variants, area, per-workload Pareto fronts,
 executors (inline, process pool, Dask) giving the same table."""
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -8,6 +9,7 @@ import accel
 import sim
 import workloads
 from sim.bounds.area import SRAM_UM2_PER_BYTE, area_mm2
+from sim.ir.tasks import cut
 
 from toy_dataflow import TOY, registered
 
@@ -191,3 +193,19 @@ def test_fusemax_pe_array_and_buffer_sweep_at_256k():
         lat = [by[k] for k in sorted(by) if k[1] == buf]
         assert lat == sorted(lat, reverse=True)
     assert len(next(iter(s.pareto.values()))) >= 2
+
+
+def test_a_chunk_is_tokenized_from_one_pickle(monkeypatch):
+    """Dask names a task by a token of its arguments: a chunk's comes from one pickle of it (equal chunks, equal
+    tokens; another cell, another token), not from a walk over every field of every cascade and arch."""
+    dask_base = pytest.importorskip("dask.base")
+    w = workloads.attention("mha", batch=1, heads=2, seq=256, head_dim=64)
+    archs = [accel.preset("fusemax"), accel.preset("h100")]
+    a, b = cut([(w, x) for x in archs], ("latency",), 1)[0], cut([(w, x) for x in archs], ("latency",), 1)[0]
+    other = cut([(w, archs[0])], ("latency",), 1)[0]
+    assert dask_base.tokenize(a) == dask_base.tokenize(b) != dask_base.tokenize(other)
+    walked = []
+    monkeypatch.setattr(dataclasses, "fields", lambda *x: walked.append(x) or ())
+    dask_base.tokenize(cut([(w, archs[1])], ("energy",), 1)[0])
+    assert not walked
+    assert [len(c) for c in cut(list(range(10)), None, 4)] == [3, 3, 3, 1]
