@@ -1,8 +1,7 @@
 """Sweep speed (prints, never asserts): `sim.sweep` of 1,000 FuseMax-class architecture variants (PE array × global
 buffer × DRAM bandwidth) × one attention workload, in one process, with the default executor (a process pool per
 sweep, one worker per CPU) and on a 2-worker Dask LocalCluster, with medians over repeats and the speedup over one
-process (targets: ≤ 60 s on 2 cores, Dask ≥ 1.7× faster than one process), and once more on Dask with its
-workers' statistical profiler off.
+process (targets: ≤ 60 s on 2 cores, Dask ≥ 1.7× faster than one process).
 
 Every cell explores the `fusemax` dataflow's space (the co-design question: the best FuseMax mapping on each
 design); `--all-dataflows` explores every searched dataflow instead. Each run starts with an empty memo in every
@@ -86,7 +85,6 @@ def executors():
     yield "one process", inline
     yield "default pool (started per sweep)", default_pool
     yield "Dask LocalCluster, 2 workers", dask_cluster
-    yield "Dask, 2 workers, no worker profiler", lambda: dask_cluster(profile=False)
 
 
 @contextlib.contextmanager
@@ -104,16 +102,11 @@ def default_pool():
 
 
 @contextlib.contextmanager
-def dask_cluster(profile: bool = True):
-    """A 2-worker, 1-thread-each Dask LocalCluster, started once and warmed (a cluster is long-lived). With
-    `profile=False` the workers run without Dask's statistical profiler, which by default samples every task
-    thread's stack every 10 ms (`distributed.worker.profile.enabled`) and, on deep Python stacks like a sweep
-    cell's, takes the GIL from the task for a measurable share of the time."""
-    import dask
+def dask_cluster():
+    """A 2-worker, 1-thread-each Dask LocalCluster, started once and warmed (a cluster is long-lived)."""
     import distributed
-    with dask.config.set({"distributed.worker.profile.enabled": profile}), \
-            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                     dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         ex = client.get_executor()
         warm(ex)
         yield ex, lambda: client.run(clear_memo)
