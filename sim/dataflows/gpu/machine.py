@@ -227,7 +227,7 @@ def rival_sms(owner: np.ndarray, classes: np.ndarray, features: np.ndarray, sms:
 
 def critical_sm(estimates: np.ndarray, sms: int) -> tuple[np.ndarray, int]:
     """Greedy dispatch in launch order to the least-loaded SM (ties: the lowest SM index): each CTA's SM, and the
-    most loaded SM (`sim.engine.dispatch`, one heap operation per CTA)."""
+    most loaded SM (`sim.engine.dispatch`, one tournament-tree update per CTA)."""
     owner, load = greedy_dispatch(estimates, sms)
     return owner, int(np.argmax(load))
 
