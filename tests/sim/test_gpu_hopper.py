@@ -84,3 +84,10 @@ def test_breakdown_of_kernels_without_switches_reports_occupancy():
     assert r["adds"] == {} and 0 < r["busy"]["tensor"] <= 1
     with pytest.raises(sim.MappingError, match="cannot run"):
         breakdown.contributions(mha(128), accel.preset("a100"), "flash3")
+
+
+def test_exp_overlap_is_worth_most_at_head_dim_64():
+    """The what-if with no exp overlap (each exp takes the tensor pipe's turn) is never faster, and what the hiding
+    is worth shrinks with the head dim, as the exp's share of the work does (1/D)."""
+    worth = [breakdown.contributions(mha(d, seq=8192), H100, "flash3")["adds"]["exp_overlap"] for d in (64, 128, 256)]
+    assert all(w < 0 for w in worth) and worth[0] < worth[1] < worth[2]

@@ -6,7 +6,8 @@ SFU, the FMA pipe, L2 and HBM stay, i.e. how much of the exp and row statistics 
 latency without it and what it adds: latency / latency-without − 1 (negative: it saves time). Mechanisms:
 
 - flash3 (`hopper.Mechanisms`): FA3's tiles per head dim (vs 128×128 with two warpgroups), intra-warpgroup
-  pipelining, the register budget (spills), the producer's stage slots, the longest-first scheduler;
+  pipelining, the register budget (spills), the producer's stage slots, the longest-first scheduler, and the exps
+  running beside the tensor cores (vs each exp taking the tensor pipe's turn: how much of the time hides them);
 - flash-blackwell: the 2-CTA pair (vs one CTA per tile), the exp split between MUFU and FMA pipe (vs all on the
   MUFU), conditional rescaling (vs every tile), two ping-pong Q tiles (vs one 128-row tile per CTA);
 - flash2 and cudnn: none switchable; their occupancy is reported.
@@ -27,7 +28,7 @@ from sim.engine import simulate
 from sim.ir.mapping import MappingError
 from sim.ir.options import DEFAULT_OPTIONS
 
-FA3_MECHANISMS = ("tiles", "intra_warpgroup", "registers", "producer", "scheduler")
+FA3_MECHANISMS = ("tiles", "intra_warpgroup", "registers", "producer", "scheduler", "exp_overlap")
 BLACKWELL_MECHANISMS = ("cta_pair", "exp_emulation", "conditional_rescale", "two_q_tiles")
 BUSY = ("tensor", "sfu", "fma", "l2", "hbm")
 

@@ -44,6 +44,7 @@ class Kernel:
     registers: int = 0      # registers per thread of a row group's 128 threads (0: the budget is not modelled)
     bounded: bool = True    # K/V loads wait for a free stage slot (False: a what-if, unbounded prefetch)
     longest_first: bool = False   # units launch heaviest first (a persistent LPT tile scheduler)
+    exp_beside_mma: bool = True   # the SFU runs beside the tensor cores (False: a what-if, the exps take their turn)
 
 
 @dataclass(frozen=True)

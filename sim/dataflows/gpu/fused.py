@@ -284,7 +284,8 @@ def _lay_out(prog: GpuProgram, a: Attention, g: Grid, tile, kern: Kernel, params
     keys = (u.kv_bytes if kern.kv_shared else u.kv_bytes * a.e // u.kv_width) + u.bias_bytes
     attention(prog, AttentionKernel(runs, tile, kern.groups, hold, scale, tags, stage=u.kv_bytes + u.bias_bytes,
                                     depth=g.slots * params["stages"] if kern.bounded else 0, lag=kern.lag,
-                                    key_share=keys / (u.kv_bytes + u.bias_bytes)))
+                                    key_share=keys / (u.kv_bytes + u.bias_bytes),
+                                    sfu="sfu" if kern.exp_beside_mma else "tensor"))
     ratio = runs[0].load.hbm_bytes / max(runs[0].load.l2_bytes, 1)
     return (f"{g.units * kern.ctas_per_unit} CTAs, {params['ctas_per_sm']}/SM on {min(g.units, prog.sm.sms)} SMs; "
             f"the simulated SM runs {simulated * kern.ctas_per_unit}; K/V HBM bytes / L2 bytes {ratio:.3g}")

@@ -17,6 +17,10 @@ dim, each part a switchable mechanism (`Mechanisms`) so that `breakdown` can say
 - **producer**: one TMA warp loads K and V into `stages` slots and waits for a consumer to free one, so it runs at
   most that far ahead (off: unbounded prefetch). The TMA unit's per-request issue cost is not published and not
   modelled.
+- **exp overlap**: the SFU's exps run beside the other warpgroups' wgmma, as FA3's ping-pong intends (off: a
+  what-if in which each exp takes the tensor pipe's turn, no overlap at all). Not a claim about the hardware: it
+  says how much of the prediction rests on the exps hiding, which at head dim 64 (exps as long as the GEMMs) is
+  most of the difference between the model and FA3's published figure.
 """
 from __future__ import annotations
 
@@ -47,6 +51,7 @@ class Mechanisms:
     registers: bool = True
     producer: bool = True
     scheduler: bool = True
+    exp_overlap: bool = True
 
 
 ALL = Mechanisms()
@@ -65,7 +70,7 @@ def fa3_kernel(q_tile: int, sm: SM, mech: Mechanisms = ALL) -> Kernel:
     groups = max(1, q_tile // ROWS_PER_WARPGROUP) if mech.tiles else 2
     return Kernel("mac", groups, 1, 1.0, False, fp8_transpose_v=True, lag=1 if mech.intra_warpgroup else 0,
                   registers=consumer_registers(sm, groups) if mech.registers else 0, bounded=mech.producer,
-                  longest_first=mech.scheduler)
+                  longest_first=mech.scheduler, exp_beside_mma=mech.exp_overlap)
 
 
 def default_tiles(a: Attention, mech: Mechanisms = ALL) -> tuple[int, int]:

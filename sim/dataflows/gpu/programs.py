@@ -214,6 +214,7 @@ class AttentionKernel:
     lag: int = 0
     latency: float = 0.0
     key_share: float = 1.0      # the fraction of a tile's bytes QKᵀ reads (K and bias tiles; 1: V is part of K)
+    sfu: str = "sfu"            # the unit the softmax's SFU work runs on ("tensor": a what-if of no overlap)
 
 
 def attention(g: GpuProgram, k: AttentionKernel, name: str = "fmha") -> None:
@@ -340,8 +341,8 @@ def _tile(g: GpuProgram, k: AttentionKernel, ld: Load, masked: bool, first: bool
                 _pv(p, k, j, w - 1, smem, deps=pending.pop() + [v_in])
             # The score mods and the softmax share the SFU and FMA pipes elementwise: the two pipes run in
             # parallel, each doing its ops of both in turn.
-            work = ((f"sfu{j}", t.mod_sfu, "score_mod"), (f"fma{j}", t.mod_fma, "score_mod"),
-                    (f"sfu{j}", t.sfu, k.tags[0]), (f"fma{j}", fma, k.tags[0]))
+            work = ((f"{k.sfu}{j}", t.mod_sfu, "score_mod"), (f"fma{j}", t.mod_fma, "score_mod"),
+                    (f"{k.sfu}{j}", t.sfu, k.tags[0]), (f"fma{j}", fma, k.tags[0]))
             done = [p.op(unit, cycles(d), deps=[qk], tag=tag, label=label)
                     for (unit, d, tag), label in zip(work, _softmax(j, w)) if cycles(d)]
             pending.append(done or [qk])
