@@ -10,6 +10,7 @@ The two must agree; the tests fuzz them against each other.
 
 from __future__ import annotations
 
+import operator
 from typing import NamedTuple
 
 import numpy as np
@@ -74,12 +75,29 @@ class Flat(NamedTuple):
     capacity: np.ndarray  # int64[B]
 
 
-def structure_ok(seg, n_levels: int) -> bool:
-    """Cheap predicate: `repeat` in range, every field an array of its dtype, per-op lengths consistent."""
+_FIELDS = operator.attrgetter(*SEGMENT_DTYPES)
+
+
+def structure_ok(seg, n_levels: int, seen: set | None = None) -> bool:
+    """Cheap predicate: `repeat` in range, every field an array of its dtype, per-op lengths consistent. `seen`
+    holds the array identities of bodies already found well formed in this pass (a body shared by several
+    segments, e.g. one CTA's, is checked once: only its repeat count differs)."""
     if isinstance(seg.repeat, bool) or not isinstance(seg.repeat, (int, np.integer)):
         return False
     if not 1 <= seg.repeat <= MAX_REPEAT:
         return False
+    body = tuple(map(id, _FIELDS(seg))) if seen is not None else None
+    if body is not None and body in seen:
+        return True
+    if not _body_ok(seg, n_levels):
+        return False
+    if body is not None:
+        seen.add(body)
+    return True
+
+
+def _body_ok(seg, n_levels: int) -> bool:
+    """Every field an array of its dtype, per-op lengths consistent."""
     for name, dtype in SEGMENT_DTYPES.items():
         arr = getattr(seg, name)
         if not isinstance(arr, np.ndarray) or arr.dtype != dtype:

@@ -63,6 +63,15 @@ class Segment:
         for name, value in state.items():
             object.__setattr__(self, name, _read_only(value) if name in SEGMENT_DTYPES else value)
 
+    def renamed(self, name: str, repeat: int, barrier: bool) -> "Segment":
+        """This body under another name, repeat count and barrier, sharing its arrays (read-only already, so not
+        checked again)."""
+        seg = object.__new__(Segment)
+        seg.__dict__.update(self.__dict__)
+        for field_name, value in (("name", name), ("repeat", repeat), ("barrier", barrier)):
+            object.__setattr__(seg, field_name, value)
+        return seg
+
     @property
     def n_ops(self) -> int:
         """Ops in the body (one iteration)."""
@@ -145,7 +154,8 @@ def validated(program: Program) -> Validated:
         raise ProgramError("program.segments must be a tuple of Segment")
     names = {s.name for s in program.segments}
     n_levels = len(program.levels)
-    if len(names) < len(program.segments) or not all(structure_ok(s, n_levels) for s in program.segments):
+    seen: set = set()    # the segments are alive throughout, so the ids of their arrays stay theirs
+    if len(names) < len(program.segments) or not all(structure_ok(s, n_levels, seen) for s in program.segments):
         _explained(program)
     flat = flatten(program)
     ok, busy, level_bytes, tag_busy = check_contents(

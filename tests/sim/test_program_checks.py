@@ -385,3 +385,20 @@ def test_builder_fuzz_raises_only_program_errors(ops, repeat):
         return
     if p.ops_total <= 1000:
         assert simulate(p).ticks == simulate_reference(p).ticks
+
+
+def test_a_shared_body_is_checked_once_but_every_segment_is_checked():
+    """Segments renamed from one body (a CTA repeated) pass once their body did; a segment that shares some of
+    that body's arrays but not all, or has a bad repeat count, is still refused."""
+    b = ProgramBuilder(units=["u"], buffers={}, levels=["L"], tags=["x"])
+    b.segment("s", repeat=2).op("u", 3)
+    p = b.build()
+    body = p.segments[0]
+    again = dataclasses.replace(p, segments=(body, body.renamed("t", 5, False), body.renamed("v", 1, True)))
+    validate(again)
+    assert simulate(again).ticks == simulate_reference(again).ticks
+    wrong = dataclasses.replace(body, name="w", duration=np.array([3.0]))   # shares `unit`, not `duration`
+    with pytest.raises(ProgramError, match="duration"):
+        validate(dataclasses.replace(p, segments=(body, wrong)))
+    with pytest.raises(ProgramError, match="repeat"):
+        validate(dataclasses.replace(p, segments=(body, body.renamed("r", 0, False))))

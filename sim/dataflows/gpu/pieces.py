@@ -171,10 +171,7 @@ def _csr(total: int, src: list, members: list, dtypes: tuple) -> tuple[np.ndarra
 
 def clone(seg: Segment, name: str, repeat: int, barrier: bool) -> Segment:
     """The same body under another name, repeat count and barrier (the arrays are shared: they are read-only)."""
-    return Segment(name=name, repeat=int(repeat), barrier=bool(barrier), unit=seg.unit, duration=seg.duration,
-                   latency=seg.latency, dep_ptr=seg.dep_ptr, dep_op=seg.dep_op, dep_prev=seg.dep_prev,
-                   acq_ptr=seg.acq_ptr, acq_buf=seg.acq_buf, acq_amount=seg.acq_amount, rel_ptr=seg.rel_ptr,
-                   rel_buf=seg.rel_buf, rel_amount=seg.rel_amount, level_bytes=seg.level_bytes, tag=seg.tag)
+    return seg.renamed(name, int(repeat), bool(barrier))
 
 
 def ops_of(pieces: Sequence[Piece], counts: Sequence[int]) -> int:

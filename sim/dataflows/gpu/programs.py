@@ -34,9 +34,11 @@ LEVELS = ("HBM.read", "HBM.write", "L2.read", "L2.write", "SMEM.read", "SMEM.wri
 TAGS = ("load", "qk", "score_mod", "softmax", "pv", "normalize", "pre", "post", "gemm", "epilogue", "launch", "copy",
         "mask", "combine", "permute", "unpermute")
 MAX_SEGMENTS = 1 << 14     # segments one lowering may list (each costs validation and scheduling time)
-# A listed segment costs about as much lowering, validation and scheduling time as this many ops of an unrolled
-# body (measured with benchmarks/gpu_speed.py): a CTA is unrolled unless that lists more ops than its 4 segments.
-SEGMENT_COST_OPS = 1024
+# A listed segment costs about as much lowering, validation and scheduling time as this many ops listed or
+# simulated (measured with benchmarks/gpu_speed.py, segments sharing a body renamed rather than rebuilt and their
+# body checked once: ~10 µs a segment against ~0.05 µs an op): a CTA is unrolled unless its body, listed once and
+# simulated once or twice, costs more than its 4 segments.
+SEGMENT_COST_OPS = 200
 
 
 def cycles(x: float) -> int:
@@ -264,7 +266,9 @@ def _layout(g: GpuProgram, k: AttentionKernel, run: Run, cache: dict) -> list[tu
     whole = [pro, head] + [p for p, _ in rest] + [epi]
     counts = [1, 1] + [n for _, n in rest] + [1]
     unrolled = ops_of(whole, counts)
-    if run.partial + run.full < 3 or unrolled <= min(MAX_UNROLLED_OPS, run.count * SEGMENT_COST_OPS * 4):
+    listed_and_run = unrolled * (1 + min(run.count, 2))   # listed once; the engine runs a body once or twice
+    if run.partial + run.full < 3 or (unrolled <= MAX_UNROLLED_OPS
+                                      and listed_and_run <= run.count * SEGMENT_COST_OPS * 4):
         return [("ctas", compose("cta", whole, counts), 1)]
     last = max(i for i, (_, n) in enumerate(rest) if n > 0)
     rest[last] = (rest[last][0], rest[last][1] - 1)
