@@ -10,8 +10,9 @@ prologue (its Q tile), its KV tiles (partially masked first, as FlashAttention i
 of the SM's K/V stage buffer (resident CTAs × stages tiles), freed when its last GEMM is done: the producer
 (cp.async or TMA) runs at most that far ahead of the math. A run of equal CTAs is one segment repeated once per
 CTA, its KV loop unrolled in the body (the engine extrapolates the repetition once it is periodic); a CTA whose
-unrolled loop would list more than MAX_UNROLLED_OPS ops is a prologue, looped KV segments and an epilogue instead
-(see `pieces` for the one optimistic boundary of that layout).
+unrolled loop would list more than MAX_UNROLLED_OPS ops, or cost more to list and simulate than its segments
+(SEGMENT_COST_OPS each), is a prologue, looped KV segments and an epilogue instead (see `pieces` for the one
+optimistic boundary of that layout; on the GPU benchmark cases the two layouts give the same schedule).
 """
 from __future__ import annotations
 
@@ -245,8 +246,8 @@ def attention(g: GpuProgram, k: AttentionKernel, name: str = "fmha") -> None:
 
 def _layout(g: GpuProgram, k: AttentionKernel, run: Run, cache: dict) -> list[tuple[str, Segment, int]]:
     """A run's CTA as composed bodies: one unrolled body (repeated per CTA: the engine simulates a few and
-    extrapolates), or, when that lists more ops than MAX_UNROLLED_OPS or than the run's CTAs cost as separate
-    segments, the prologue with the first tile, a loop per tile kind, and the last tile with the epilogue. Pieces
+    extrapolates), or, when that lists more ops than MAX_UNROLLED_OPS or costs more (listed once, simulated once or
+    twice) than the run's CTAs as separate segments, the prologue with the first tile, a loop per tile kind, and the last tile with the epilogue. Pieces
     are built once per distinct cost (`cache`)."""
     def piece(key, make):
         if key not in cache:
