@@ -64,7 +64,8 @@ class GpuProgram:
         self.parts: list[SegmentBuilder | Segment] = []
         self.kernels: dict[str, tuple[int, int]] = {}
         self._open: tuple[str, int] | None = None
-        self._prebuilt: tuple[Program | None, int] | None = None   # an adopted program's Program, while all of it
+        # An adopted scratch program's Program and its part count: `build` returns it while nothing was added.
+        self._prebuilt: tuple[Program | None, int] | None = None
 
     @property
     def count(self) -> int:
@@ -247,8 +248,8 @@ def attention(g: GpuProgram, k: AttentionKernel, name: str = "fmha") -> None:
 def _layout(g: GpuProgram, k: AttentionKernel, run: Run, cache: dict) -> list[tuple[str, Segment, int]]:
     """A run's CTA as composed bodies: one unrolled body (repeated per CTA: the engine simulates a few and
     extrapolates), or, when that lists more ops than MAX_UNROLLED_OPS or costs more (listed once, simulated once or
-    twice) than the run's CTAs as separate segments, the prologue with the first tile, a loop per tile kind, and the last tile with the epilogue. Pieces
-    are built once per distinct cost (`cache`)."""
+    twice) than the run's CTAs as separate segments, the prologue with the first tile, a loop per tile kind, and
+    the last tile with the epilogue. Pieces are built once per distinct cost (`cache`)."""
     def piece(key, make):
         if key not in cache:
             cache[key] = make()
