@@ -169,11 +169,6 @@ def _csr(total: int, src: list, members: list, dtypes: tuple) -> tuple[np.ndarra
     return (ptr,) + tuple(np.concatenate(m).astype(d, copy=False) for m, d in zip(members, dtypes))
 
 
-def clone(seg: Segment, name: str, repeat: int, barrier: bool) -> Segment:
-    """The same body under another name, repeat count and barrier (the arrays are shared: they are read-only)."""
-    return seg.renamed(name, int(repeat), bool(barrier))
-
-
 def ops_of(pieces: Sequence[Piece], counts: Sequence[int]) -> int:
     """Ops of a body composed of these pieces."""
     return sum(p.size * int(n) for p, n in zip(pieces, counts) if n > 0)

@@ -24,7 +24,7 @@ import numpy as np
 from sim.dataflows.gpu.constants import MAX_UNROLLED_OPS, TICKS_PER_CYCLE
 from sim.dataflows.gpu.costs import TileCost
 from sim.dataflows.gpu.machine import SM
-from sim.dataflows.gpu.pieces import Names, Piece, clone, compose, ops_of
+from sim.dataflows.gpu.pieces import Names, Piece, compose, ops_of
 from sim.ir.mapping import MappingError
 from sim.ir.program import Program, ProgramBuilder, Segment, SegmentBuilder, validate
 
@@ -90,7 +90,7 @@ class GpuProgram:
 
     def add(self, body: Segment, name: str, repeat: int = 1, barrier: bool = False) -> None:
         """Append a composed body (`pieces.compose`) under a unique name."""
-        self.parts.append(clone(body, self._name(name), repeat, barrier))
+        self.parts.append(body.renamed(self._name(name), int(repeat), bool(barrier)))
 
     def adopt(self, other: "GpuProgram", built: Program | None = None) -> None:
         """Append the kernels `other` (a program of the same SM and copies) laid out, with its buffer sizes, so a
@@ -102,7 +102,7 @@ class GpuProgram:
         self._prebuilt = (built, len(other.parts)) if built is not None and not offset else None
         for part in other.parts:
             seg = part.build() if isinstance(part, SegmentBuilder) else part
-            self.parts.append(clone(seg, self._name(seg.name.rsplit(".", 1)[0]), seg.repeat, seg.barrier))
+            self.parts.append(seg.renamed(self._name(seg.name.rsplit(".", 1)[0]), seg.repeat, seg.barrier))
         self.kernels.update({name: (a + offset, b + offset) for name, (a, b) in other.kernels.items()})
         self.capacity.update(other.capacity)
 
