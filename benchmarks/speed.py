@@ -85,8 +85,8 @@ def engine(repeat: int) -> dict[str, float]:
 
 
 def sweeps(repeat: int) -> dict[str, float]:
-    """1,000 FuseMax-class variants × BERT 4K: one process, and the speedup of a 2-worker Dask cluster (with the
-    nanny environment docs/explore.md recommends for sweeps, and with Dask's default one)."""
+    """1,000 FuseMax-class variants × BERT 4K: one process, and the speedup of a 2-worker Dask cluster (configured
+    as docs/explore.md recommends for sweeps, and with Dask's defaults)."""
     archs, w = sweep_speed.grid(1000), sweep_speed.workload()
     medians = {}
     for label, make in sweep_speed.executors():
@@ -103,7 +103,7 @@ def sweeps(repeat: int) -> dict[str, float]:
     one = medians["one process"]
     return {"sweep of 1,000 variants, one process (s)": one,
             "Dask, 2 workers: speedup over one process (x)": one / medians["Dask LocalCluster, 2 workers"],
-            DASK_DEFAULT: one / medians["Dask, 2 workers, Dask's default environment"]}
+            DASK_DEFAULT: one / medians["Dask, 2 workers, Dask's default configuration"]}
 
 
 def whole_model(repeat: int) -> dict[str, float]:
@@ -122,7 +122,7 @@ def whole_model(repeat: int) -> dict[str, float]:
     return {"32-layer prefill + 128 decode steps (s)": statistics.median(times)}
 
 
-DASK_DEFAULT = "Dask, 2 workers, Dask's default nanny environment (x)"   # reported under the table, not a target
+DASK_DEFAULT = "Dask, 2 workers, Dask's default configuration (x)"   # reported under the table, not a target
 # target name -> (target as text, predicate on the measured value)
 TARGETS = {
     "first evaluation, empty Numba cache (s)": ("≤ 10", lambda v: v <= 10),
@@ -154,8 +154,8 @@ def dask_note(now: dict[str, float]) -> str:
     """The Dask row's condition, and its figure under Dask's default worker environment."""
     if DASK_DEFAULT not in now:
         return ""
-    return (f" The Dask workers start without the `MALLOC_TRIM_THRESHOLD_=65536` that Dask's nanny sets by default "
-            f"(docs/explore.md says why and how); with it the speedup is {now[DASK_DEFAULT]:.2f}x.")
+    return (f" The Dask workers run without the nanny's `MALLOC_TRIM_THRESHOLD_` and without the worker profiler, "
+            f"as docs/explore.md recommends for sweeps; with Dask's defaults the speedup is {now[DASK_DEFAULT]:.2f}x.")
 
 
 def machine() -> str:

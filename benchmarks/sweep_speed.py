@@ -30,6 +30,9 @@ from sim.search.candidates import clear_memo  # noqa: E402
 ARRAYS = [(128, 64), (128, 128), (128, 256), (256, 64), (256, 128), (256, 256), (256, 512), (512, 256),
           (512, 512), (512, 1024)]
 BUFFERS = [1 << 20, 2 << 20, 3 << 20, 4 << 20, 6 << 20, 8 << 20, 12 << 20, 16 << 20, 32 << 20, 64 << 20]
+# Dask settings for sweep workers (docs/explore.md): both cost a FuseMax cell several percent of its time.
+SWEEP_DASK_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                     "distributed.worker.profile.enabled": False}
 DRAM = [100e9, 200e9, 300e9, 400e9, 600e9, 800e9, 1.2e12, 1.6e12, 2.4e12, 3.2e12]
 
 
@@ -86,7 +89,7 @@ def executors():
     yield "default pool (started per sweep)", default_pool
     yield "Dask LocalCluster, 1 worker", lambda: dask_cluster(1)
     yield "Dask LocalCluster, 2 workers", lambda: dask_cluster(2)
-    yield "Dask, 2 workers, Dask's default environment", lambda: dask_cluster(2, trim=True)
+    yield "Dask, 2 workers, Dask's default configuration", lambda: dask_cluster(2, defaults=True)
 
 
 @contextlib.contextmanager
@@ -104,17 +107,17 @@ def default_pool():
 
 
 @contextlib.contextmanager
-def dask_cluster(workers: int, trim: bool = False):
-    """A Dask LocalCluster of 1-thread workers, started once and warmed (a cluster is long-lived). Its workers
-    start without the `MALLOC_TRIM_THRESHOLD_=65536` that Dask's nanny sets by default, as docs/explore.md
-    recommends for sweeps (`trim=True` keeps it): that setting fixes glibc's trim and mmap thresholds, and the
-    NumPy temporaries of a cell then fault their pages in afresh (about 20x the page faults, 13% more time)."""
+def dask_cluster(workers: int, defaults: bool = False):
+    """A Dask LocalCluster of 1-thread workers, started once and warmed (a cluster is long-lived), configured as
+    docs/explore.md recommends for sweeps (`defaults=True`: Dask's defaults): workers start without the nanny's
+    `MALLOC_TRIM_THRESHOLD_=65536`, which fixes glibc's trim and mmap thresholds so that a cell's NumPy temporaries
+    fault their pages in afresh, and without the statistical profiler, which samples the task thread every 10 ms."""
     import dask
     import distributed
-    environ = {} if trim else {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+    config = {} if defaults else SWEEP_DASK_CONFIG
     before = os.environ.get("MALLOC_TRIM_THRESHOLD_")  # the nanny leaks what it sets into this process
     try:
-        with dask.config.set(environ), \
+        with dask.config.set(config), \
                 distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                          dashboard_address=None) as cluster, distributed.Client(cluster) as client:
             ex = client.get_executor()
