@@ -249,16 +249,21 @@ def _layout(g: GpuProgram, k: AttentionKernel, run: Run, cache: dict) -> list[tu
     """A run's CTA as composed bodies: one unrolled body (repeated per CTA: the engine simulates a few and
     extrapolates), or, when that lists more ops than MAX_UNROLLED_OPS or costs more (listed once, simulated once or
     twice) than the run's CTAs as separate segments, the prologue with the first tile, a loop per tile kind, and
-    the last tile with the epilogue. Pieces are built once per distinct cost (`cache`)."""
+    the last tile with the epilogue. Pieces are built once per distinct cost, and bodies once per distinct list of
+    pieces and counts (`cache`: the runs of a causal grid share most of theirs, and a shared body is checked once)."""
     def piece(key, make):
         if key not in cache:
             cache[key] = make()
         return cache[key]
+
+    def body(name: str, pieces: list[Piece], counts: list[int], loop: bool = False) -> Segment:
+        return piece(("body", name, tuple(map(id, pieces)), tuple(counts), loop),     # the pieces live in `cache`
+                     lambda: compose(name, pieces, counts, loop=loop))
     tiled = run.partial + run.full > 0
     pro = piece(("pro", run.cta), lambda: _prologue(g, k, run))
     epi = piece(("epi", run.cta, tiled), lambda: _epilogue(g, k, run, tiled))
     if not tiled:
-        return [("ctas", compose("cta", [pro, epi], [1, 1]), 1)]
+        return [("ctas", body("cta", [pro, epi], [1, 1]), 1)]
 
     def tile(masked: bool, first: bool) -> Piece:
         return piece(("tile", run.load, masked, first), lambda: _tile(g, k, run.load, masked, first))
@@ -271,13 +276,13 @@ def _layout(g: GpuProgram, k: AttentionKernel, run: Run, cache: dict) -> list[tu
     listed_and_run = unrolled * (1 + min(run.count, 2))   # listed once; the engine runs a body once or twice
     if run.partial + run.full < 3 or (unrolled <= MAX_UNROLLED_OPS
                                       and listed_and_run <= run.count * SEGMENT_COST_OPS * 4):
-        return [("ctas", compose("cta", whole, counts), 1)]
+        return [("ctas", body("cta", whole, counts), 1)]
     last = max(i for i, (_, n) in enumerate(rest) if n > 0)
     rest[last] = (rest[last][0], rest[last][1] - 1)
-    out = [("cta.pro", compose("cta.pro", [pro, head], [1, 1]), 1)]
-    out += [(f"cta.{kind}", compose(f"cta.{kind}", [p], [1], loop=True), n)
+    out = [("cta.pro", body("cta.pro", [pro, head], [1, 1]), 1)]
+    out += [(f"cta.{kind}", body(f"cta.{kind}", [p], [1], loop=True), n)
             for kind, (p, n) in zip(("partial", "full"), rest) if n > 0]
-    return out + [("cta.epi", compose("cta.epi", [rest[last][0], epi], [1, 1]), 1)]
+    return out + [("cta.epi", body("cta.epi", [rest[last][0], epi], [1, 1]), 1)]
 
 
 def _prologue(g: GpuProgram, k: AttentionKernel, run: Run) -> Piece:
