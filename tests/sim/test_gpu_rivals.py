@@ -36,3 +36,22 @@ def test_rivals_are_the_undominated_sms():
 def test_equal_ctas_have_no_rivals():
     p = machine.place(np.array([2.0]), np.zeros(8, int), 4, 132, features=np.array([[0, 4]]))
     assert p.rivals == ()
+
+
+def test_rivals_match_a_pairwise_check_of_every_sm():
+    """Dropping the SMs the most loaded one dominates before the pairwise check changes nothing."""
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        sms, classes = int(rng.integers(2, 40)), int(rng.integers(1, 6))
+        features = rng.integers(0, 4, size=(classes, 2))
+        cta_class = rng.integers(0, classes, size=int(rng.integers(1, 200)))
+        owner = rng.integers(0, sms, size=len(cta_class))
+        worst = int(rng.integers(0, sms))
+        sums = np.column_stack([np.bincount(owner, weights=features[cta_class, k], minlength=sms) for k in (0, 1)]
+                               + [np.bincount(owner, minlength=sms)])
+        beats = lambda a, b: (a >= b).all() and (a > b).any()  # noqa: E731
+        distinct = {tuple(r): s for s, r in reversed(list(enumerate(sums)))}     # the first SM of each sum
+        front = sorted(s for r, s in distinct.items() if r != tuple(sums[worst])
+                       and not any(beats(np.array(o), np.array(r)) for o in list(distinct) + [tuple(sums[worst])]))
+        expected = front if len(front) <= machine.MAX_RIVALS else []
+        assert machine.rival_sms(owner, cta_class, features, sms, worst) == expected, trial

@@ -214,15 +214,22 @@ def _sm_runs(owner: np.ndarray, sm: int, classes: np.ndarray, sms: int) -> tuple
 
 def rival_sms(owner: np.ndarray, classes: np.ndarray, features: np.ndarray, sms: int, worst: int) -> list[int]:
     """The SMs besides `worst` whose summed per-class `features` and CTA count are dominated by no other SM's
-    (one SM per distinct sum), or none when there are more than MAX_RIVALS of them."""
-    per_cta = np.column_stack([np.asarray(features, float)[classes], np.ones(len(classes))])
-    sums = np.column_stack([np.bincount(owner, weights=col, minlength=sms) for col in per_cta.T])
+    (one SM per distinct sum), or none when there are more than MAX_RIVALS of them. Those `worst` dominates are
+    dropped first (what they dominate, it dominates too), so the pairwise check runs on the few left."""
+    per_class = np.asarray(features, float)
+    sums = np.column_stack([np.bincount(owner, weights=per_class[classes, k], minlength=sms)
+                            for k in range(per_class.shape[1])] + [np.bincount(owner, minlength=sms)])
     _, first = np.unique(sums, axis=0, return_index=True)
-    first = first[np.any(sums[first] != sums[worst], axis=1)]
+    first = first[np.any(sums[first] != sums[worst], axis=1) & ~_dominated(sums[first], sums[worst])]
     rows = sums[first]
     above = (rows[None, :, :] >= rows[:, None, :]).all(axis=2) & (rows[None, :, :] > rows[:, None, :]).any(axis=2)
-    front = first[~above.any(axis=1) & ~((sums[worst] >= rows).all(axis=1) & (sums[worst] > rows).any(axis=1))]
+    front = first[~above.any(axis=1)]
     return sorted(int(s) for s in front) if len(front) <= MAX_RIVALS else []
+
+
+def _dominated(rows: np.ndarray, by: np.ndarray) -> np.ndarray:
+    """Which `rows` `by` dominates (at least as large everywhere, larger somewhere)."""
+    return (by >= rows).all(axis=1) & (by > rows).any(axis=1)
 
 
 def critical_sm(estimates: np.ndarray, sms: int) -> tuple[np.ndarray, int]:
