@@ -5,8 +5,9 @@ install: the engine is compiled) and with the cache the first run left (every la
 
 Each case is `dataflow:arch[:extra CLI flags]` on the CLI's default workload (MHA, 12 heads, 4096 tokens). Reported
 per case: the median wall time of the whole process, cold and warm, with the CPU time it used (steadier on a shared
-machine), and for cold runs how long the process was silent on stderr before the engine said it was compiling (the
-engine prints one line before it compiles).
+machine; on a cold cache, without the second process that compiles the scheduler beside it, see `sim.ir.jit`), and
+for cold runs how long the process was silent on stderr before the engine said it was compiling (the engine prints
+one line before it compiles).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = ("fusemax:fusemax", "flash2:h100", "gpu-unfused:h100", "flat:fusemax:--softmax=3pass")
+CASES = ("fusemax:fusemax", "flash2:h100", "flash2:h100:--causal", "gpu-unfused:h100", "flat:fusemax:--softmax=3pass")
 
 
 def run_once(case: str, cache_dir: str) -> tuple[float, float, float | None]:

@@ -23,8 +23,9 @@ def _dispatch(estimates, owner, load):
     leaves = 1
     while leaves < workers:
         leaves *= 2
-    key = np.full(leaves, np.inf)     # padding leaves never win against a worker
-    key[:workers] = 0.0
+    key = np.empty(leaves, np.float64)
+    for i in range(leaves):
+        key[i] = 0.0 if i < workers else np.inf     # padding leaves never win against a worker
     tree = np.empty(2 * leaves, np.int64)
     for i in range(leaves):
         tree[leaves + i] = i
@@ -40,7 +41,8 @@ def _dispatch(estimates, owner, load):
             a, b = tree[2 * node], tree[2 * node + 1]
             tree[node] = a if key[a] <= key[b] else b    # a's subtree holds the lower indices: ties go left
             node >>= 1
-    load[:] = key[:workers]
+    for i in range(workers):
+        load[i] = key[i]
 
 
 def greedy_dispatch(estimates: np.ndarray, workers: int) -> tuple[np.ndarray, np.ndarray]:

@@ -224,7 +224,7 @@ _SIGNATURE = types.Tuple((types.int64, _OUT, types.int64, types.Array(types.int6
     types.boolean, types.boolean)
 
 
-@kernel(_SIGNATURE)
+@kernel(_SIGNATURE, ahead=True)
 def _schedule(seg_ptr, repeat, barrier, unit, duration, latency, dep_base, dep_ptr, dep_op, dep_prev,
               acq_base, acq_ptr, acq_buf, acq_amt, rel_base, rel_ptr, rel_buf, rel_amt, unit_is_mem, cap,
               extrapolate, trace):

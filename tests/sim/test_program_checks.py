@@ -362,6 +362,47 @@ def test_compiling_is_announced_once_and_a_cache_load_is_silent(tmp_path, monkey
     assert any(tmp_path.rglob("*.nbi"))
 
 
+_COLD_RUN = """
+import sys, time
+import accel, sim, workloads
+from sim.ir import jit
+sim.evaluate(workloads.attention("mha", batch=1, heads=2, seq=256, head_dim=64), accel.preset("fusemax"),
+             dataflow="fusemax")
+ahead = jit._Ahead.current
+print(None if ahead is None else ahead.state)
+"""
+
+
+@pytest.mark.skipif(not JIT, reason="compiles with Numba")
+def test_a_cold_cache_compiles_the_scheduler_in_a_second_process_and_a_warm_one_starts_none(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+
+    def run() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", _COLD_RUN], env=env, capture_output=True, text=True,
+                              timeout=600, check=True)
+    cold = run()
+    assert cold.stdout.strip() == "{'sim.engine.scheduler:_schedule': 'done'}"
+    assert cold.stderr.count(jit.COMPILING_NOTICE) == 1
+    warm = run()
+    assert (warm.stdout.strip(), warm.stderr) == ("None", "")
+
+
+@pytest.mark.skipif(not JIT, reason="compiles with Numba")
+def test_a_failed_second_process_is_not_waited_for_and_a_forked_one_is_ignored(monkeypatch):
+    missing = jit.Kernel(_triple, numba.types.int64(numba.types.int64))
+    missing.key = "no_such_module_here:kernel"
+    ahead = jit._Ahead([missing])           # the second process fails to import it and exits
+    monkeypatch.setattr(jit._Ahead, "current", ahead)
+    jit._Ahead.wait_for(missing)
+    assert ahead.ended and ahead.state[missing.key] == "queued"
+    monkeypatch.setattr(ahead, "ended", False)
+    monkeypatch.setattr(ahead, "owner", -1)  # as in a process forked from the one that started it
+    jit._Ahead.wait_for(missing)              # returns at once instead of waiting for a process it cannot hear
+
+
 _ANY = st.one_of(st.integers(-2 ** 70, 2 ** 70), st.floats(allow_nan=True, allow_infinity=True), st.none(),
                  st.booleans(), st.text(max_size=3), st.lists(st.integers(-3, 3), max_size=3),
                  st.dictionaries(st.sampled_from(["b", "L", "x"]), st.integers(-9, 2 ** 63), max_size=2),
