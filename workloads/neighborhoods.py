@@ -28,14 +28,17 @@ class Runs:
     end: np.ndarray
 
 
-def gna_bounds(n: int, window: int, stride: int, dilation: int, causal: bool) -> tuple[np.ndarray, np.ndarray]:
-    """NATTEN's window [start, end) for each query i in one dimension, in dilation-group coordinates i // d.
+def gna_bounds(n: int, window: int, stride: int, dilation: int, causal: bool,
+               at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """NATTEN's window [start, end) for each query i in one dimension (or each query index in `at`), in
+    dilation-group coordinates i // d.
 
     Keys j attend iff j % d == i % d and start ≤ j // d < end. Non-causal windows are shifted, not truncated, at
-    the borders (every query sees `window` keys); strided queries share the window of their group leader.
+    the borders (every query sees `window` keys); strided queries share the window of their group leader. Within a
+    dilation group both bounds never decrease with the query's position.
     """
     _check_length(n)
-    i = np.arange(n)
+    i = np.arange(n) if at is None else np.asarray(at, np.int64)
     grp, ig = i % dilation, i // dilation
     ng = -(-(n - grp) // dilation)  # group length ⌈(n − grp)/d⌉
     if causal:

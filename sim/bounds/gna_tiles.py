@@ -56,25 +56,24 @@ def _dim_visits(n: int, w: int, s: int, dil: int, causal: bool, qt: int, kt: int
     """One dimension: (visited, full) KV tiles per Q tile, dilation group by group (NATTEN tiles each group
     separately), vectorized over the tiles. `aligned=False` starts each Q tile's KV tiles at its first window
     start instead of the fixed tile grid (a what-if for explaining the grid's cost)."""
-    start, end = gna_bounds(n, w, s, dil, causal)          # each query's window, in its group's coordinates
+    if w * dil > n:     # the cascade builder refuses it too; the bounds below rely on it
+        raise MappingError(f"a layout dimension of {n} tokens: window·dilation = {w}·{dil} exceeds it")
     longest = -(-n // dil)
     tiles = -(-longest // qt)
     if dil * tiles * qt > MAX_TILE_SLOTS:
         raise MappingError(f"a layout dimension of {n} tokens with dilation {dil} and Q tile {qt} spans "
                            f"{dil * tiles * qt} tile slots, beyond the limit {MAX_TILE_SLOTS}")
-    i = np.arange(n)
-    slot = (i % dil) * tiles * qt + i // dil                # (group, position) → a flat (group, tile, row) slot
-
-    def per_tile(values: np.ndarray, fill: float, reduce) -> np.ndarray:
-        grid = np.full(dil * tiles * qt, fill)
-        grid[slot] = values
-        return reduce(grid.reshape(dil, tiles, qt), axis=2)
-
-    s_min, s_max = per_tile(start, np.inf, np.min), per_tile(start, -np.inf, np.max)
-    e_min, e_max = per_tile(end, np.inf, np.min), per_tile(end, -np.inf, np.max)
     lengths = (n - np.arange(dil) + dil - 1) // dil          # queries in each group
-    real = np.arange(tiles)[None, :] * qt < lengths[:, None]
-    s_min, s_max, e_min, e_max = (np.where(real, x, 0).astype(np.int64) for x in (s_min, s_max, e_min, e_max))
+    head = np.arange(tiles)[None, :] * qt                   # each (group, tile)'s first and last query position
+    real = head < lengths[:, None]
+    tail = np.minimum(head + qt, lengths[:, None]) - 1
+    group = np.arange(dil)[:, None]
+    # Each query's window bounds never decrease along its group (`gna_bounds`), so a tile's extremes are those of
+    # its first and last query: the bounds of 2 queries per tile instead of every query's.
+    queries = [np.where(real, x * dil + group, 0).ravel() for x in (head, tail)]
+    (s_min, e_min), (s_max, e_max) = (gna_bounds(n, w, s, dil, causal, at=q) for q in queries)
+    s_min, s_max, e_min, e_max = (np.where(real, x.reshape(dil, tiles), 0).astype(np.int64)
+                                  for x in (s_min, s_max, e_min, e_max))
     kv_lo = s_min // kt * kt if aligned else s_min
     visited = (-(-e_max // kt) * kt - kv_lo) // kt
     # A full tile holds real keys only and lies inside every query's window: first ≥ the latest window start,

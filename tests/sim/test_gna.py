@@ -119,3 +119,37 @@ def test_huge_layouts_are_refused_before_allocating():
     c = workloads.attention("gna", batch=1, heads=1, spatial=(2 ** 14, 2 ** 14), window=(3, 3), head_dim=64)
     with pytest.raises(sim.MappingError, match="beyond the limit"):
         tile_visits(neighborhood(c), (1, 1), (1, 1))
+
+
+def _visits_by_every_query(n, w, s, dil, causal, qt, kt):
+    """One dimension's (visited, full) KV tiles per Q tile from every query's window (NATTEN tiles each dilation
+    group on its own): the per-query reduction that `_dim_visits` replaces by each tile's first and last query."""
+    start, end = masks.gna_bounds(n, w, s, dil, causal)
+    visited, full = [], []
+    for g in range(dil):
+        rows = np.arange(g, n, dil)                     # the group's queries in position order
+        for t in range(0, len(rows), qt):
+            q = rows[t:t + qt]
+            lo = start[q].min() // kt * kt
+            visited.append((-(-end[q].max() // kt) * kt - lo) // kt)
+            first, last_first = max(lo, -(-start[q].max() // kt) * kt), min(end[q].min(), len(rows)) - kt
+            full.append((last_first - first) // kt + 1 if last_first >= first else 0)
+    return visited, full
+
+
+def test_tile_extremes_from_the_first_and_last_query_equal_every_query_s():
+    """Window bounds never decrease along a dilation group, so per-tile extremes need two queries per tile: equal
+    to the reduction over every query, dilated, strided and causal layouts included."""
+    from sim.bounds.gna_tiles import _dim_visits
+    rng = np.random.default_rng(3)
+    for _ in range(400):
+        n, dil = int(rng.integers(1, 200)), int(rng.integers(1, 5))
+        if dil > n:
+            continue
+        w = int(rng.integers(1, n // dil + 1))
+        s, causal = int(rng.integers(1, w + 1)), bool(rng.integers(0, 2))
+        qt, kt = int(rng.integers(1, 40)), int(rng.integers(1, 40))
+        visited, full = _dim_visits(n, w, s, dil, causal, qt, kt)
+        assert (list(visited), list(full)) == _visits_by_every_query(n, w, s, dil, causal, qt, kt), (n, w, s, dil)
+    with pytest.raises(sim.MappingError, match="window·dilation"):
+        _dim_visits(10, 6, 1, 2, False, 4, 4)
