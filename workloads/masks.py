@@ -98,6 +98,9 @@ def _check_neighborhood(mask: Neighborhood, m: int, p: int, where: str) -> None:
         raise CascadeError(f"{where}: token layout {quote(mask.spatial)} has {math.prod(mask.spatial)} tokens but "
                            f"the query and key ranks have {m} and {p}")
     for d, (n, w, s, dil) in enumerate(zip(mask.spatial, mask.window, mask.stride, mask.dilation)):
+        if n > neighborhoods.MAX_LAYOUT_DIM:    # its exact pair and tile counts enumerate the dimension
+            raise CascadeError(f"{where}: dimension {d} has {n} tokens; neighborhood masks are counted exactly, "
+                               f"which enumerates at most 2^20 = {neighborhoods.MAX_LAYOUT_DIM} per dimension")
         if s > w:
             raise CascadeError(f"{where}: dimension {d}: stride {s} > window {w}")
         if w * dil > n:

@@ -241,3 +241,6 @@ def test_neighborhood_counts_factor_over_dimensions_or_refuse_with_a_limit():
     with pytest.raises(CascadeError, match=r"at most 2\^20 = 1048576 per dimension"):
         workloads.points(workloads.attention("na", batch=1, heads=1, spatial=(1 << 21,), window=(3,), head_dim=2,
                                              causal=True, softmax="3pass"))
+    # Found by the slow fuzz test: a 2^40-token window-1 layout was accepted, then refused by its first count.
+    with pytest.raises(CascadeError, match=r"dimension 0 has 1099511627776 tokens.*at most 2\^20"):
+        workloads.attention("na", batch=1, heads=2, spatial=1 << 40, window=1, head_dim=2)
