@@ -18,8 +18,8 @@ from workloads.intervals import interval_count
 from workloads.ir import MAX_RANK_SIZE, Blocks, Causal, Mask, Neighborhood, Window
 from workloads.neighborhoods import Runs, gna_bounds
 
-__all__ = ["MASK_TYPES", "MAX_DENSE", "check", "dense", "gna_bounds", "group_count", "pair_count", "tile_count",
-           "window_groups"]
+__all__ = ["MASK_TYPES", "MAX_DENSE", "check", "check_layout", "dense", "gna_bounds", "group_count", "pair_count",
+           "tile_count", "window_groups"]
 
 MASK_TYPES = (Causal, Window, Neighborhood, Blocks)
 MAX_DENSE = 1 << 26   # M·P booleans a dense matrix (executor, query-tile counts of tables) may hold: 64 MiB
@@ -84,19 +84,32 @@ def _check_blocks(mask: Blocks, m: int, p: int, where: str) -> None:
 
 
 def _check_neighborhood(mask: Neighborhood, m: int, p: int, where: str) -> None:
+    check_layout(mask, where)
+    if math.prod(mask.spatial) != m or m != p:
+        raise CascadeError(f"{where}: token layout {quote(mask.spatial)} has {math.prod(mask.spatial)} tokens but "
+                           f"the query and key ranks have {m} and {p}")
+
+
+def check_layout(mask: Neighborhood, where: str) -> None:
+    """Validate a neighborhood mask's layout on its own (without the ranks it masks): one integer entry per
+    dimension of each field, causal flags, stride ≤ window, window·dilation ≤ the dimension, and dimensions its
+    exact counts can enumerate."""
+    if not isinstance(mask, Neighborhood):
+        raise CascadeError(f"{where}: expected a Neighborhood mask, got {quote(mask)}")
+    fields = ("spatial", "window", "stride", "dilation", "causal")
+    bad = next((f for f in fields if not isinstance(getattr(mask, f), tuple)), None)
+    if bad is not None:
+        raise CascadeError(f"{where}: {bad}={quote(getattr(mask, bad))} needs a tuple, one entry per layout dimension")
     dims = len(mask.spatial)
-    for field in ("window", "stride", "dilation", "causal"):
+    for field in fields[1:]:
         if len(getattr(mask, field)) != dims:
             raise CascadeError(f"{where}: {field}={quote(getattr(mask, field))} needs one entry per layout "
                                f"dimension (spatial={quote(mask.spatial)})")
-    for field in ("spatial", "window", "stride", "dilation"):
+    for field in fields[:-1]:
         for v in getattr(mask, field):
             _integer(v, field, where, 1)
     if not all(isinstance(v, (bool, int)) and v in (0, 1) for v in mask.causal):
         raise CascadeError(f"{where}: causal={quote(mask.causal)} needs True/False (or 0/1) per layout dimension")
-    if math.prod(mask.spatial) != m or m != p:
-        raise CascadeError(f"{where}: token layout {quote(mask.spatial)} has {math.prod(mask.spatial)} tokens but "
-                           f"the query and key ranks have {m} and {p}")
     for d, (n, w, s, dil) in enumerate(zip(mask.spatial, mask.window, mask.stride, mask.dilation)):
         if n > neighborhoods.MAX_LAYOUT_DIM:    # its exact pair and tile counts enumerate the dimension
             raise CascadeError(f"{where}: dimension {d} has {n} tokens; neighborhood masks are counted exactly, "

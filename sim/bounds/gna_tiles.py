@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from workloads import Cascade, Neighborhood
-from workloads.masks import gna_bounds
+from workloads.masks import check_layout, gna_bounds
 
 from sim.ir.mapping import MappingError
 
@@ -88,6 +88,7 @@ def tile_visits(mask: Neighborhood, q_tile, kv_tile, aligned: bool = True) -> Ti
     """Visited and partially masked KV tiles per Q tile of a 1-/2-/3-D layout (NATTEN's bounding-box rule, the
     trip count of its kernels' `get_trip_count`); `aligned=False` is the window-aligned what-if (see
     `_dim_visits`; its partial counts are not meaningful)."""
+    check_layout(mask, "tile_visits")     # a mask built by hand is checked as the cascade builder checks it
     dims = len(mask.spatial)
     qt, kt = _tiles(q_tile, dims, "q_tile"), _tiles(kv_tile, dims, "kv_tile")
     per_dim = [_dim_visits(n, w, s, d, c, q, k, aligned) for n, w, s, d, c, q, k

@@ -153,3 +153,16 @@ def test_tile_extremes_from_the_first_and_last_query_equal_every_query_s():
         assert (list(visited), list(full)) == _visits_by_every_query(n, w, s, dil, causal, qt, kt), (n, w, s, dil)
     with pytest.raises(sim.MappingError, match="window·dilation"):
         _dim_visits(10, 6, 1, 2, False, 4, 4)
+
+
+@pytest.mark.parametrize("fields,match", [
+    (((None,), (3,), (1,), (1,), (False,)), "spatial must be an integer"),
+    (((16,), 3, (1,), (1,), (False,)), "window=3 needs a tuple"),
+    (((16,), (3,), (4,), (1,), (False,)), "stride 4 > window 3"),
+    (((16,), (9,), (1,), (2,), (False,)), r"window·dilation = 9·2 > input 16"),
+    (((1 << 40,), (1,), (1,), (1,), (False,)), "at most 2\\^20"),
+])
+def test_tile_visits_check_a_hand_built_mask_as_the_builder_does(fields, match):
+    from workloads.ir import Neighborhood
+    with pytest.raises(workloads.CascadeError, match=match):
+        tile_visits(Neighborhood("m", "p", *fields), (4,), (4,))
