@@ -30,10 +30,10 @@ from sim.search.candidates import clear_memo  # noqa: E402
 ARRAYS = [(128, 64), (128, 128), (128, 256), (256, 64), (256, 128), (256, 256), (256, 512), (512, 256),
           (512, 512), (512, 1024)]
 BUFFERS = [1 << 20, 2 << 20, 3 << 20, 4 << 20, 6 << 20, 8 << 20, 12 << 20, 16 << 20, 32 << 20, 64 << 20]
+DRAM = [100e9, 200e9, 300e9, 400e9, 600e9, 800e9, 1.2e12, 1.6e12, 2.4e12, 3.2e12]
 # Dask settings for sweep workers (docs/explore.md): both cost a FuseMax cell several percent of its time.
 SWEEP_DASK_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
                      "distributed.worker.profile.enabled": False}
-DRAM = [100e9, 200e9, 300e9, 400e9, 600e9, 800e9, 1.2e12, 1.6e12, 2.4e12, 3.2e12]
 
 
 def grid(cells: int) -> list:
